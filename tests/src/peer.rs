@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -130,10 +130,7 @@ impl FramePeer {
     /// The next frame the NIC transmitted, or `None` after `timeout`.
     pub fn recv(&self, timeout: Duration) -> Option<Vec<u8>> {
         let rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-        match rx.recv_timeout(timeout) {
-            Ok(f) => Some(f),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        rx.recv_timeout(timeout).ok()
     }
 
     /// Up to `n` frames, waiting at most `timeout` in all.

@@ -527,11 +527,12 @@ fn spawn_console_reader(out: std::process::ChildStdout, console: Arc<Console>, e
                 let mut st = console.lock();
                 if line.trim() == START && st.started.is_none() {
                     st.started = Some(st.all.len() + 1);
-                } else if let Some(code) = line.trim().strip_prefix(EXIT.trim_end()) {
-                    if st.started.is_some() && st.exit.is_none() {
-                        let code = code.trim().parse().unwrap_or(-1);
-                        st.exit = Some((code, st.all.len()));
-                    }
+                } else if let Some(code) = line.trim().strip_prefix(EXIT.trim_end())
+                    && st.started.is_some()
+                    && st.exit.is_none()
+                {
+                    let code = code.trim().parse().unwrap_or(-1);
+                    st.exit = Some((code, st.all.len()));
                 }
                 st.all.push(line);
                 console.cv.notify_all();

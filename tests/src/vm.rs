@@ -87,6 +87,8 @@ pub struct VmConfig {
     pub stall_timeout: Duration,
     /// Echo the guest console to stderr as it arrives.
     pub echo_console: bool,
+    /// The QEMU binary; `None` looks up `qemu-system-x86_64` in PATH.
+    pub qemu: Option<PathBuf>,
 }
 
 impl Default for VmConfig {
@@ -102,6 +104,7 @@ impl Default for VmConfig {
             boot_timeout: Duration::from_secs(60),
             stall_timeout: Duration::from_secs(20),
             echo_console: std::env::var_os("RIG_QUIET").is_none(),
+            qemu: None,
         }
     }
 }
@@ -166,9 +169,10 @@ pub struct Vm {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// Finds QEMU; the error names scripts/setup.
-pub fn qemu_binary() -> Result<PathBuf, Error> {
-    let name = std::env::var("RIG_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
+/// Finds QEMU (`name`, or `qemu-system-x86_64` in PATH); the error names
+/// scripts/setup.
+pub fn qemu_binary(name: Option<&Path>) -> Result<PathBuf, Error> {
+    let name = name.map_or_else(|| "qemu-system-x86_64".to_string(), |p| p.display().to_string());
     let found = if name.contains('/') {
         Some(PathBuf::from(&name)).filter(|p| p.is_file())
     } else {
@@ -186,7 +190,7 @@ impl Vm {
     /// project's binaries are in /bin) and returns once the guest has
     /// connected every NIC's socket. The command may still be running.
     pub fn start(config: VmConfig, command: &str) -> Result<Vm, Error> {
-        let qemu = qemu_binary()?;
+        let qemu = qemu_binary(config.qemu.as_deref())?;
         let Image { kernel, initramfs } = image()?;
         let cmd64 = base64(command.as_bytes());
         if cmd64.len() > MAX_CMD {
@@ -351,6 +355,16 @@ impl Vm {
     /// The NICs, in the order of the configuration.
     pub fn nics(&self) -> &[Nic] {
         &self.nics
+    }
+
+    /// The folder holding this VM's sockets and heartbeat file.
+    pub fn work_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// QEMU's process id.
+    pub fn qemu_pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The host side of the ivshmem region, if the VM has one.

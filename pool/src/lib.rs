@@ -1,1 +1,36 @@
-//! pool
+//! The netmem pool: one buffer model for hugepage pages (CPU-readable DMA
+//! memory) and device-memory chunks (net_iovs), after Linux's page_pool
+//! devmem support (see `docs/design.md` and
+//! `shared/notes/netmem-semantics.md`).
+//!
+//! - [`Pool`] (shared as `Arc<Pool>`) is built over one provider:
+//!   [`Pool::with_pages`] ([`DmaRegion`], e.g. `hw::dma::DmaMemory`),
+//!   [`Pool::with_net_iovs`] ([`DeviceRegion`], e.g.
+//!   `hw::devmem::DeviceMemory`), or [`Pool::with_host_memory`] for tests.
+//! - [`Netmem`] is one machine word: the address of the buffer's metadata
+//!   with bit 0 set for a net_iov. The metadata holds the owning pool, so a
+//!   drop finds its pool with one load.
+//! - Each pool has one LIFO cache per lcore ([`lcore::set_current`]), used
+//!   without atomics by that lcore's thread only, refilled from and flushed
+//!   to a shared bulk MPMC ring in halves. Threads without an lcore id use
+//!   the ring directly.
+//!
+//! Reference rules: see [`netmem`](Netmem) docs.
+
+mod config;
+mod error;
+pub mod lcore;
+mod meta;
+mod netmem;
+mod pool;
+mod provider;
+mod ring;
+mod stats;
+mod sync;
+
+pub use config::{MAX_BUFFERS, MAX_CACHE_SIZE, PoolConfig};
+pub use error::PoolError;
+pub use netmem::{NetIovOwner, Netmem, PageRef};
+pub use pool::{BufferKind, HOST_PAGE_SIZE, Outstanding, Pool, PoolId, free_bulk};
+pub use provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
+pub use stats::PoolStats;

@@ -1,0 +1,147 @@
+//! Logical cores: a thread binds itself to an lcore id (as DPDK's
+//! `rte_lcore_id`), and every pool gives that id its own cache.
+//!
+//! An id is held by at most one live thread at a time: [`set_current`]
+//! claims it process-wide and the claim ends when the thread calls
+//! [`clear_current`] or exits. That exclusivity is what lets a pool touch an
+//! lcore's cache without atomics.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use thiserror::Error;
+
+/// Most lcore ids a process can use.
+pub const MAX_LCORES: usize = 128;
+
+const NONE: usize = usize::MAX;
+
+static CLAIMED: [AtomicBool; MAX_LCORES] = [const { AtomicBool::new(false) }; MAX_LCORES];
+
+thread_local! {
+    /// The calling thread's lcore id, `NONE` if it has none. Const-initialised
+    /// without a destructor, so reading it is a plain thread-local load.
+    static CURRENT: Cell<usize> = const { Cell::new(NONE) };
+    /// Owns the claim; dropped at thread exit.
+    static CLAIM: RefCell<Option<Claim>> = const { RefCell::new(None) };
+}
+
+/// Why an lcore id could not be bound.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LcoreError {
+    #[error("lcore id {id} is out of range: ids go from 0 to {}", MAX_LCORES - 1)]
+    OutOfRange { id: usize },
+    #[error("lcore id {id} is already bound to another live thread")]
+    Taken { id: usize },
+    #[error("this thread is exiting; it can no longer bind an lcore id")]
+    ThreadExiting,
+}
+
+struct Claim(usize);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Stop using the id before another thread may claim it.
+        let _ = CURRENT.try_with(|c| c.set(NONE));
+        CLAIMED[self.0].store(false, Ordering::Release);
+    }
+}
+
+/// Binds the calling thread to lcore `id` (releasing any id it held).
+pub fn set_current(id: usize) -> Result<(), LcoreError> {
+    if id >= MAX_LCORES {
+        return Err(LcoreError::OutOfRange { id });
+    }
+    if current() == Some(id) {
+        return Ok(());
+    }
+    if CLAIMED[id]
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(LcoreError::Taken { id });
+    }
+    let new = Claim(id);
+    CLAIM
+        .try_with(|slot| {
+            // Dropping the previous claim (if any) clears CURRENT, so set
+            // the new id afterwards.
+            let old = slot.replace(None);
+            drop(old);
+            CURRENT.with(|c| c.set(id));
+            *slot.borrow_mut() = Some(new);
+        })
+        .map_err(|_| LcoreError::ThreadExiting)
+}
+
+/// Unbinds the calling thread from its lcore id, if any.
+pub fn clear_current() {
+    let _ = CLAIM.try_with(|slot| drop(slot.replace(None)));
+}
+
+/// The calling thread's lcore id.
+#[inline]
+pub fn current() -> Option<usize> {
+    let id = current_raw();
+    (id != NONE).then_some(id)
+}
+
+/// The calling thread's lcore id, `usize::MAX` if none (hot path).
+#[inline]
+pub(crate) fn current_raw() -> usize {
+    CURRENT.try_with(Cell::get).unwrap_or(NONE)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_exclusive_and_freed_at_thread_exit() {
+        let id = 97;
+        std::thread::spawn(move || {
+            set_current(id).map_err(|e| e.to_string())?;
+            assert_eq!(current(), Some(id));
+            // Another thread cannot take it while we hold it.
+            let other = std::thread::spawn(move || set_current(id)).join();
+            assert_eq!(other.ok(), Some(Err(LcoreError::Taken { id })));
+            Ok::<(), String>(())
+        })
+        .join()
+        .map_err(|_| "thread panicked")
+        .and_then(|r| r.map_err(|_| "set_current failed"))
+        .unwrap();
+        // The first thread exited: the id is free again.
+        std::thread::spawn(move || {
+            assert_eq!(set_current(id), Ok(()));
+            clear_current();
+            assert_eq!(current(), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn out_of_range_is_refused() {
+        assert_eq!(
+            set_current(MAX_LCORES),
+            Err(LcoreError::OutOfRange { id: MAX_LCORES })
+        );
+    }
+
+    #[test]
+    fn rebinding_moves_the_claim() {
+        std::thread::spawn(|| {
+            set_current(98).unwrap();
+            set_current(99).unwrap();
+            assert_eq!(current(), Some(99));
+            // 98 was released by the rebind.
+            std::thread::spawn(|| set_current(98))
+                .join()
+                .unwrap()
+                .unwrap();
+        })
+        .join()
+        .unwrap();
+    }
+}

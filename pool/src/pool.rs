@@ -1,0 +1,762 @@
+//! The pool: buffers cut from one provider, a shared ring, one cache per
+//! lcore.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+
+use crossbeam_utils::CachePadded;
+
+use crate::PoolError;
+use crate::config::PoolConfig;
+use crate::lcore;
+use crate::meta::{self, Meta, NET_IOV, PP_MAGIC, REFS_FREE, REFS_ONE, REFS_RETIRED};
+use crate::netmem::{self, Netmem};
+use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
+use crate::ring::Ring;
+use crate::stats::{Counters, PoolStats, Stat};
+
+/// Page size of the host memory behind [`Pool::with_host_memory`]: a 2 MiB
+/// "hugepage", so placement follows the same rules as real DMA memory.
+pub const HOST_PAGE_SIZE: usize = 2 << 20;
+
+/// Buffers handed to the pool per batch when freeing in bulk.
+const FREE_BATCH: usize = 64;
+
+/// Identity of a pool (stable while the pool lives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolId(pub(crate) usize);
+
+/// What a pool's buffers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BufferKind {
+    /// CPU-readable pages of DMA memory.
+    Page,
+    /// Device-memory chunks (no CPU access).
+    NetIov,
+}
+
+/// A buffer still out when its pool was destroyed (or now, for
+/// [`Pool::outstanding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outstanding {
+    pub index: u32,
+    pub dma: u64,
+    pub pp_ref: u32,
+    pub ref_count: u32,
+}
+
+enum Memory {
+    Pages(#[allow(dead_code)] Box<dyn DmaRegion>),
+    NetIov(#[allow(dead_code)] Box<dyn DeviceRegion>),
+}
+
+/// One lcore's cache: a LIFO stack of raw handles.
+struct CacheStack {
+    len: usize,
+    objs: Box<[MaybeUninit<usize>]>,
+}
+
+struct LcoreSlot {
+    cache: UnsafeCell<CacheStack>,
+    stats: Counters,
+}
+
+/// Everything a pool owns. Allocated on its own so that it can outlive the
+/// `Pool` value when buffers are still out at destroy (it is then leaked).
+pub(crate) struct Core {
+    pub(crate) name: String,
+    tag: usize,
+    pub(crate) buf_size: usize,
+    count: usize,
+    pub(crate) cpu_base: *mut u8,
+    pub(crate) iova_base: u64,
+    metas: Box<[Meta]>,
+    cache_size: usize,
+    lcores: Box<[CachePadded<LcoreSlot>]>,
+    ring: Ring,
+    shared: CachePadded<Counters>,
+    warned_bad_ref: AtomicBool,
+    warned_double: AtomicBool,
+    warned_wrong: AtomicBool,
+    _memory: Memory,
+}
+
+// SAFETY: lcore caches are only touched by the thread holding that lcore id
+// (ids are exclusive process-wide, see `lcore`); everything else is atomic
+// or immutable after construction; `cpu_base` points into memory the core
+// owns through `_memory`.
+unsafe impl Sync for Core {}
+// SAFETY: as above; nothing in the core is tied to a thread.
+unsafe impl Send for Core {}
+
+/// A netmem pool over one provider. Share it as `Arc<Pool>`.
+pub struct Pool {
+    core: NonNull<Core>,
+}
+
+// SAFETY: the Pool is a pointer to a Sync + Send core.
+unsafe impl Send for Pool {}
+// SAFETY: as above.
+unsafe impl Sync for Pool {}
+
+impl Pool {
+    /// A page pool over CPU-readable DMA memory (e.g. `hw::dma::DmaMemory`).
+    /// Buffers of `cfg.buf_size` bytes are packed into each page of the
+    /// region and never straddle two pages; the region is mapped once, by
+    /// its provider, for as long as the pool lives.
+    pub fn with_pages(region: impl DmaRegion, cfg: &PoolConfig) -> Result<Arc<Pool>, PoolError> {
+        cfg.validate()?;
+        let page_size = region.page_size();
+        if !page_size.is_power_of_two() || page_size < 4096 {
+            return Err(PoolError::PageSize(page_size));
+        }
+        if cfg.buf_size == 0 || !cfg.buf_size.is_multiple_of(64) || cfg.buf_size > page_size {
+            return Err(PoolError::BufSize {
+                size: cfg.buf_size,
+                page_size,
+            });
+        }
+        let cpu = region.as_ptr().as_ptr() as usize;
+        let iova = region.iova();
+        if !cpu.is_multiple_of(page_size) || !iova.is_multiple_of(page_size as u64) {
+            return Err(PoolError::RegionMisaligned {
+                cpu,
+                iova,
+                page_size,
+            });
+        }
+        let per_page = page_size / cfg.buf_size;
+        let pages = cfg.count.div_ceil(per_page);
+        let need = (pages - 1) * page_size + (cfg.count - (pages - 1) * per_page) * cfg.buf_size;
+        if region.len() < need {
+            return Err(PoolError::RegionTooSmall {
+                count: cfg.count,
+                need,
+                have: region.len(),
+            });
+        }
+        let buf_size = cfg.buf_size;
+        let dma_of =
+            move |i: usize| iova + ((i / per_page) * page_size + (i % per_page) * buf_size) as u64;
+        let cpu_base = region.as_ptr().as_ptr();
+        Ok(Self::build(
+            cfg,
+            0,
+            cpu_base,
+            iova,
+            dma_of,
+            Memory::Pages(Box::new(region)),
+        ))
+    }
+
+    /// A net_iov pool over device memory (e.g. `hw::devmem::DeviceMemory`):
+    /// the region is cut into `cfg.buf_size` chunks, chunk `i` at DMA
+    /// address `iova + i * buf_size`. The CPU never touches them.
+    pub fn with_net_iovs(
+        region: impl DeviceRegion,
+        cfg: &PoolConfig,
+    ) -> Result<Arc<Pool>, PoolError> {
+        cfg.validate()?;
+        if cfg.buf_size == 0 || !cfg.buf_size.is_multiple_of(64) {
+            return Err(PoolError::BufSize {
+                size: cfg.buf_size,
+                page_size: usize::MAX,
+            });
+        }
+        let need = cfg.count.saturating_mul(cfg.buf_size);
+        if region.len() < need {
+            return Err(PoolError::RegionTooSmall {
+                count: cfg.count,
+                need,
+                have: region.len(),
+            });
+        }
+        let iova = region.iova();
+        let buf_size = cfg.buf_size;
+        Ok(Self::build(
+            cfg,
+            NET_IOV,
+            std::ptr::null_mut(),
+            iova,
+            move |i| iova + (i * buf_size) as u64,
+            Memory::NetIov(Box::new(region)),
+        ))
+    }
+
+    /// A page pool over plain host memory with fake IOVAs (host tests and
+    /// benchmarks: no device can reach it).
+    pub fn with_host_memory(cfg: &PoolConfig) -> Result<Arc<Pool>, PoolError> {
+        cfg.validate()?;
+        if cfg.buf_size == 0 || cfg.buf_size > HOST_PAGE_SIZE {
+            return Err(PoolError::BufSize {
+                size: cfg.buf_size,
+                page_size: HOST_PAGE_SIZE,
+            });
+        }
+        let per_page = HOST_PAGE_SIZE / cfg.buf_size;
+        let len = cfg.count.div_ceil(per_page) * HOST_PAGE_SIZE;
+        Self::with_pages(HostMemory::new(len, HOST_PAGE_SIZE)?, cfg)
+    }
+
+    /// A net_iov pool over a fake device region (host tests).
+    pub fn with_host_net_iovs(cfg: &PoolConfig) -> Result<Arc<Pool>, PoolError> {
+        let len = cfg.count.saturating_mul(cfg.buf_size);
+        Self::with_net_iovs(HostDeviceMemory::new(len), cfg)
+    }
+
+    fn build(
+        cfg: &PoolConfig,
+        tag: usize,
+        cpu_base: *mut u8,
+        iova_base: u64,
+        dma_of: impl Fn(usize) -> u64,
+        memory: Memory,
+    ) -> Arc<Pool> {
+        let metas: Box<[Meta]> = (0..cfg.count)
+            .map(|i| Meta {
+                pool: std::ptr::null(),
+                refs: std::sync::atomic::AtomicU64::new(REFS_FREE),
+                dma: dma_of(i),
+                index: i as u32,
+                magic: PP_MAGIC,
+            })
+            .collect();
+        let lcores = (0..cfg.lcores)
+            .map(|_| {
+                CachePadded::new(LcoreSlot {
+                    cache: UnsafeCell::new(CacheStack {
+                        len: 0,
+                        objs: vec![MaybeUninit::uninit(); cfg.cache_size].into_boxed_slice(),
+                    }),
+                    stats: Counters::default(),
+                })
+            })
+            .collect();
+        let core = Box::new(Core {
+            name: cfg.name.clone(),
+            tag,
+            buf_size: cfg.buf_size,
+            count: cfg.count,
+            cpu_base,
+            iova_base,
+            metas,
+            cache_size: cfg.cache_size,
+            lcores,
+            ring: Ring::new(cfg.effective_ring_size()),
+            shared: CachePadded::new(Counters::default()),
+            warned_bad_ref: AtomicBool::new(false),
+            warned_double: AtomicBool::new(false),
+            warned_wrong: AtomicBool::new(false),
+            _memory: memory,
+        });
+        let core = Box::into_raw(core);
+        // SAFETY: `core` was just allocated and is not shared yet; set each
+        // buffer's owner and put every handle in the ring (which has room
+        // for all of them: validated ring size >= count).
+        unsafe {
+            let c = &mut *core;
+            for m in c.metas.iter_mut() {
+                m.pool = core;
+            }
+            let raws: Vec<usize> = c
+                .metas
+                .iter()
+                .map(|m| m as *const Meta as usize | tag)
+                .collect();
+            let filled = c.ring.enqueue_bulk(&raws);
+            debug_assert!(filled);
+        }
+        log::debug!(
+            "pool '{}': {} {} buffers of {} bytes, cache {} x {} lcores, ring {}",
+            cfg.name,
+            cfg.count,
+            if tag == NET_IOV { "net_iov" } else { "page" },
+            cfg.buf_size,
+            cfg.cache_size,
+            cfg.lcores,
+            cfg.effective_ring_size()
+        );
+        Arc::new(Pool {
+            // SAFETY: from Box::into_raw, never null.
+            core: unsafe { NonNull::new_unchecked(core) },
+        })
+    }
+
+    #[inline(always)]
+    fn core(&self) -> &Core {
+        // SAFETY: the core lives at least as long as the Pool.
+        unsafe { self.core.as_ref() }
+    }
+
+    pub fn id(&self) -> PoolId {
+        PoolId(self.core.as_ptr() as usize)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.core().name
+    }
+
+    pub fn kind(&self) -> BufferKind {
+        if self.core().tag == NET_IOV {
+            BufferKind::NetIov
+        } else {
+            BufferKind::Page
+        }
+    }
+
+    pub fn buf_size(&self) -> usize {
+        self.core().buf_size
+    }
+
+    pub fn count(&self) -> usize {
+        self.core().count
+    }
+
+    /// One buffer, or `None` if the pool is empty.
+    #[inline]
+    pub fn alloc(&self) -> Option<Netmem> {
+        let mut raw = [MaybeUninit::uninit()];
+        if self.core().get(&mut raw) {
+            // SAFETY: a successful get initialised the slot with a handle
+            // whose pool reference we now own.
+            Some(unsafe { Netmem::from_owned_raw(raw[0].assume_init()) })
+        } else {
+            None
+        }
+    }
+
+    /// Appends exactly `n` buffers to `out` and returns `n`, or appends
+    /// nothing and returns 0 if the pool cannot supply all of them (as
+    /// DPDK's `rte_mempool_get_bulk`).
+    #[inline]
+    pub fn alloc_bulk(&self, out: &mut Vec<Netmem>, n: usize) -> usize {
+        out.reserve(n);
+        let len = out.len();
+        let spare = &mut out.spare_capacity_mut()[..n];
+        // SAFETY: Netmem is repr(transparent) over a usize-sized integer, so
+        // MaybeUninit<Netmem> and MaybeUninit<usize> share their layout.
+        let slots = unsafe {
+            std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut MaybeUninit<usize>, n)
+        };
+        if !self.core().get(slots) {
+            return 0;
+        }
+        // SAFETY: get initialised all n slots with owned, non-zero handles.
+        unsafe { out.set_len(len + n) };
+        n
+    }
+
+    /// Releases buffers, checking that each belongs to this pool. A buffer
+    /// of another pool is reported (warning once, `wrong_pool` counter) and
+    /// released into its own pool.
+    pub fn free_bulk(&self, items: impl IntoIterator<Item = Netmem>) {
+        let me = self.core.as_ptr() as *const Core;
+        let core = self.core();
+        free_batched(items, |raw, owner| {
+            if owner != me {
+                core.report_wrong_pool(raw);
+            }
+            true
+        });
+    }
+
+    /// Gives a buffer back to the provider for good (as page_pool returns
+    /// pages when it shrinks or is destroyed). The handle must hold the
+    /// buffer's only reference: a buffer still referenced elsewhere (e.g. a
+    /// net_iov whose pp_ref is not 1) is reported (a warning once per pool,
+    /// the `release_bad_ref` counter) and NOT freed: it stays out of
+    /// circulation and shows in the leak report.
+    pub fn release_to_provider(&self, nm: Netmem) -> Result<(), PoolError> {
+        let core = self.core();
+        if nm.pool_id() != self.id() {
+            let err = PoolError::WrongPool {
+                pool: core.name.clone(),
+                owner: nm.pool_name().to_string(),
+                index: nm.index(),
+            };
+            core.report_wrong_pool(nm.into_raw_ref());
+            return Err(err);
+        }
+        let raw = nm.into_raw();
+        // SAFETY: we owned a reference to this buffer of this live pool.
+        let m = unsafe { meta::meta(raw) };
+        match m
+            .refs
+            .compare_exchange(REFS_ONE, REFS_RETIRED, AcqRel, Acquire)
+        {
+            Ok(_) => {
+                core.count(Stat::ReleasedToProvider, 1);
+                Ok(())
+            }
+            Err(cur) => {
+                core.count(Stat::ReleaseBadRef, 1);
+                let (pp, full) = (meta::pp_of(cur), meta::full_of(cur));
+                if !core.warned_bad_ref.swap(true, Relaxed) {
+                    log::warn!(
+                        "pool '{}': {} #{} released to its provider with pp_ref {} (ref {}); \
+                         not freed (further cases are only counted)",
+                        core.name,
+                        if raw & NET_IOV != 0 {
+                            "net_iov"
+                        } else {
+                            "page"
+                        },
+                        m.index,
+                        pp,
+                        full
+                    );
+                }
+                Err(PoolError::ReleasedWhileReferenced {
+                    pool: core.name.clone(),
+                    index: m.index,
+                    pp_ref: pp,
+                    full_ref: full,
+                })
+            }
+        }
+    }
+
+    /// Buffers currently out of the pool.
+    pub fn in_use(&self) -> usize {
+        self.core().stats().in_use as usize
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.core().stats()
+    }
+
+    /// Buffers not in the pool (allocated, or kept out after a bad release).
+    pub fn outstanding(&self) -> Vec<Outstanding> {
+        self.core().outstanding()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let core = self.core();
+        let in_use = core.stats().in_use;
+        if in_use == 0 {
+            // SAFETY: no handle of this pool is alive (every allocated
+            // buffer was counted back, and the last pool access of a release
+            // is its counter update), and this was the last Pool pointing
+            // to the core: free it once.
+            drop(unsafe { Box::from_raw(self.core.as_ptr()) });
+            return;
+        }
+        let out = core.outstanding();
+        log::error!(
+            "pool '{}' destroyed with {} buffers still in use; its memory is leaked so they stay valid",
+            core.name,
+            in_use
+        );
+        for o in out.iter().take(32) {
+            log::error!(
+                "pool '{}': buffer #{} dma {:#x} pp_ref {} ref {} still out",
+                core.name,
+                o.index,
+                o.dma,
+                o.pp_ref,
+                o.ref_count
+            );
+        }
+        if out.len() > 32 {
+            log::error!("pool '{}': ... and {} more", core.name, out.len() - 32);
+        }
+        // The core is intentionally not freed: live handles point into it.
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.name())
+            .field("kind", &self.kind())
+            .field("count", &self.count())
+            .field("buf_size", &self.buf_size())
+            .finish()
+    }
+}
+
+impl Netmem {
+    /// The raw word, giving up ownership (used where a report is followed
+    /// by a normal release).
+    fn into_raw_ref(self) -> usize {
+        self.into_raw()
+    }
+}
+
+/// Releases buffers of any pools, in batches per pool.
+pub fn free_bulk(items: impl IntoIterator<Item = Netmem>) {
+    free_batched(items, |_, _| true);
+}
+
+/// Shared body of the bulk frees: `check(raw, owner)` runs per buffer
+/// before it is released to its own pool.
+#[inline(always)]
+fn free_batched(
+    items: impl IntoIterator<Item = Netmem>,
+    mut check: impl FnMut(usize, *const Core) -> bool,
+) {
+    let mut batch = [0usize; FREE_BATCH];
+    let mut n = 0;
+    let mut owner: *const Core = std::ptr::null();
+    for nm in items {
+        let raw = nm.into_raw();
+        // SAFETY: `raw` carried an owned reference, so its core is alive.
+        let m = unsafe { meta::meta(raw) };
+        if !check(raw, m.pool) {
+            continue;
+        }
+        if m.refs.load(Acquire) != REFS_ONE {
+            netmem::release_pp_slow(raw);
+            continue;
+        }
+        m.refs.store(REFS_FREE, Relaxed);
+        if m.pool != owner || n == FREE_BATCH {
+            if n > 0 {
+                // SAFETY: `owner` is the core of the buffers in the batch,
+                // alive since we hold them.
+                unsafe { &*owner }.put(&batch[..n]);
+            }
+            n = 0;
+            owner = m.pool;
+        }
+        batch[n] = raw;
+        n += 1;
+    }
+    if n > 0 {
+        // SAFETY: as above.
+        unsafe { &*owner }.put(&batch[..n]);
+    }
+}
+
+impl Core {
+    /// The calling thread's lcore slot in this pool, if it has one.
+    #[inline(always)]
+    fn my_slot(&self) -> Option<&LcoreSlot> {
+        self.lcores.get(lcore::current_raw()).map(|s| &**s)
+    }
+
+    /// Counts on the caller's lcore set, or the shared set.
+    #[inline(always)]
+    fn count(&self, s: Stat, v: u64) {
+        match self.my_slot() {
+            Some(slot) => slot.stats.add_local(s, v),
+            None => self.shared.add_shared(s, v),
+        }
+    }
+
+    /// Fills all of `dst` with handles (each now owning one pool
+    /// reference), or nothing.
+    #[inline(always)]
+    fn get(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
+        let n = dst.len();
+        if n == 0 {
+            return true;
+        }
+        let slot = self.my_slot();
+        let ok = match slot {
+            Some(slot) if n <= self.cache_size => {
+                // SAFETY: only the thread holding this lcore id reaches its
+                // slot, and nothing below re-enters the cache.
+                let cache = unsafe { &mut *slot.cache.get() };
+                if cache.len < n && !self.refill(cache, n, &slot.stats) {
+                    slot.stats.add_local(Stat::AllocEmpty, 1);
+                    return false;
+                }
+                let start = cache.len - n;
+                dst.copy_from_slice(&cache.objs[start..cache.len]);
+                cache.len = start;
+                slot.stats.add_local(Stat::AllocFast, n as u64);
+                true
+            }
+            _ => {
+                let ok = self.ring.dequeue_bulk(dst);
+                let (s, v) = if ok {
+                    (Stat::AllocSlow, n as u64)
+                } else {
+                    (Stat::AllocEmpty, 1)
+                };
+                match slot {
+                    Some(slot) => slot.stats.add_local(s, v),
+                    None => self.shared.add_shared(s, v),
+                }
+                ok
+            }
+        };
+        if ok {
+            for d in dst.iter() {
+                // SAFETY: filled above with handles of this pool.
+                let raw = unsafe { d.assume_init() };
+                // SAFETY: handles of this live pool.
+                unsafe { meta::meta(raw) }.refs.store(REFS_ONE, Relaxed);
+            }
+        }
+        ok
+    }
+
+    /// Brings the cache to at least `n` entries from the ring, aiming at
+    /// half the cache size above `n`.
+    #[cold]
+    fn refill(&self, cache: &mut CacheStack, n: usize, stats: &Counters) -> bool {
+        let size = self.cache_size;
+        let target = (size / 2 + n).min(size);
+        let want = target - cache.len;
+        let got = if self.ring.dequeue_bulk(&mut cache.objs[cache.len..target]) {
+            want
+        } else {
+            let need = n - cache.len;
+            if !self.ring.dequeue_bulk(&mut cache.objs[cache.len..n]) {
+                return false;
+            }
+            need
+        };
+        cache.len += got;
+        stats.add_local(Stat::AllocRefill, 1);
+        true
+    }
+
+    /// Takes back buffers whose refs are already `REFS_FREE`.
+    #[inline(always)]
+    pub(crate) fn put(&self, raws: &[usize]) {
+        let n = raws.len();
+        let slot = self.my_slot();
+        match slot {
+            Some(slot) if n <= self.cache_size => {
+                // SAFETY: only the thread holding this lcore id reaches its
+                // slot, and nothing below re-enters the cache.
+                let cache = unsafe { &mut *slot.cache.get() };
+                if cache.len + n > self.cache_size {
+                    self.flush(cache, n, &slot.stats);
+                }
+                let len = cache.len;
+                for (d, &r) in cache.objs[len..len + n].iter_mut().zip(raws) {
+                    d.write(r);
+                }
+                cache.len = len + n;
+                slot.stats.add_local(Stat::RecycleCached, n as u64);
+            }
+            Some(slot) if self.cache_size > 0 => {
+                for chunk in raws.chunks(self.cache_size) {
+                    self.put(chunk);
+                }
+                let _ = slot;
+            }
+            _ => {
+                let (s, v) = if self.ring.enqueue_bulk(raws) {
+                    (Stat::RecycleRing, n as u64)
+                } else {
+                    self.lost_ring_full(n);
+                    (Stat::RecycleRingFull, n as u64)
+                };
+                match slot {
+                    Some(slot) => slot.stats.add_local(s, v),
+                    None => self.shared.add_shared(s, v),
+                }
+            }
+        }
+    }
+
+    /// Makes room for `n` more entries by moving the top of the cache to
+    /// the ring, down to half the cache size (or less for a large `n`).
+    #[cold]
+    fn flush(&self, cache: &mut CacheStack, n: usize, stats: &Counters) {
+        let target = (self.cache_size / 2).min(self.cache_size - n);
+        let moved = &cache.objs[target..cache.len];
+        // SAFETY: entries below `len` are initialised handles.
+        let moved: &[usize] =
+            unsafe { std::slice::from_raw_parts(moved.as_ptr() as *const usize, moved.len()) };
+        let count = moved.len() as u64;
+        if self.ring.enqueue_bulk(moved) {
+            stats.add_local(Stat::RecycleCacheFull, count);
+        } else {
+            self.lost_ring_full(moved.len());
+            stats.add_local(Stat::RecycleRingFull, count);
+        }
+        cache.len = target;
+    }
+
+    #[cold]
+    fn lost_ring_full(&self, n: usize) {
+        log::error!(
+            "pool '{}': ring full, {} buffers lost (a buffer was released twice through from_raw?)",
+            self.name,
+            n
+        );
+    }
+
+    #[cold]
+    pub(crate) fn report_double_release(&self, raw: usize) {
+        self.count(Stat::DoubleRelease, 1);
+        if !self.warned_double.swap(true, Relaxed) {
+            // SAFETY: `raw` points into this live pool's metadata.
+            let m = unsafe { meta::meta(raw) };
+            log::error!(
+                "pool '{}': buffer #{} (dma {:#x}) released while not held (double release); ignored, \
+                 further cases are only counted",
+                self.name,
+                m.index,
+                m.dma
+            );
+        }
+    }
+
+    /// Reports a buffer handed to this pool that belongs to another, then
+    /// releases it into its own pool.
+    #[cold]
+    fn report_wrong_pool(&self, raw: usize) {
+        self.count(Stat::WrongPool, 1);
+        if !self.warned_wrong.swap(true, Relaxed) {
+            // SAFETY: `raw` carries an owned reference: its core is alive.
+            let owner = unsafe { meta::core(raw) };
+            log::warn!(
+                "pool '{}': got a buffer of pool '{}'; released to its own pool, further cases are only counted",
+                self.name,
+                owner.name
+            );
+        }
+        netmem::release_pp(raw);
+    }
+
+    pub(crate) fn count_released_refcnt(&self) {
+        self.count(Stat::RecycleReleasedRefcnt, 1);
+    }
+
+    fn stats(&self) -> PoolStats {
+        let mut s = PoolStats::default();
+        for slot in self.lcores.iter() {
+            s.add_counters(&slot.stats);
+        }
+        s.add_counters(&self.shared);
+        s.in_use = s.compute_in_use();
+        s.in_ring = self.ring.len() as u64;
+        s.in_caches = self.metas.len().saturating_sub(
+            s.in_use as usize + s.in_ring as usize + s.released_to_provider as usize,
+        ) as u64;
+        s.count = self.count as u64;
+        s
+    }
+
+    fn outstanding(&self) -> Vec<Outstanding> {
+        self.metas
+            .iter()
+            .filter_map(|m| {
+                let r = m.refs.load(Acquire);
+                (r != REFS_FREE && r != REFS_RETIRED).then(|| Outstanding {
+                    index: m.index,
+                    dma: m.dma,
+                    pp_ref: meta::pp_of(r),
+                    ref_count: if self.tag == NET_IOV {
+                        1
+                    } else {
+                        meta::full_of(r)
+                    },
+                })
+            })
+            .collect()
+    }
+}

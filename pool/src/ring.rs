@@ -1,0 +1,376 @@
+//! A bounded multi-producer multi-consumer ring of machine words with bulk,
+//! all-or-nothing enqueue and dequeue (the design of DPDK's `rte_ring`).
+//!
+//! Producers reserve a span by advancing `prod_head` with a CAS, copy their
+//! words into the slots, then publish by moving `prod_tail` past the span
+//! once every earlier producer has published. Consumers do the same with
+//! `cons_head`/`cons_tail`. A producer only writes slots below
+//! `cons_tail + capacity`, so a slot is never written while a consumer may
+//! still read it; a consumer only reads slots below `prod_tail`, so it never
+//! reads a slot before its producer finished writing it.
+//!
+//! Not lock-free in the strict sense: a thread preempted between its head
+//! and tail updates delays others of its side (they spin, then yield).
+
+use core::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicUsize, spin_wait};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+
+#[cfg(loom)]
+type Slot = loom::cell::UnsafeCell<usize>;
+#[cfg(not(loom))]
+type Slot = core::cell::UnsafeCell<usize>;
+
+pub(crate) struct Ring {
+    prod_head: CachePadded<AtomicUsize>,
+    prod_tail: CachePadded<AtomicUsize>,
+    cons_head: CachePadded<AtomicUsize>,
+    cons_tail: CachePadded<AtomicUsize>,
+    mask: usize,
+    slots: Box<[Slot]>,
+}
+
+// SAFETY: slots are only accessed inside spans reserved through the head
+// CAS and published through the tail stores (module docs), so no slot is
+// accessed by two threads without a happens-before edge between them.
+unsafe impl Sync for Ring {}
+// SAFETY: the ring owns plain words; moving it between threads is fine.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    /// A ring of `capacity` slots; `capacity` must be a power of two (the
+    /// pool configuration checks it).
+    pub(crate) fn new(capacity: usize) -> Self {
+        debug_assert!(capacity.is_power_of_two());
+        Self {
+            prod_head: CachePadded::new(AtomicUsize::new(0)),
+            prod_tail: CachePadded::new(AtomicUsize::new(0)),
+            cons_head: CachePadded::new(AtomicUsize::new(0)),
+            cons_tail: CachePadded::new(AtomicUsize::new(0)),
+            mask: capacity - 1,
+            slots: (0..capacity).map(|_| Slot::new(0)).collect(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Words currently in the ring (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        let tail = self.prod_tail.load(Acquire);
+        let head = self.cons_tail.load(Acquire);
+        tail.wrapping_sub(head).min(self.capacity())
+    }
+
+    /// Enqueues all of `items` or none; returns whether it did.
+    pub(crate) fn enqueue_bulk(&self, items: &[usize]) -> bool {
+        let n = items.len();
+        if n == 0 {
+            return true;
+        }
+        let cap = self.capacity();
+        let mut head = self.prod_head.load(Acquire);
+        loop {
+            let cons_tail = self.cons_tail.load(Acquire);
+            let used = head.wrapping_sub(cons_tail);
+            if used > cap || cap - used < n {
+                // `used > cap` only with a stale head; re-read it.
+                let fresh = self.prod_head.load(Acquire);
+                if fresh != head {
+                    head = fresh;
+                    continue;
+                }
+                return false;
+            }
+            match self
+                .prod_head
+                .compare_exchange_weak(head, head.wrapping_add(n), AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+        self.write_slots(head, items);
+        let mut spins = 0;
+        while self.prod_tail.load(Acquire) != head {
+            spin_wait(&mut spins);
+        }
+        self.prod_tail.store(head.wrapping_add(n), Release);
+        true
+    }
+
+    /// Fills all of `dst` from the ring, or takes nothing; returns whether
+    /// it did.
+    pub(crate) fn dequeue_bulk(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
+        let n = dst.len();
+        if n == 0 {
+            return true;
+        }
+        let mut head = self.cons_head.load(Acquire);
+        loop {
+            let prod_tail = self.prod_tail.load(Acquire);
+            let avail = prod_tail.wrapping_sub(head);
+            if avail > self.capacity() || avail < n {
+                let fresh = self.cons_head.load(Acquire);
+                if fresh != head {
+                    head = fresh;
+                    continue;
+                }
+                return false;
+            }
+            match self
+                .cons_head
+                .compare_exchange_weak(head, head.wrapping_add(n), AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+        self.read_slots(head, dst);
+        let mut spins = 0;
+        while self.cons_tail.load(Acquire) != head {
+            spin_wait(&mut spins);
+        }
+        self.cons_tail.store(head.wrapping_add(n), Release);
+        true
+    }
+
+    #[cfg(not(loom))]
+    fn write_slots(&self, head: usize, items: &[usize]) {
+        let start = head & self.mask;
+        let first = items.len().min(self.capacity() - start);
+        let base = self.slots.as_ptr() as *mut usize;
+        // SAFETY: the span [head, head + len) was reserved by our CAS and is
+        // below cons_tail + capacity, so no other thread accesses these
+        // slots until we publish prod_tail; `UnsafeCell<usize>` has the
+        // layout of `usize`; both copies stay inside the slot array
+        // (start + first <= capacity, items.len() - first <= start).
+        unsafe {
+            core::ptr::copy_nonoverlapping(items.as_ptr(), base.add(start), first);
+            core::ptr::copy_nonoverlapping(items.as_ptr().add(first), base, items.len() - first);
+        }
+    }
+
+    #[cfg(not(loom))]
+    fn read_slots(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
+        let n = dst.len();
+        let start = head & self.mask;
+        let first = n.min(self.capacity() - start);
+        let base = self.slots.as_ptr() as *const usize;
+        let out = dst.as_mut_ptr() as *mut usize;
+        // SAFETY: the span [head, head + n) was reserved by our CAS and lies
+        // below prod_tail (published with Release, read with Acquire), so
+        // producers finished writing it and none writes it until we publish
+        // cons_tail; `dst` has room for `n` words (MaybeUninit<usize> has the
+        // layout of usize); reads stay inside the slot array as in
+        // `write_slots`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(base.add(start), out, first);
+            core::ptr::copy_nonoverlapping(base, out.add(first), n - first);
+        }
+    }
+
+    #[cfg(loom)]
+    fn write_slots(&self, head: usize, items: &[usize]) {
+        for (i, &item) in items.iter().enumerate() {
+            let slot = &self.slots[head.wrapping_add(i) & self.mask];
+            // SAFETY: reserved span, see the non-loom version.
+            slot.with_mut(|p| unsafe { *p = item });
+        }
+    }
+
+    #[cfg(loom)]
+    fn read_slots(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
+        for (i, d) in dst.iter_mut().enumerate() {
+            let slot = &self.slots[head.wrapping_add(i) & self.mask];
+            // SAFETY: reserved and published span, see the non-loom version.
+            d.write(slot.with(|p| unsafe { *p }));
+        }
+    }
+
+    /// Test helper: dequeues `n` words appended to `out`, or none.
+    #[cfg(test)]
+    pub(crate) fn dequeue_vec(&self, out: &mut Vec<usize>, n: usize) -> bool {
+        let mut tmp = vec![MaybeUninit::uninit(); n];
+        if !self.dequeue_bulk(&mut tmp) {
+            return false;
+        }
+        // SAFETY: a successful dequeue initialised all of `tmp`.
+        out.extend(tmp.iter().map(|w| unsafe { w.assume_init() }));
+        true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn all_or_nothing_at_the_edges() {
+        let r = Ring::new(8);
+        assert!(r.enqueue_bulk(&[1, 2, 3, 4, 5, 6]));
+        assert!(!r.enqueue_bulk(&[7, 8, 9]), "only 2 slots free");
+        assert_eq!(r.len(), 6);
+        let mut out = Vec::new();
+        assert!(!r.dequeue_vec(&mut out, 7));
+        assert!(out.is_empty());
+        assert!(r.dequeue_vec(&mut out, 4));
+        assert_eq!(out, [1, 2, 3, 4]);
+        // Wraps around the end of the slot array.
+        assert!(r.enqueue_bulk(&[7, 8, 9, 10, 11, 12]));
+        assert_eq!(r.len(), 8);
+        out.clear();
+        assert!(r.dequeue_vec(&mut out, 8));
+        assert_eq!(out, [5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(r.len(), 0);
+    }
+
+    proptest! {
+        /// The ring behaves as a bounded FIFO queue for any sequence of
+        /// bulk operations.
+        #[test]
+        fn matches_a_bounded_fifo(ops in proptest::collection::vec((any::<bool>(), 0usize..20), 1..200)) {
+            let r = Ring::new(16);
+            let mut model = std::collections::VecDeque::new();
+            let mut next = 0usize;
+            for (enq, n) in ops {
+                if enq {
+                    let items: Vec<usize> = (next..next + n).collect();
+                    let ok = r.enqueue_bulk(&items);
+                    prop_assert_eq!(ok, model.len() + n <= 16);
+                    if ok { model.extend(items); next += n; }
+                } else {
+                    let mut out = Vec::new();
+                    let ok = r.dequeue_vec(&mut out, n);
+                    prop_assert_eq!(ok, model.len() >= n);
+                    if ok {
+                        let want: Vec<usize> = model.drain(..n).collect();
+                        prop_assert_eq!(out, want);
+                    }
+                }
+                prop_assert_eq!(r.len(), model.len());
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_bulk_traffic_loses_and_duplicates_nothing() {
+        use std::sync::Arc;
+        let r = Arc::new(Ring::new(64));
+        let per_thread = 20_000usize;
+        let producers: Vec<_> = (0..2)
+            .map(|t| {
+                let r = Arc::clone(&r);
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    while i < per_thread {
+                        let n = (i % 7 + 1).min(per_thread - i);
+                        let items: Vec<usize> = (i..i + n).map(|v| t * per_thread + v).collect();
+                        if r.enqueue_bulk(&items) {
+                            i += n;
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..2)
+            .map(|c| {
+                let r = Arc::clone(&r);
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut idle = 0u32;
+                    while got.len() < per_thread && idle < 2_000_000 {
+                        if r.dequeue_vec(&mut got, c % 3 + 1) {
+                            idle = 0;
+                        } else {
+                            idle += 1;
+                            std::thread::yield_now();
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut all: Vec<usize> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        let mut rest = Vec::new();
+        while r.dequeue_vec(&mut rest, 1) {}
+        all.extend(rest);
+        all.sort_unstable();
+        assert_eq!(all, (0..2 * per_thread).collect::<Vec<_>>());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two producers race for a ring with room for only some of their
+    /// bulks; a consumer takes whatever is published. Every word enqueued
+    /// is dequeued exactly once, in per-producer order.
+    #[test]
+    fn loom_two_producers_one_consumer() {
+        loom::model(|| {
+            let r = Arc::new(Ring::new(4));
+            let p: Vec<_> = [[1, 2], [3, 4]]
+                .into_iter()
+                .map(|items| {
+                    let r = Arc::clone(&r);
+                    thread::spawn(move || r.enqueue_bulk(&items))
+                })
+                .collect();
+            let mut got = Vec::new();
+            r.dequeue_vec(&mut got, 2);
+            let oks: Vec<bool> = p.into_iter().map(|h| h.join().unwrap()).collect();
+            assert!(oks.iter().all(|&ok| ok), "4 slots hold both bulks");
+            while r.dequeue_vec(&mut got, 1) {}
+            let mut sorted = got.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [1, 2, 3, 4]);
+            let pos = |v| got.iter().position(|&x| x == v).unwrap();
+            assert!(pos(1) < pos(2) && pos(3) < pos(4));
+        });
+    }
+
+    /// A producer and two consumers on a 2-slot ring that wraps: no word is
+    /// lost or read twice, and a full ring refuses the bulk whole.
+    #[test]
+    fn loom_one_producer_two_consumers_wrapping() {
+        loom::model(|| {
+            let r = Arc::new(Ring::new(2));
+            assert!(r.enqueue_bulk(&[9]));
+            let mut first = Vec::new();
+            assert!(r.dequeue_vec(&mut first, 1));
+            let c: Vec<_> = (0..2)
+                .map(|_| {
+                    let r = Arc::clone(&r);
+                    thread::spawn(move || {
+                        let mut out = Vec::new();
+                        r.dequeue_vec(&mut out, 1);
+                        out
+                    })
+                })
+                .collect();
+            let pushed = r.enqueue_bulk(&[1, 2]);
+            assert!(pushed);
+            let mut got: Vec<usize> = c.into_iter().flat_map(|h| h.join().unwrap()).collect();
+            while r.dequeue_vec(&mut got, 1) {}
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
+    }
+}

@@ -1,0 +1,166 @@
+//! Allocation, release, caches and providers, through the public API.
+
+use std::sync::Arc;
+
+use pool::{BufferKind, Netmem, Pool, PoolConfig, PoolError, lcore};
+
+fn page_pool(count: usize, cache: usize) -> Arc<Pool> {
+    let cfg = PoolConfig::new("test", count)
+        .with_cache_size(cache)
+        .with_lcores(lcore::MAX_LCORES);
+    Pool::with_host_memory(&cfg).unwrap()
+}
+
+/// Runs `f` on a fresh thread bound to `id` (lcore ids are process-wide,
+/// so each test uses its own).
+fn on_lcore<T: Send + 'static>(id: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        lcore::set_current(id).unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn every_buffer_has_a_distinct_in_region_dma_address_and_never_straddles_a_page() {
+    let cfg = PoolConfig::new("dma", 2000)
+        .with_buf_size(3008)
+        .with_cache_size(0);
+    let p = Pool::with_host_memory(&cfg).unwrap();
+    let mut all = Vec::new();
+    assert_eq!(p.alloc_bulk(&mut all, 2000), 2000);
+    let mut addrs: Vec<u64> = all.iter().map(Netmem::dma_addr).collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 2000);
+    for a in &addrs {
+        let page = pool::HOST_PAGE_SIZE as u64;
+        assert_eq!(
+            a / page,
+            (a + 3008 - 1) / page,
+            "buffer at {a:#x} straddles a page"
+        );
+    }
+    for w in addrs.windows(2) {
+        assert!(w[1] - w[0] >= 3008, "buffers overlap");
+    }
+    assert!(p.alloc().is_none(), "pool of 2000 is exhausted");
+    assert_eq!(p.in_use(), 2000);
+    pool::free_bulk(all);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn alloc_bulk_is_all_or_nothing() {
+    on_lcore(10, || {
+        let p = page_pool(100, 32);
+        let mut v = Vec::new();
+        assert_eq!(p.alloc_bulk(&mut v, 60), 60);
+        assert_eq!(p.alloc_bulk(&mut v, 41), 0);
+        assert_eq!(v.len(), 60, "a refused bulk appends nothing");
+        assert_eq!(p.alloc_bulk(&mut v, 40), 40);
+        assert_eq!(p.stats().alloc_empty, 1);
+        assert_eq!(p.in_use(), 100);
+        p.free_bulk(v.drain(..));
+        let s = p.stats();
+        assert_eq!(s.in_use, 0);
+        assert_eq!(s.in_ring + s.in_caches, 100);
+    });
+}
+
+#[test]
+fn page_bytes_are_writable_when_unique_and_net_iov_bytes_are_unreachable() {
+    let p = page_pool(8, 0);
+    let mut a = p.alloc().unwrap();
+    assert!(!a.is_net_iov());
+    a.bytes_mut().unwrap()[..4].copy_from_slice(b"abcd");
+    assert_eq!(&a.bytes().unwrap()[..4], b"abcd");
+    assert_eq!(a.capacity(), 2048);
+    let f = a.frag_ref();
+    assert!(a.bytes_mut().is_none(), "a shared page is read-only");
+    assert_eq!(&f.bytes().unwrap()[..4], b"abcd");
+    drop(f);
+    assert!(a.bytes_mut().is_some());
+
+    let cfg = PoolConfig::new("iov", 8).with_buf_size(4096);
+    let d = Pool::with_host_net_iovs(&cfg).unwrap();
+    assert_eq!(d.kind(), BufferKind::NetIov);
+    let mut n = d.alloc().unwrap();
+    assert!(n.is_net_iov());
+    assert!(n.bytes().is_none() && n.bytes_mut().is_none() && n.as_page().is_none());
+    assert!(n.page_ref().is_none());
+    assert_eq!(n.ref_count(), 1);
+    assert_eq!(n.pfn_trace(), 0);
+    let owner = n.net_iov_owner().unwrap();
+    assert_eq!(
+        n.dma_addr(),
+        owner.region_iova + owner.index as u64 * 4096,
+        "net_iov DMA address = base + index * size"
+    );
+}
+
+#[test]
+fn a_buffer_freed_on_another_lcore_returns_through_that_lcores_cache() {
+    let p = page_pool(64, 32);
+    let p1 = Arc::clone(&p);
+    let bufs = on_lcore(11, move || {
+        let mut v = Vec::new();
+        assert_eq!(p1.alloc_bulk(&mut v, 8), 8);
+        v
+    });
+    assert_eq!(p.stats().alloc_fast, 8, "lcore 11 allocated from its cache");
+    let p2 = Arc::clone(&p);
+    on_lcore(12, move || {
+        drop(bufs);
+        let s = p2.stats();
+        assert_eq!(s.recycle_cached, 8, "freed into lcore 12's cache");
+        assert_eq!(s.in_use, 0);
+        // Lcore 12 now allocates those buffers from its own cache.
+        let again = p2.alloc().unwrap();
+        assert_eq!(p2.stats().alloc_refill, 1, "only lcore 11 refilled");
+        drop(again);
+    });
+    // This test thread has no lcore id: it uses the ring directly.
+    let x = p.alloc().unwrap();
+    drop(x);
+    let s = p.stats();
+    assert_eq!((s.alloc_slow, s.recycle_ring), (1, 1));
+}
+
+#[test]
+fn into_raw_and_from_raw_round_trip() {
+    let p = page_pool(4, 0);
+    let a = p.alloc().unwrap();
+    let dma = a.dma_addr();
+    let raw = a.into_raw();
+    assert_eq!(p.in_use(), 1, "a raw handle still owns the buffer");
+    // SAFETY: `raw` came from into_raw and is used once.
+    let back = unsafe { Netmem::from_raw(raw) };
+    assert_eq!(back.dma_addr(), dma);
+    drop(back);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let e = |cfg: PoolConfig| Pool::with_host_memory(&cfg).err();
+    assert_eq!(e(PoolConfig::new("z", 0)), Some(PoolError::ZeroCount));
+    assert!(matches!(
+        e(PoolConfig::new("b", 4).with_buf_size(100)),
+        Some(PoolError::BufSize { .. })
+    ));
+    assert!(matches!(
+        e(PoolConfig::new("r", 100).with_ring_size(64)),
+        Some(PoolError::RingSize { .. })
+    ));
+    assert!(matches!(
+        e(PoolConfig::new("c", 100).with_cache_size(4096)),
+        Some(PoolError::CacheSize { .. })
+    ));
+    let small = pool::HostDeviceMemory::new(4096);
+    assert!(matches!(
+        Pool::with_net_iovs(small, &PoolConfig::new("s", 2).with_buf_size(4096)),
+        Err(PoolError::RegionTooSmall { .. })
+    ));
+}

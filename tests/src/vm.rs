@@ -103,7 +103,7 @@ impl Default for VmConfig {
             timeout: Duration::from_secs(180),
             boot_timeout: Duration::from_secs(60),
             stall_timeout: Duration::from_secs(20),
-            echo_console: std::env::var_os("RIG_QUIET").is_none(),
+            echo_console: std::env::var("RIG_QUIET").map_or(true, |v| v.is_empty() || v == "0"),
             qemu: None,
         }
     }
@@ -172,7 +172,10 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 /// Finds QEMU (`name`, or `qemu-system-x86_64` in PATH); the error names
 /// scripts/setup.
 pub fn qemu_binary(name: Option<&Path>) -> Result<PathBuf, Error> {
-    let name = name.map_or_else(|| "qemu-system-x86_64".to_string(), |p| p.display().to_string());
+    let name = name.map_or_else(
+        || "qemu-system-x86_64".to_string(),
+        |p| p.display().to_string(),
+    );
     let found = if name.contains('/') {
         Some(PathBuf::from(&name)).filter(|p| p.is_file())
     } else {

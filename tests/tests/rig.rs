@@ -4,18 +4,33 @@ use rig::{Error, Vm, VmConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
-
 #[test]
 fn command_status_and_output_come_back() {
-    let out = Vm::run(VmConfig::default(), "echo hello from the guest; ls /dev/vfio | wc -l; exit 7")
-        .expect("guest run (needs scripts/setup)");
+    let out = Vm::run(
+        VmConfig::default(),
+        "echo hello from the guest; ls /dev/vfio | wc -l; exit 7",
+    )
+    .expect("guest run (needs scripts/setup)");
     assert_eq!(out.status, 7, "console:\n{}", out.console);
     let lines: Vec<&str> = out.output.lines().collect();
-    assert_eq!(lines.first(), Some(&"hello from the guest"), "output: {}", out.output);
+    assert_eq!(
+        lines.first(),
+        Some(&"hello from the guest"),
+        "output: {}",
+        out.output
+    );
     // Three devices bound to vfio-pci: igb, e1000e, ivshmem, each in its own
     // group, plus the container node.
-    assert_eq!(lines.get(1).map(|l| l.trim()), Some("4"), "output: {}", out.output);
-    println!("boot + command + shutdown: {:.2} s", out.elapsed.as_secs_f64());
+    assert_eq!(
+        lines.get(1).map(|l| l.trim()),
+        Some("4"),
+        "output: {}",
+        out.output
+    );
+    println!(
+        "boot + command + shutdown: {:.2} s",
+        out.elapsed.as_secs_f64()
+    );
 }
 
 #[test]
@@ -30,11 +45,14 @@ fn timeout_ends_qemu_and_leaves_nothing_behind() {
     let pid = vm.qemu_pid();
     assert!(dir.join("n0.sock").exists() || dir.exists());
     assert!(shm.exists());
-    let err = vm.wait().err().expect("sleep 600 must time out");
+    let err = vm.wait().expect_err("sleep 600 must time out");
     assert!(matches!(err, Error::Timeout { .. }), "got {err}");
     assert!(err.to_string().contains("timed out after 10 s"), "{err}");
     // QEMU is gone (reaped, so not even a zombie), and so are its files.
-    assert!(!PathBuf::from(format!("/proc/{pid}")).exists(), "QEMU {pid} still exists");
+    assert!(
+        !PathBuf::from(format!("/proc/{pid}")).exists(),
+        "QEMU {pid} still exists"
+    );
     assert!(!dir.exists(), "{} left behind", dir.display());
     assert!(!shm.exists(), "{} left behind", shm.display());
 }
@@ -45,7 +63,7 @@ fn missing_qemu_names_scripts_setup() {
         qemu: Some(PathBuf::from("/nonexistent/qemu-system-x86_64")),
         ..VmConfig::default()
     };
-    let err = Vm::run(config, "true").err().expect("a missing QEMU must fail");
+    let err = Vm::run(config, "true").expect_err("a missing QEMU must fail");
     assert!(matches!(err, Error::SetupMissing(_)), "got {err}");
     assert!(err.to_string().contains("scripts/setup"), "{err}");
 }

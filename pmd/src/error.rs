@@ -1,0 +1,96 @@
+//! The driver's error type: one variant per failing step, each message
+//! saying what to check.
+
+use hw::PciAddress;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open PCI device {addr} through VFIO: {source}")]
+    Open {
+        addr: PciAddress,
+        #[source]
+        source: hw::Error,
+    },
+    #[error("cannot read the PCI IDs of {addr}: {source}")]
+    PciIds {
+        addr: PciAddress,
+        #[source]
+        source: hw::Error,
+    },
+    #[error(
+        "{addr} is {vendor:04x}:{device:04x}, which no driver here supports (igb 82576, e1000e 82574L)"
+    )]
+    Unsupported {
+        addr: PciAddress,
+        vendor: u16,
+        device: u16,
+    },
+    #[error("{addr} is an {name} ({vendor:04x}:{device:04x}), refused: {why}")]
+    Refused {
+        addr: PciAddress,
+        name: &'static str,
+        vendor: u16,
+        device: u16,
+        why: &'static str,
+    },
+    #[error("cannot map BAR{bar} of {addr}: {source}")]
+    MapBar {
+        addr: PciAddress,
+        bar: u32,
+        #[source]
+        source: hw::Error,
+    },
+    #[error("cannot enable bus mastering on {addr}: {source}")]
+    BusMaster {
+        addr: PciAddress,
+        #[source]
+        source: hw::Error,
+    },
+    #[error("{addr}: device reset did not complete within {ms} ms")]
+    ResetTimeout { addr: PciAddress, ms: u64 },
+    #[error("{addr}: PHY register {reg} access through MDIC {what}")]
+    Mdic {
+        addr: PciAddress,
+        reg: u32,
+        what: &'static str,
+    },
+    #[error(
+        "{addr}: link did not come up within {ms} ms; check that the port is connected (in QEMU: that the netdev's peer is attached)"
+    )]
+    LinkTimeout { addr: PciAddress, ms: u64 },
+    #[error("{addr}: RX/TX queue {queue} did not report enabled within {ms} ms")]
+    QueueEnableTimeout {
+        addr: PciAddress,
+        queue: u16,
+        ms: u64,
+    },
+    #[error("invalid port configuration: {0}")]
+    Config(String),
+    #[error("cannot allocate the descriptor ring of {dir} queue {queue}: {source}")]
+    RingAlloc {
+        dir: &'static str,
+        queue: u16,
+        #[source]
+        source: hw::Error,
+    },
+    #[error(
+        "RX queue {queue}: the pool has fewer than {needed} free buffers to fill the ring; give it more buffers or use fewer/smaller rings"
+    )]
+    PoolTooSmall { queue: u16, needed: usize },
+    #[error(
+        "RX queue {queue}: pool buffers of {buf_size} bytes are too small (at least {min} bytes needed)"
+    )]
+    BufferTooSmall {
+        queue: u16,
+        buf_size: usize,
+        min: usize,
+    },
+    #[error("{dir} queue {queue} does not exist or was already taken")]
+    NoSuchQueue { dir: &'static str, queue: u16 },
+    #[error("MAC address filter table is full ({max} unicast addresses)")]
+    FilterFull { max: usize },
+    #[error("MTU {mtu} is outside {min}..={max}")]
+    BadMtu { mtu: u16, min: u16, max: u16 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

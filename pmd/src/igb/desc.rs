@@ -1,0 +1,283 @@
+//! 82576 advanced descriptors (datasheet 7.1.5 and 7.2.2): the receive
+//! one-buffer format and the transmit data and context formats, as the
+//! shared rings' [`RxFormat`] and [`TxFormat`].
+
+use crate::offload::OffloadError;
+use crate::packet::{Packet, RxFlags, TxFlags};
+use crate::ring::Desc;
+use crate::rx::RxFormat;
+use crate::tx::{TxFormat, TxPacketInfo};
+
+// Receive write-back: status/error in the low dword of `hi`.
+pub const RXD_STAT_DD: u64 = 1 << 0;
+pub const RXD_STAT_EOP: u64 = 1 << 1;
+pub const RXD_STAT_VP: u32 = 1 << 3;
+pub const RXD_STAT_UDPCS: u32 = 1 << 4;
+pub const RXD_STAT_TCPCS: u32 = 1 << 5;
+pub const RXD_STAT_IPCS: u32 = 1 << 6;
+pub const RXDEXT_STATERR_TCPE: u32 = 1 << 29;
+pub const RXDEXT_STATERR_IPE: u32 = 1 << 30;
+pub const RXDEXT_STATERR_RXE: u32 = 1 << 31;
+/// RSS type field of `pkt_info` (bits 3:0 of the low word of `lo`).
+pub const RXDADV_RSSTYPE_MASK: u64 = 0xF;
+
+/// Advanced one-buffer receive descriptors.
+pub struct AdvRx;
+
+impl RxFormat for AdvRx {
+    #[inline]
+    fn buffer_desc(dma: u64) -> Desc {
+        // Header address 0: no header split; its bit 0 overlaps DD and must
+        // be 0 so a stale DD is never seen.
+        Desc { lo: dma, hi: 0 }
+    }
+    #[inline]
+    fn done(hi: u64) -> bool {
+        hi & RXD_STAT_DD != 0
+    }
+    #[inline]
+    fn eop(hi: u64) -> bool {
+        hi & RXD_STAT_EOP != 0
+    }
+    #[inline]
+    fn len(hi: u64) -> u16 {
+        (hi >> 32) as u16
+    }
+    #[inline]
+    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool {
+        let staterr = hi as u32;
+        if staterr & RXDEXT_STATERR_RXE != 0 {
+            return false;
+        }
+        let mut f = RxFlags::default();
+        if lo & RXDADV_RSSTYPE_MASK != 0 {
+            pkt.rss_hash = (lo >> 32) as u32;
+            f.insert(RxFlags::RSS_HASH);
+        }
+        if staterr & RXD_STAT_VP != 0 {
+            pkt.vlan_tci = (hi >> 48) as u16;
+            f.insert(RxFlags::VLAN_STRIPPED);
+        }
+        if staterr & RXD_STAT_IPCS != 0 {
+            f.insert(if staterr & RXDEXT_STATERR_IPE != 0 {
+                RxFlags::IP_CKSUM_BAD
+            } else {
+                RxFlags::IP_CKSUM_GOOD
+            });
+        }
+        if staterr & (RXD_STAT_TCPCS | RXD_STAT_UDPCS) != 0 {
+            f.insert(if staterr & RXDEXT_STATERR_TCPE != 0 {
+                RxFlags::L4_CKSUM_BAD
+            } else {
+                RxFlags::L4_CKSUM_GOOD
+            });
+        }
+        pkt.rx_flags = f;
+        true
+    }
+}
+
+// Transmit: cmd_type_len (low dword of `hi`) and olinfo_status (high dword).
+pub const ADVTXD_DTYP_CTXT: u32 = 0x0020_0000;
+pub const ADVTXD_DTYP_DATA: u32 = 0x0030_0000;
+pub const ADVTXD_DCMD_EOP: u32 = 0x0100_0000;
+pub const ADVTXD_DCMD_IFCS: u32 = 0x0200_0000;
+pub const ADVTXD_DCMD_RS: u32 = 0x0800_0000;
+pub const ADVTXD_DCMD_DEXT: u32 = 0x2000_0000;
+pub const ADVTXD_DCMD_VLE: u32 = 0x4000_0000;
+pub const ADVTXD_DCMD_TSE: u32 = 0x8000_0000;
+pub const ADVTXD_STAT_DD: u32 = 1 << 0;
+pub const ADVTXD_IDX_SHIFT: u32 = 4;
+pub const ADVTXD_POPTS_IXSM: u32 = 0x100;
+pub const ADVTXD_POPTS_TXSM: u32 = 0x200;
+pub const ADVTXD_PAYLEN_SHIFT: u32 = 14;
+pub const ADVTXD_MACLEN_SHIFT: u32 = 9;
+pub const ADVTXD_VLAN_SHIFT: u32 = 16;
+pub const ADVTXD_TUCMD_IPV4: u32 = 0x0000_0400;
+pub const ADVTXD_TUCMD_L4T_UDP: u32 = 0x0000_0000;
+pub const ADVTXD_TUCMD_L4T_TCP: u32 = 0x0000_0800;
+pub const ADVTXD_L4LEN_SHIFT: u32 = 8;
+pub const ADVTXD_MSS_SHIFT: u32 = 16;
+
+/// Largest TSO MSS and header length the 82576 takes (datasheet 7.2.4).
+pub const TSO_MAX_MSS: u16 = 9216;
+pub const TSO_MAX_HDR: usize = 512;
+
+/// The fields of an advanced context descriptor (without the slot index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdvCtx {
+    vlan_macip_lens: u32,
+    type_tucmd_mlhl: u32,
+    mss_l4len: u32,
+}
+
+/// Advanced transmit descriptors.
+pub struct AdvTx;
+
+impl TxFormat for AdvTx {
+    type Ctx = AdvCtx;
+    /// The 82576 keeps two contexts per queue (IDX 0 and 1).
+    const CTX_SLOTS: usize = 2;
+
+    fn context(pkt: &Packet) -> Result<Option<AdvCtx>, OffloadError> {
+        let o = &pkt.tx;
+        let f = o.flags;
+        let csum = TxFlags::IP_CKSUM | TxFlags::TCP_CKSUM | TxFlags::UDP_CKSUM | TxFlags::TCP_SEG;
+        if !f.intersects(csum | TxFlags::VLAN) {
+            return Ok(None);
+        }
+        let mut vlan_macip_lens = 0;
+        let mut type_tucmd_mlhl = ADVTXD_DTYP_CTXT | ADVTXD_DCMD_DEXT;
+        let mut mss_l4len = 0;
+        if f.contains(TxFlags::VLAN) {
+            vlan_macip_lens |= u32::from(o.vlan_tci) << ADVTXD_VLAN_SHIFT;
+        }
+        if f.intersects(csum) {
+            vlan_macip_lens |= u32::from(o.l3_len) | (u32::from(o.l2_len) << ADVTXD_MACLEN_SHIFT);
+            if f.contains(TxFlags::IPV4) {
+                type_tucmd_mlhl |= ADVTXD_TUCMD_IPV4;
+            }
+            if f.intersects(TxFlags::TCP_CKSUM | TxFlags::TCP_SEG) {
+                type_tucmd_mlhl |= ADVTXD_TUCMD_L4T_TCP;
+            } else {
+                type_tucmd_mlhl |= ADVTXD_TUCMD_L4T_UDP;
+            }
+        }
+        if f.contains(TxFlags::TCP_SEG) {
+            if o.mss == 0 || o.mss > TSO_MAX_MSS {
+                return Err(OffloadError::BadMss {
+                    mss: o.mss,
+                    max: TSO_MAX_MSS,
+                });
+            }
+            let hdr = usize::from(o.l2_len) + usize::from(o.l3_len) + usize::from(o.l4_len);
+            if hdr > TSO_MAX_HDR {
+                return Err(OffloadError::HeadersTooLong {
+                    len: hdr,
+                    max: TSO_MAX_HDR,
+                });
+            }
+            mss_l4len = (u32::from(o.l4_len) << ADVTXD_L4LEN_SHIFT)
+                | (u32::from(o.mss) << ADVTXD_MSS_SHIFT);
+        }
+        Ok(Some(AdvCtx {
+            vlan_macip_lens,
+            type_tucmd_mlhl,
+            mss_l4len,
+        }))
+    }
+
+    fn context_desc(ctx: &AdvCtx, slot: u8) -> Desc {
+        let mss_l4len_idx = ctx.mss_l4len | (u32::from(slot) << ADVTXD_IDX_SHIFT);
+        Desc {
+            // seqnum_seed (high dword of lo) is 0.
+            lo: u64::from(ctx.vlan_macip_lens),
+            hi: u64::from(ctx.type_tucmd_mlhl) | (u64::from(mss_l4len_idx) << 32),
+        }
+    }
+
+    #[inline]
+    fn data_desc(addr: u64, len: u16, pkt: &TxPacketInfo, first: bool, last: bool) -> Desc {
+        let f = pkt.flags;
+        let mut cmd = u32::from(len) | ADVTXD_DTYP_DATA | ADVTXD_DCMD_DEXT | ADVTXD_DCMD_IFCS;
+        if last {
+            cmd |= ADVTXD_DCMD_EOP;
+        }
+        if f.contains(TxFlags::VLAN) {
+            cmd |= ADVTXD_DCMD_VLE;
+        }
+        let tso = f.contains(TxFlags::TCP_SEG);
+        if tso {
+            cmd |= ADVTXD_DCMD_TSE;
+        }
+        // The device takes PAYLEN, POPTS and IDX from the first descriptor.
+        let mut olinfo = 0;
+        if first {
+            let paylen = if tso {
+                pkt.len - pkt.tso_hdr_len
+            } else {
+                pkt.len
+            };
+            olinfo = paylen << ADVTXD_PAYLEN_SHIFT;
+            if let Some(slot) = pkt.ctx_slot {
+                olinfo |= u32::from(slot) << ADVTXD_IDX_SHIFT;
+            }
+            if f.contains(TxFlags::IP_CKSUM) || (tso && f.contains(TxFlags::IPV4)) {
+                olinfo |= ADVTXD_POPTS_IXSM;
+            }
+            if f.intersects(TxFlags::TCP_CKSUM | TxFlags::UDP_CKSUM | TxFlags::TCP_SEG) {
+                olinfo |= ADVTXD_POPTS_TXSM;
+            }
+        }
+        Desc {
+            lo: addr,
+            hi: u64::from(cmd) | (u64::from(olinfo) << 32),
+        }
+    }
+
+    #[inline]
+    fn set_rs(d: &mut Desc) {
+        d.hi |= u64::from(ADVTXD_DCMD_RS);
+    }
+
+    #[inline]
+    fn done(hi: u64) -> bool {
+        (hi >> 32) as u32 & ADVTXD_STAT_DD != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_writeback_fields_decode() {
+        // DD|EOP|VP|IPCS|TCPCS, TCPE set; length 1514; VLAN 0x2005.
+        let staterr = 1 | 2 | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 29);
+        let hi = staterr as u64 | (1514u64 << 32) | (0x2005u64 << 48);
+        let lo = 1u64 | (0xdead_beefu64 << 32); // RSS type TCPv4
+        assert!(AdvRx::done(hi) && AdvRx::eop(hi));
+        assert_eq!(AdvRx::len(hi), 1514);
+        assert!(!AdvRx::done(AdvRx::buffer_desc(0x1000).hi));
+
+        let pool = pool::Pool::with_host_memory(&pool::PoolConfig::new("desc-test", 4)).unwrap();
+        let mut pkt = Packet::new(pool.alloc().unwrap(), 0, 60).unwrap();
+        assert!(AdvRx::fill(lo, hi, &mut pkt));
+        assert_eq!(pkt.rss_hash, 0xdead_beef);
+        assert_eq!(pkt.vlan_tci, 0x2005);
+        let want = RxFlags::RSS_HASH
+            | RxFlags::VLAN_STRIPPED
+            | RxFlags::IP_CKSUM_GOOD
+            | RxFlags::L4_CKSUM_BAD;
+        assert_eq!(pkt.rx_flags, want);
+        // RXE: the ring drops the frame.
+        assert!(!AdvRx::fill(lo, hi | (1 << 31), &mut pkt));
+    }
+
+    #[test]
+    fn tx_data_descriptor_layout() {
+        let info = TxPacketInfo {
+            flags: TxFlags::IPV4 | TxFlags::TCP_SEG | TxFlags::VLAN,
+            len: 9000,
+            tso_hdr_len: 54,
+            ctx_slot: Some(1),
+        };
+        let mut d = AdvTx::data_desc(0xabc0, 2048, &info, true, false);
+        assert_eq!(d.lo, 0xabc0);
+        let cmd = d.hi as u32;
+        assert_eq!(cmd & 0xFFFF, 2048);
+        assert_eq!(cmd & ADVTXD_DTYP_DATA, ADVTXD_DTYP_DATA);
+        assert!(cmd & ADVTXD_DCMD_TSE != 0 && cmd & ADVTXD_DCMD_VLE != 0);
+        assert!(cmd & ADVTXD_DCMD_EOP == 0 && cmd & ADVTXD_DCMD_RS == 0);
+        let olinfo = (d.hi >> 32) as u32;
+        assert_eq!(olinfo >> ADVTXD_PAYLEN_SHIFT, 9000 - 54);
+        assert_eq!((olinfo >> ADVTXD_IDX_SHIFT) & 7, 1);
+        assert!(olinfo & ADVTXD_POPTS_TXSM != 0 && olinfo & ADVTXD_POPTS_IXSM != 0);
+        AdvTx::set_rs(&mut d);
+        assert!(d.hi as u32 & ADVTXD_DCMD_RS != 0);
+        assert!(!AdvTx::done(d.hi));
+        assert!(AdvTx::done(1u64 << 32));
+        let later = AdvTx::data_desc(0, 100, &info, false, true);
+        assert_eq!((later.hi >> 32) as u32, 0);
+    }
+}

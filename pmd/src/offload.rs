@@ -1,0 +1,167 @@
+//! Transmit offload preparation shared by both Intel families: the device
+//! computes TCP/UDP checksums starting from the value already in the
+//! checksum field, so software seeds it with the pseudo-header sum (for TSO
+//! without the length, which the device adds per segment), and the IPv4
+//! header checksum field is zeroed when the device is asked to fill it.
+//! Also a header parser that fills [`TxOffload`] lengths from a frame.
+
+use crate::packet::{Packet, TxFlags, TxOffload};
+
+/// Why a packet's offload request cannot be carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OffloadError {
+    #[error("offload headers are not in the packet's first, CPU-readable segment")]
+    HeadersNotReadable,
+    #[error("offload header lengths do not match the frame")]
+    BadHeaders,
+    #[error("TSO needs an MSS between 1 and {max}, got {mss}")]
+    BadMss { mss: u16, max: u16 },
+    #[error("offload headers of {len} bytes exceed the device's {max}")]
+    HeadersTooLong { len: usize, max: usize },
+}
+
+/// One's-complement sum of 16-bit big-endian words (odd byte padded).
+pub fn csum_add(mut sum: u32, bytes: &[u8]) -> u32 {
+    let mut chunks = bytes.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [b] = chunks.remainder() {
+        sum += u32::from(*b) << 8;
+    }
+    sum
+}
+
+/// Folds a 32-bit one's-complement sum to 16 bits.
+pub fn csum_fold(mut sum: u32) -> u16 {
+    while sum > 0xFFFF {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The Internet checksum of `bytes` (complemented fold).
+pub fn checksum(bytes: &[u8]) -> u16 {
+    !csum_fold(csum_add(0, bytes))
+}
+
+/// Fills the header lengths and L3 flags of `off` from an Ethernet frame
+/// (untagged or one 802.1Q tag; IPv4 with options or IPv6 without extension
+/// headers; TCP or UDP). Returns the L4 protocol number.
+pub fn parse_headers(frame: &[u8], off: &mut TxOffload) -> Option<u8> {
+    let mut l2 = 14usize;
+    let mut et = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    if et == 0x8100 {
+        et = u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]);
+        l2 = 18;
+    }
+    let (l3_len, proto) = match et {
+        0x0800 => {
+            off.flags.insert(TxFlags::IPV4);
+            (usize::from(frame.get(l2)? & 0x0F) * 4, *frame.get(l2 + 9)?)
+        }
+        0x86DD => {
+            off.flags.insert(TxFlags::IPV6);
+            (40, *frame.get(l2 + 6)?)
+        }
+        _ => return None,
+    };
+    off.l2_len = l2 as u8;
+    off.l3_len = l3_len as u16;
+    if proto == 6 {
+        off.l4_len = (frame.get(l2 + l3_len + 12)? >> 4) * 4;
+    } else if proto == 17 {
+        off.l4_len = 8;
+    }
+    Some(proto)
+}
+
+/// Seeds checksum fields for the offloads `pkt.tx` requests. Returns the
+/// total header length (L2+L3+L4) for TSO, else 0.
+pub fn prepare(pkt: &mut Packet) -> Result<usize, OffloadError> {
+    let off = pkt.tx;
+    let l4_csum = off
+        .flags
+        .intersects(TxFlags::TCP_CKSUM | TxFlags::UDP_CKSUM | TxFlags::TCP_SEG);
+    if !l4_csum && !off.flags.contains(TxFlags::IP_CKSUM) {
+        return Ok(0);
+    }
+    let total = pkt.len();
+    let data = pkt.data_mut().ok_or(OffloadError::HeadersNotReadable)?;
+    let l2 = usize::from(off.l2_len);
+    let l3 = usize::from(off.l3_len);
+    let l4 = usize::from(off.l4_len);
+    let tso = off.flags.contains(TxFlags::TCP_SEG);
+    let udp = off.flags.contains(TxFlags::UDP_CKSUM) && !tso;
+    let hdr_end = l2
+        + l3
+        + if udp {
+            8
+        } else if l4_csum {
+            l4.max(20)
+        } else {
+            0
+        };
+    if data.len() < hdr_end {
+        return Err(OffloadError::BadHeaders);
+    }
+    let ipv4 = off.flags.contains(TxFlags::IPV4);
+    if ipv4 && (l3 < 20 || data[l2] >> 4 != 4) {
+        return Err(OffloadError::BadHeaders);
+    }
+    if !ipv4 && (l3 < 40 || data[l2] >> 4 != 6) {
+        return Err(OffloadError::BadHeaders);
+    }
+    if ipv4 && (off.flags.contains(TxFlags::IP_CKSUM) || tso) {
+        data[l2 + 10] = 0;
+        data[l2 + 11] = 0;
+    }
+    if !l4_csum {
+        return Ok(0);
+    }
+    let l4_total = total - l2 - l3;
+    let proto = if udp { 17u32 } else { 6u32 };
+    let mut sum = if ipv4 {
+        csum_add(0, &data[l2 + 12..l2 + 20])
+    } else {
+        csum_add(0, &data[l2 + 8..l2 + 40])
+    };
+    sum += proto;
+    if !tso {
+        sum += l4_total as u32;
+    }
+    let field = l2 + l3 + if udp { 6 } else { 16 };
+    // The seed is the folded, not complemented, pseudo-header sum.
+    let seed = csum_fold(sum);
+    data[field..field + 2].copy_from_slice(&seed.to_be_bytes());
+    Ok(if tso { l2 + l3 + l4 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_a_known_ipv4_header() {
+        // Example header from RFC 1071 discussions: checksum 0xb861.
+        let h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&h), 0xb861);
+    }
+
+    #[test]
+    fn parses_tagged_ipv4_tcp_headers() {
+        let mut f = vec![0u8; 18 + 24 + 32];
+        f[12..14].copy_from_slice(&[0x81, 0x00]);
+        f[16..18].copy_from_slice(&[0x08, 0x00]);
+        f[18] = 0x46; // IHL 6 (options)
+        f[18 + 9] = 6;
+        f[18 + 24 + 12] = 8 << 4; // data offset 8 words
+        let mut off = TxOffload::default();
+        assert_eq!(parse_headers(&f, &mut off), Some(6));
+        assert_eq!((off.l2_len, off.l3_len, off.l4_len), (18, 24, 32));
+        assert!(off.flags.contains(TxFlags::IPV4));
+    }
+}

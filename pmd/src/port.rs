@@ -1,0 +1,610 @@
+//! The public port API: open a port by PCI address (the driver is chosen by
+//! PCI ID), take its queues out to the cores that poll them, and manage the
+//! port (link, statistics, filters, MTU, stop/close) from any thread.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use hw::PciAddress;
+use pool::Pool;
+
+use crate::error::{Error, Result};
+use crate::packet::Packet;
+use crate::rss::RssConfig;
+use crate::stats::{HwCounter, HwStats, PortStats, QueueCounters, QueueSnapshot, XStat};
+
+/// How to bring a port up.
+#[derive(Clone, Debug)]
+pub struct PortConfig {
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    /// Descriptors per RX ring.
+    pub rx_desc: u16,
+    /// Descriptors per TX ring.
+    pub tx_desc: u16,
+    /// Largest IP packet; frames up to MTU + 14 + 4 (+ VLAN tags) are
+    /// received, longer ones span several buffers.
+    pub mtu: u16,
+    pub rss: RssConfig,
+    pub promiscuous: bool,
+    pub allmulti: bool,
+    /// Strip VLAN tags on receive into [`Packet::vlan_tci`].
+    pub vlan_strip: bool,
+    /// Wait for link up in [`Port::open`] (else check [`Port::link`]).
+    pub wait_for_link: bool,
+    pub link_timeout: Duration,
+    /// RX: refill descriptors are handed back (one tail write) once this
+    /// many are held.
+    pub rx_free_thresh: u16,
+    /// TX: Report Status every this many descriptors.
+    pub tx_rs_thresh: u16,
+    /// TX: clean up when fewer descriptors than this are free.
+    pub tx_free_thresh: u16,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        PortConfig {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_desc: 512,
+            tx_desc: 512,
+            mtu: 1500,
+            rss: RssConfig::default(),
+            promiscuous: false,
+            allmulti: false,
+            vlan_strip: false,
+            wait_for_link: true,
+            link_timeout: Duration::from_secs(10),
+            rx_free_thresh: 32,
+            tx_rs_thresh: 32,
+            tx_free_thresh: 32,
+        }
+    }
+}
+
+/// Link state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkStatus {
+    pub up: bool,
+    /// Mbit/s (0 when down).
+    pub speed: u32,
+    pub full_duplex: bool,
+}
+
+impl std::fmt::Display for LinkStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.up {
+            let d = if self.full_duplex { "full" } else { "half" };
+            write!(f, "up {} Mbps {d}-duplex", self.speed)
+        } else {
+            write!(f, "down")
+        }
+    }
+}
+
+/// The receive side of one queue, as a ring implements it.
+pub trait RxBurst: Send {
+    fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize;
+    /// Returns every buffer to its pool (the device must not own the queue).
+    fn release(&mut self) -> usize;
+}
+
+/// The transmit side of one queue, as a ring implements it.
+pub trait TxBurst: Send {
+    fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize;
+    fn cleanup(&mut self) -> u16;
+    fn release(&mut self) -> usize;
+}
+
+impl<F: crate::rx::RxFormat, H: crate::ring::QueueHw> RxBurst for crate::rx::RxRing<F, H> {
+    fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
+        crate::rx::RxRing::rx_burst(self, out, max)
+    }
+    fn release(&mut self) -> usize {
+        crate::rx::RxRing::release(self)
+    }
+}
+
+impl<F: crate::tx::TxFormat, H: crate::ring::QueueHw> TxBurst for crate::tx::TxRing<F, H> {
+    fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
+        crate::tx::TxRing::tx_burst(self, pkts)
+    }
+    fn cleanup(&mut self) -> u16 {
+        crate::tx::TxRing::cleanup(self)
+    }
+    fn release(&mut self) -> usize {
+        crate::tx::TxRing::release(self)
+    }
+}
+
+/// Port-wide operations a driver provides. Called from any thread; a driver
+/// serialises read-modify-write register updates itself.
+pub trait PortOps: Send + Sync {
+    fn driver_name(&self) -> &'static str;
+    fn mac_addr(&self) -> [u8; 6];
+    fn link(&self) -> LinkStatus;
+    /// Adds the device's clear-on-read counters to `hw`.
+    fn read_hw_stats(&self, hw: &mut HwStats);
+    /// Driver-level event counters (name, value) for xstats.
+    fn events(&self) -> Vec<(String, u64)>;
+    fn set_promiscuous(&self, on: bool);
+    fn set_allmulti(&self, on: bool);
+    /// Extra unicast addresses accepted besides the port's own.
+    fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()>;
+    /// Multicast addresses accepted (hash filter).
+    fn set_multicast_filters(&self, addrs: &[[u8; 6]]);
+    fn set_mtu(&self, mtu: u16) -> Result<()>;
+    /// Stops one RX queue: after return the device writes nothing to it.
+    fn disable_rx_queue(&self, queue: u16);
+    /// Stops one TX queue: after return the device reads nothing from it.
+    fn disable_tx_queue(&self, queue: u16);
+    /// Stops receive and transmit on the whole port.
+    fn stop(&self);
+    /// Quiesces the device for good: reset, interrupts masked, bus
+    /// mastering off.
+    fn close(&self);
+    /// `(reads, writes)` of the register BAR so far, when counted.
+    fn mmio_counts(&self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+/// What a driver's open returns.
+pub struct Opened {
+    pub ops: Arc<dyn PortOps>,
+    pub rx: Vec<Box<dyn RxBurst>>,
+    pub tx: Vec<Box<dyn TxBurst>>,
+    pub rx_counters: Vec<Arc<QueueCounters>>,
+    pub tx_counters: Vec<Arc<QueueCounters>>,
+    pub hw_counters: &'static [HwCounter],
+}
+
+/// Everything a driver's open gets.
+pub struct OpenArgs<'a> {
+    pub device: hw::vfio::Device,
+    pub addr: PciAddress,
+    pub ids: (u16, u16),
+    pub name: &'static str,
+    pub config: &'a PortConfig,
+    /// One pool per RX queue (the same pool repeated if shared).
+    pub pools: Vec<Arc<Pool>>,
+}
+
+/// Whether a listed device is driven or refused (and why).
+#[derive(Clone, Copy, Debug)]
+pub enum Support {
+    Yes,
+    Refused(&'static str),
+}
+
+/// One PCI ID a driver knows.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceId {
+    pub vendor: u16,
+    pub device: u16,
+    pub name: &'static str,
+    pub support: Support,
+}
+
+/// A driver: its PCI IDs and its open function.
+pub struct Driver {
+    pub name: &'static str,
+    pub ids: &'static [DeviceId],
+    pub open: fn(OpenArgs<'_>) -> Result<Opened>,
+}
+
+/// Every driver, probed in order.
+pub static DRIVERS: &[&Driver] = &[&crate::igb::DRIVER];
+
+/// The driver and device entry for a PCI ID.
+pub fn find_driver(vendor: u16, device: u16) -> Option<(&'static Driver, &'static DeviceId)> {
+    DRIVERS.iter().find_map(|d| {
+        d.ids
+            .iter()
+            .find(|id| id.vendor == vendor && id.device == device)
+            .map(|id| (*d, id))
+    })
+}
+
+struct QueueSlot<T> {
+    queue: Option<T>,
+}
+
+struct Shared {
+    ops: Arc<dyn PortOps>,
+    hw_stats: Mutex<HwStats>,
+    rx_counters: Vec<Arc<QueueCounters>>,
+    tx_counters: Vec<Arc<QueueCounters>>,
+    base: Mutex<(Vec<QueueSnapshot>, Vec<QueueSnapshot>)>,
+}
+
+/// An open port.
+pub struct Port {
+    addr: PciAddress,
+    driver: &'static str,
+    device_name: &'static str,
+    shared: Arc<Shared>,
+    rx: Mutex<Vec<QueueSlot<Box<dyn RxBurst>>>>,
+    tx: Mutex<Vec<QueueSlot<Box<dyn TxBurst>>>>,
+    closed: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind that
+    // is still consistent (counters, queue slots), so poisoning is ignored.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Port {
+    /// Opens the device at `addr` with whichever driver fits its PCI ID and
+    /// brings it up per `config`. `pools`: one pool shared by all RX queues,
+    /// or one per RX queue.
+    pub fn open(addr: &PciAddress, config: &PortConfig, pools: &[Arc<Pool>]) -> Result<Port> {
+        if pools.is_empty() || (pools.len() != 1 && pools.len() != usize::from(config.rx_queues)) {
+            return Err(Error::Config(format!(
+                "give one pool or one per RX queue ({}), not {}",
+                config.rx_queues,
+                pools.len()
+            )));
+        }
+        let device = hw::vfio::Device::open(addr).map_err(|source| Error::Open {
+            addr: *addr,
+            source,
+        })?;
+        let (vendor, dev_id) = device.ids().map_err(|source| Error::PciIds {
+            addr: *addr,
+            source,
+        })?;
+        let Some((driver, id)) = find_driver(vendor, dev_id) else {
+            return Err(Error::Unsupported {
+                addr: *addr,
+                vendor,
+                device: dev_id,
+            });
+        };
+        if let Support::Refused(why) = id.support {
+            return Err(Error::Refused {
+                addr: *addr,
+                name: id.name,
+                vendor,
+                device: dev_id,
+                why,
+            });
+        }
+        let pools = (0..usize::from(config.rx_queues))
+            .map(|q| pools[q.min(pools.len() - 1)].clone())
+            .collect();
+        log::info!(
+            "{addr}: {} ({vendor:04x}:{dev_id:04x}), driver {}",
+            id.name,
+            driver.name
+        );
+        let opened = (driver.open)(OpenArgs {
+            device,
+            addr: *addr,
+            ids: (vendor, dev_id),
+            name: id.name,
+            config,
+            pools,
+        })?;
+        let nrx = opened.rx_counters.len();
+        let ntx = opened.tx_counters.len();
+        Ok(Port {
+            addr: *addr,
+            driver: driver.name,
+            device_name: id.name,
+            shared: Arc::new(Shared {
+                ops: opened.ops,
+                hw_stats: Mutex::new(HwStats::new(opened.hw_counters)),
+                rx_counters: opened.rx_counters,
+                tx_counters: opened.tx_counters,
+                base: Mutex::new((
+                    vec![QueueSnapshot::default(); nrx],
+                    vec![QueueSnapshot::default(); ntx],
+                )),
+            }),
+            rx: Mutex::new(
+                opened
+                    .rx
+                    .into_iter()
+                    .map(|q| QueueSlot { queue: Some(q) })
+                    .collect(),
+            ),
+            tx: Mutex::new(
+                opened
+                    .tx
+                    .into_iter()
+                    .map(|q| QueueSlot { queue: Some(q) })
+                    .collect(),
+            ),
+            closed: false,
+        })
+    }
+
+    pub fn pci_address(&self) -> PciAddress {
+        self.addr
+    }
+    /// The driver's name ("igb", "e1000e").
+    pub fn driver_name(&self) -> &'static str {
+        self.driver
+    }
+    /// The device's name from the driver's table.
+    pub fn device_name(&self) -> &'static str {
+        self.device_name
+    }
+    pub fn mac_addr(&self) -> [u8; 6] {
+        self.shared.ops.mac_addr()
+    }
+    pub fn rx_queue_count(&self) -> u16 {
+        self.shared.rx_counters.len() as u16
+    }
+    pub fn tx_queue_count(&self) -> u16 {
+        self.shared.tx_counters.len() as u16
+    }
+
+    /// Takes RX queue `i` out of the port, to be polled by one core.
+    pub fn take_rx_queue(&self, i: u16) -> Result<RxQueue> {
+        let mut rx = lock(&self.rx);
+        let ring = rx
+            .get_mut(usize::from(i))
+            .and_then(|s| s.queue.take())
+            .ok_or(Error::NoSuchQueue {
+                dir: "RX",
+                queue: i,
+            })?;
+        Ok(RxQueue {
+            ring,
+            ops: self.shared.ops.clone(),
+            index: i,
+        })
+    }
+
+    /// Takes TX queue `i` out of the port, to be used by one core.
+    pub fn take_tx_queue(&self, i: u16) -> Result<TxQueue> {
+        let mut tx = lock(&self.tx);
+        let ring = tx
+            .get_mut(usize::from(i))
+            .and_then(|s| s.queue.take())
+            .ok_or(Error::NoSuchQueue {
+                dir: "TX",
+                queue: i,
+            })?;
+        Ok(TxQueue {
+            ring,
+            ops: self.shared.ops.clone(),
+            index: i,
+        })
+    }
+
+    /// `(reads, writes)` of the port's register BAR since it was mapped,
+    /// when built with the `mmio-count` feature.
+    pub fn mmio_counts(&self) -> Option<(u64, u64)> {
+        self.shared.ops.mmio_counts()
+    }
+
+    /// Current link state (one register read, no interrupt needed).
+    pub fn link(&self) -> LinkStatus {
+        self.shared.ops.link()
+    }
+
+    /// Polls the link until it is up or `timeout` passes.
+    pub fn wait_for_link(&self, timeout: Duration) -> Result<LinkStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            let l = self.link();
+            if l.up {
+                return Ok(l);
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::LinkTimeout {
+                    addr: self.addr,
+                    ms: timeout.as_millis() as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Port statistics: the device's counters (accumulated: they clear on
+    /// read) and the driver's per-queue counters since the last reset.
+    pub fn stats(&self) -> PortStats {
+        let mut s = PortStats::default();
+        {
+            let mut hw = lock(&self.shared.hw_stats);
+            self.shared.ops.read_hw_stats(&mut hw);
+            hw.fill(&mut s);
+        }
+        let base = lock(&self.shared.base);
+        for (c, b) in self.shared.rx_counters.iter().zip(&base.0) {
+            let q = c.snapshot().since(*b);
+            s.q_ipackets.push(q.packets);
+            s.q_ibytes.push(q.bytes);
+            s.q_errors.push(q.errors);
+            s.ierrors += q.errors;
+            s.rx_nombuf += q.nombuf;
+            s.imissed += q.nombuf;
+        }
+        for (c, b) in self.shared.tx_counters.iter().zip(&base.1) {
+            let q = c.snapshot().since(*b);
+            s.q_opackets.push(q.packets);
+            s.q_obytes.push(q.bytes);
+            s.oerrors += q.errors;
+        }
+        s
+    }
+
+    /// Every counter by name: the basic stats, each hardware counter, each
+    /// queue's software counters and the driver's event counters.
+    pub fn xstats(&self) -> Vec<XStat> {
+        let s = self.stats();
+        let mut v = Vec::new();
+        let mut push = |name: String, value: u64| v.push(XStat { name, value });
+        push("rx_good_packets".into(), s.ipackets);
+        push("tx_good_packets".into(), s.opackets);
+        push("rx_good_bytes".into(), s.ibytes);
+        push("tx_good_bytes".into(), s.obytes);
+        push("rx_missed_errors".into(), s.imissed);
+        push("rx_errors".into(), s.ierrors);
+        push("tx_errors".into(), s.oerrors);
+        push("rx_mbuf_allocation_errors".into(), s.rx_nombuf);
+        for (name, value) in lock(&self.shared.hw_stats).iter() {
+            push(name.to_string(), value);
+        }
+        let base = lock(&self.shared.base);
+        for (i, (c, b)) in self.shared.rx_counters.iter().zip(&base.0).enumerate() {
+            let q = c.snapshot().since(*b);
+            push(format!("rx_q{i}_packets"), q.packets);
+            push(format!("rx_q{i}_bytes"), q.bytes);
+            push(format!("rx_q{i}_errors"), q.errors);
+            push(format!("rx_q{i}_nombuf"), q.nombuf);
+            push(format!("rx_q{i}_ring_full"), q.ring_full);
+        }
+        for (i, (c, b)) in self.shared.tx_counters.iter().zip(&base.1).enumerate() {
+            let q = c.snapshot().since(*b);
+            push(format!("tx_q{i}_packets"), q.packets);
+            push(format!("tx_q{i}_bytes"), q.bytes);
+            push(format!("tx_q{i}_errors"), q.errors);
+        }
+        drop(base);
+        for (name, value) in self.shared.ops.events() {
+            push(name, value);
+        }
+        v
+    }
+
+    /// Zeroes every counter.
+    pub fn reset_stats(&self) {
+        {
+            let mut hw = lock(&self.shared.hw_stats);
+            self.shared.ops.read_hw_stats(&mut hw);
+            hw.clear();
+        }
+        let mut base = lock(&self.shared.base);
+        base.0 = self
+            .shared
+            .rx_counters
+            .iter()
+            .map(|c| c.snapshot())
+            .collect();
+        base.1 = self
+            .shared
+            .tx_counters
+            .iter()
+            .map(|c| c.snapshot())
+            .collect();
+    }
+
+    pub fn set_promiscuous(&self, on: bool) {
+        self.shared.ops.set_promiscuous(on)
+    }
+    pub fn set_allmulti(&self, on: bool) {
+        self.shared.ops.set_allmulti(on)
+    }
+    /// Unicast addresses accepted besides the port's own.
+    pub fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {
+        self.shared.ops.set_unicast_filters(addrs)
+    }
+    /// Multicast addresses accepted.
+    pub fn set_multicast_filters(&self, addrs: &[[u8; 6]]) {
+        self.shared.ops.set_multicast_filters(addrs)
+    }
+    pub fn set_mtu(&self, mtu: u16) -> Result<()> {
+        self.shared.ops.set_mtu(mtu)
+    }
+
+    /// Stops receive and transmit. Buffers of queues still held by the port
+    /// go back to their pools now; queues taken out return theirs when
+    /// dropped.
+    pub fn stop(&self) {
+        self.shared.ops.stop();
+        for s in lock(&self.rx).iter_mut() {
+            if let Some(q) = s.queue.as_mut() {
+                q.release();
+            }
+        }
+        for s in lock(&self.tx).iter_mut() {
+            if let Some(q) = s.queue.as_mut() {
+                q.release();
+            }
+        }
+    }
+
+    /// Stops the port and quiesces the device (reset, bus mastering off).
+    pub fn close(mut self) {
+        self.close_inner();
+    }
+
+    fn close_inner(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.stop();
+        self.shared.ops.close();
+        log::info!("{}: closed", self.addr);
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.close_inner();
+    }
+}
+
+/// One RX queue, owned by the core that polls it (`Send`, not `Sync`).
+pub struct RxQueue {
+    ring: Box<dyn RxBurst>,
+    ops: Arc<dyn PortOps>,
+    index: u16,
+}
+
+impl RxQueue {
+    /// Receives up to `max` packets into `out` (appended); returns how many.
+    #[inline]
+    pub fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
+        self.ring.rx_burst(out, max)
+    }
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+}
+
+impl Drop for RxQueue {
+    fn drop(&mut self) {
+        // The device must stop writing into the ring's buffers before they go
+        // back to the pool.
+        self.ops.disable_rx_queue(self.index);
+        self.ring.release();
+    }
+}
+
+/// One TX queue, owned by the core that uses it (`Send`, not `Sync`).
+pub struct TxQueue {
+    ring: Box<dyn TxBurst>,
+    ops: Arc<dyn PortOps>,
+    index: u16,
+}
+
+impl TxQueue {
+    /// Queues packets from the front of `pkts` and removes those taken; the
+    /// rest (ring full) stay in `pkts`. Returns how many were taken.
+    #[inline]
+    pub fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
+        self.ring.tx_burst(pkts)
+    }
+    /// Frees completed descriptors now (tx_burst does this when needed).
+    pub fn cleanup(&mut self) -> u16 {
+        self.ring.cleanup()
+    }
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+}
+
+impl Drop for TxQueue {
+    fn drop(&mut self) {
+        self.ops.disable_tx_queue(self.index);
+        self.ring.release();
+    }
+}

@@ -1,0 +1,175 @@
+//! Ring bookkeeping shared by every driver: descriptor memory, the tail
+//! doorbell and index arithmetic. A descriptor is 16 bytes on both the 82576
+//! (advanced) and the 82574L (extended) rings, seen here as two
+//! little-endian quadwords; what the bits mean is the driver's business
+//! ([`crate::rx::RxFormat`], [`crate::tx::TxFormat`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
+
+/// Bytes per descriptor.
+pub const DESC_LEN: usize = 16;
+/// The descriptor rings' base must be 128-byte aligned (both datasheets).
+pub const RING_ALIGN: usize = 128;
+
+/// One descriptor as two little-endian quadwords: `lo` at offset 0, `hi` at 8.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Desc {
+    pub lo: u64,
+    pub hi: u64,
+}
+
+/// The memory and doorbell of one hardware queue, as a ring sees them.
+///
+/// Production rings use [`DmaQueue`]; tests substitute a simulated device.
+pub trait QueueHw: Send {
+    /// Number of descriptors.
+    fn size(&self) -> u16;
+    /// Writes descriptor `i` (both quadwords, `hi` last).
+    fn write(&mut self, i: u16, d: Desc);
+    /// Reads the high quadword (where DD lives on both families).
+    fn read_hi(&self, i: u16) -> u64;
+    /// Reads the low quadword.
+    fn read_lo(&self, i: u16) -> u64;
+    /// Writes the tail register: one MMIO write.
+    fn write_tail(&mut self, value: u16);
+}
+
+/// Ring index arithmetic for a ring of `size` entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ring {
+    size: u16,
+}
+
+impl Ring {
+    pub fn new(size: u16) -> Ring {
+        Ring { size }
+    }
+    pub fn size(self) -> u16 {
+        self.size
+    }
+    /// `i + n` wrapped.
+    pub fn add(self, i: u16, n: u16) -> u16 {
+        let s = u32::from(i) + u32::from(n);
+        (s % u32::from(self.size)) as u16
+    }
+    /// `i - 1` wrapped.
+    pub fn prev(self, i: u16) -> u16 {
+        if i == 0 { self.size - 1 } else { i - 1 }
+    }
+    /// Entries from `from` up to (not including) `to`, going forward.
+    pub fn distance(self, from: u16, to: u16) -> u16 {
+        if to >= from {
+            to - from
+        } else {
+            self.size - from + to
+        }
+    }
+}
+
+/// Checks a ring size against a device's limits: within `min..=max` and a
+/// multiple of `multiple` (the ring length in bytes must be a multiple of 128,
+/// so 8 descriptors).
+pub fn check_ring_size(size: u16, min: u16, max: u16, multiple: u16) -> bool {
+    size >= min && size <= max && size.is_multiple_of(multiple)
+}
+
+/// A register window a queue writes its tail through.
+pub trait Doorbell: Send + Sync {
+    fn write32(&self, offset: usize, value: u32);
+}
+
+impl Doorbell for hw::mmio::Bar {
+    fn write32(&self, offset: usize, value: u32) {
+        hw::mmio::Bar::write32(self, offset, value)
+    }
+}
+
+/// A descriptor ring in hugepage DMA memory plus its tail register.
+pub struct DmaQueue {
+    mem: hw::dma::DmaMemory,
+    size: u16,
+    bar: Arc<dyn Doorbell>,
+    tail: usize,
+}
+
+impl DmaQueue {
+    /// Allocates and zeroes a ring of `size` descriptors whose tail register
+    /// is at `tail` in `bar`.
+    pub fn new(size: u16, bar: Arc<dyn Doorbell>, tail: usize) -> Result<DmaQueue, hw::Error> {
+        let len = usize::from(size) * DESC_LEN;
+        let mem = hw::dma::DmaMemory::allocate(len, hw::HugePageSize::Size2M)?;
+        let q = DmaQueue {
+            mem,
+            size,
+            bar,
+            tail,
+        };
+        for i in 0..size {
+            q.mem.write::<u64>(usize::from(i) * DESC_LEN, 0);
+            q.mem.write::<u64>(usize::from(i) * DESC_LEN + 8, 0);
+        }
+        Ok(q)
+    }
+    /// Device address of descriptor 0.
+    pub fn iova(&self) -> u64 {
+        self.mem.iova()
+    }
+    /// Ring length in bytes (RDLEN/TDLEN).
+    pub fn byte_len(&self) -> u32 {
+        u32::from(self.size) * DESC_LEN as u32
+    }
+}
+
+impl QueueHw for DmaQueue {
+    fn size(&self) -> u16 {
+        self.size
+    }
+    fn write(&mut self, i: u16, d: Desc) {
+        let off = usize::from(i) * DESC_LEN;
+        self.mem.write::<u64>(off, d.lo.to_le());
+        // The device may read the descriptor as soon as the tail moves; the
+        // tail write is ordered after these stores (see write_tail).
+        self.mem.write::<u64>(off + 8, d.hi.to_le());
+    }
+    fn read_hi(&self, i: u16) -> u64 {
+        let v = u64::from_le(self.mem.read::<u64>(usize::from(i) * DESC_LEN + 8));
+        // Nothing of the descriptor (or its buffer) may be read before DD.
+        fence(Ordering::Acquire);
+        v
+    }
+    fn read_lo(&self, i: u16) -> u64 {
+        u64::from_le(self.mem.read::<u64>(usize::from(i) * DESC_LEN))
+    }
+    fn write_tail(&mut self, value: u16) {
+        // Descriptor stores must be visible to the device before the tail.
+        fence(Ordering::Release);
+        self.bar.write32(self.tail, u32::from(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_arithmetic_wraps() {
+        let r = Ring::new(64);
+        assert_eq!(r.add(63, 1), 0);
+        assert_eq!(r.add(60, 10), 6);
+        assert_eq!(r.prev(0), 63);
+        assert_eq!(r.prev(5), 4);
+        assert_eq!(r.distance(10, 10), 0);
+        assert_eq!(r.distance(60, 4), 8);
+        assert_eq!(r.distance(4, 60), 56);
+    }
+
+    #[test]
+    fn ring_sizes_follow_the_limits() {
+        assert!(check_ring_size(64, 64, 4096, 8));
+        assert!(check_ring_size(4096, 64, 4096, 8));
+        assert!(!check_ring_size(63, 64, 4096, 8));
+        assert!(!check_ring_size(4104, 64, 4096, 8));
+        assert!(!check_ring_size(100, 64, 4096, 8));
+    }
+}

@@ -1,0 +1,267 @@
+//! The receive ring, written once for every driver. A driver supplies the
+//! descriptor format ([`RxFormat`]); the ring does the rest: buffers from the
+//! pool (the calling lcore's cache), DD polling, chaining multi-descriptor
+//! frames, dropping and counting what cannot be delivered, and writing the
+//! tail register at most once per burst and never reading it back.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use pool::{Netmem, Pool};
+
+use crate::packet::{Packet, Segment};
+use crate::ring::{Desc, DmaQueue, QueueHw, Ring};
+use crate::stats::QueueCounters;
+
+/// A receive descriptor format (16 bytes: `lo`, `hi` quadwords).
+pub trait RxFormat: Send + 'static {
+    /// The read-format descriptor giving the device a buffer at `dma`.
+    fn buffer_desc(dma: u64) -> Desc;
+    /// Descriptor done (DD) in a written-back high quadword.
+    fn done(hi: u64) -> bool;
+    /// End of packet (EOP).
+    fn eop(hi: u64) -> bool;
+    /// Bytes the device wrote into this descriptor's buffer.
+    fn len(hi: u64) -> u16;
+    /// Fills `pkt`'s RSS hash, VLAN and checksum flags from the last
+    /// descriptor of a frame. Returns false when the device flagged the frame
+    /// as errored (RXE): the ring then drops and counts it.
+    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool;
+}
+
+/// Buffers the ring refills from the pool at a time.
+const REFILL_BULK: usize = 32;
+
+/// How a driver sizes a queue's buffers: the device writes at most
+/// `buf_len` bytes per descriptor at `headroom` into each pool buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxBufLayout {
+    pub headroom: u16,
+    pub buf_len: u16,
+}
+
+impl RxBufLayout {
+    /// Splits a pool buffer of `pool_buf` bytes into headroom and a device
+    /// buffer that is a multiple of `unit` bytes (the device's buffer-size
+    /// granularity: 1 KiB for SRRCTL.BSIZEPACKET). The device buffer is as
+    /// large as possible; headroom takes what is left, up to
+    /// [`crate::packet::HEADROOM`]. `None` when not even one unit fits.
+    pub fn for_pool(pool_buf: usize, unit: usize, max: usize) -> Option<RxBufLayout> {
+        let buf = (pool_buf.min(max) / unit) * unit;
+        if buf == 0 {
+            return None;
+        }
+        let headroom = (pool_buf - buf).min(usize::from(crate::packet::HEADROOM));
+        Some(RxBufLayout {
+            headroom: headroom as u16,
+            buf_len: u16::try_from(buf).ok()?,
+        })
+    }
+}
+
+/// One receive queue's ring.
+pub struct RxRing<F: RxFormat, H: QueueHw = DmaQueue> {
+    hw: H,
+    ring: Ring,
+    /// Next descriptor to look at.
+    next: u16,
+    /// The tail value last written; descriptors from `next` up to it (not
+    /// included) belong to the device.
+    tail: u16,
+    /// Descriptors refilled since the tail was last written.
+    held: u16,
+    free_thresh: u16,
+    bufs: Vec<Option<Netmem>>,
+    spare: Vec<Netmem>,
+    pool: Arc<Pool>,
+    layout: RxBufLayout,
+    /// Frame being assembled across descriptors (and bursts).
+    partial: Option<Packet>,
+    partial_bad: bool,
+    queue: u16,
+    counters: Arc<QueueCounters>,
+    _format: PhantomData<F>,
+}
+
+/// Why a receive ring could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RxSetupError {
+    #[error("pool has too few free buffers to fill {needed} RX descriptors")]
+    PoolTooSmall { needed: usize },
+}
+
+impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
+    /// A ring over `hw`, every descriptor given a buffer from `pool`. The
+    /// tail is not written: call [`RxRing::start`] once the device side of
+    /// the queue is configured.
+    pub fn new(
+        mut hw: H,
+        pool: Arc<Pool>,
+        layout: RxBufLayout,
+        queue: u16,
+        free_thresh: u16,
+        counters: Arc<QueueCounters>,
+    ) -> Result<Self, RxSetupError> {
+        let size = hw.size();
+        let mut bufs = Vec::with_capacity(usize::from(size));
+        let mut got = Vec::with_capacity(usize::from(size));
+        if pool.alloc_bulk(&mut got, usize::from(size)) != usize::from(size) {
+            return Err(RxSetupError::PoolTooSmall {
+                needed: usize::from(size),
+            });
+        }
+        for (i, b) in got.into_iter().enumerate() {
+            hw.write(
+                i as u16,
+                F::buffer_desc(b.dma_addr() + u64::from(layout.headroom)),
+            );
+            bufs.push(Some(b));
+        }
+        Ok(RxRing {
+            hw,
+            ring: Ring::new(size),
+            next: 0,
+            tail: 0,
+            held: 0,
+            free_thresh: free_thresh.clamp(1, size - 1),
+            bufs,
+            spare: Vec::with_capacity(REFILL_BULK),
+            pool,
+            layout,
+            partial: None,
+            partial_bad: false,
+            queue,
+            counters,
+            _format: PhantomData,
+        })
+    }
+
+    /// Hands the device every descriptor but one (tail = size - 1, so the
+    /// tail never equals the head while buffers are posted).
+    pub fn start(&mut self) {
+        self.tail = self.ring.prev(self.next);
+        self.hw.write_tail(self.tail);
+        self.held = 0;
+    }
+
+    /// The queue's hardware handle (for drivers' queue registers).
+    pub fn hw(&self) -> &H {
+        &self.hw
+    }
+
+    /// Receives up to `max` packets, appending them to `out`. Returns how
+    /// many were appended.
+    pub fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
+        let device_owned = self.ring.distance(self.next, self.tail);
+        let mut consumed = 0u16;
+        let mut delivered = 0usize;
+        let (mut bytes, mut errors, mut nombuf) = (0u64, 0u64, 0u64);
+        while delivered < max {
+            let i = self.next;
+            let hi = self.hw.read_hi(i);
+            if !F::done(hi) {
+                break;
+            }
+            let lo = self.hw.read_lo(i);
+            // A replacement buffer first: without one, the frame's buffer is
+            // given straight back to the device and the frame is dropped.
+            let fresh = match self.spare.pop() {
+                Some(b) => Some(b),
+                None => {
+                    if self.pool.alloc_bulk(&mut self.spare, REFILL_BULK) > 0 {
+                        self.spare.pop()
+                    } else {
+                        None
+                    }
+                }
+            };
+            let slot = &mut self.bufs[usize::from(i)];
+            let filled = match fresh {
+                Some(b) => {
+                    self.hw.write(
+                        i,
+                        F::buffer_desc(b.dma_addr() + u64::from(self.layout.headroom)),
+                    );
+                    slot.replace(b)
+                }
+                None => {
+                    if let Some(b) = slot.as_ref() {
+                        self.hw.write(
+                            i,
+                            F::buffer_desc(b.dma_addr() + u64::from(self.layout.headroom)),
+                        );
+                    }
+                    self.partial_bad = true;
+                    None
+                }
+            };
+            self.next = self.ring.add(i, 1);
+            self.held += 1;
+            consumed += 1;
+
+            if let Some(buf) = filled {
+                let len = F::len(hi).min(self.layout.buf_len);
+                let seg = Segment::new(buf, self.layout.headroom, len);
+                match self.partial.as_mut() {
+                    Some(p) => p.push_segment(seg),
+                    None => self.partial = Some(Packet::from_segment(seg)),
+                }
+            }
+            if !F::eop(hi) {
+                continue;
+            }
+            let lost_buffer = std::mem::take(&mut self.partial_bad);
+            let Some(mut pkt) = self.partial.take() else {
+                nombuf += 1;
+                continue;
+            };
+            if lost_buffer {
+                nombuf += 1;
+                continue;
+            }
+            if !F::fill(lo, hi, &mut pkt) {
+                errors += 1;
+                continue;
+            }
+            pkt.queue = self.queue;
+            bytes += pkt.len() as u64;
+            out.push(pkt);
+            delivered += 1;
+        }
+        if self.held >= self.free_thresh {
+            self.tail = self.ring.prev(self.next);
+            self.hw.write_tail(self.tail);
+            self.held = 0;
+        }
+        let c = &self.counters;
+        if consumed > 0 && consumed >= device_owned {
+            QueueCounters::add(&c.ring_full, 1);
+        }
+        QueueCounters::add(&c.packets, delivered as u64);
+        QueueCounters::add(&c.bytes, bytes);
+        QueueCounters::add(&c.errors, errors);
+        QueueCounters::add(&c.nombuf, nombuf);
+        delivered
+    }
+
+    /// Returns every buffer the ring holds to its pool. Call only once the
+    /// device no longer owns the queue (disabled or reset).
+    pub fn release(&mut self) -> usize {
+        let mut n = self.spare.len();
+        self.spare.clear();
+        for b in self.bufs.iter_mut() {
+            if b.take().is_some() {
+                n += 1;
+            }
+        }
+        if let Some(p) = self.partial.take() {
+            n += p.segment_count();
+        }
+        n
+    }
+
+    /// The ring index arithmetic (ring size).
+    pub fn size(&self) -> u16 {
+        self.ring.size()
+    }
+}

@@ -1,0 +1,296 @@
+//! Statistics plumbing shared by the drivers: hardware counter tables read
+//! low half first (the high read clears both halves), per-queue software
+//! counters written by the queue's owner only, and the port-level view
+//! ([`PortStats`]) and name/value list ([`XStat`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a hardware counter contributes to the basic [`PortStats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Only listed in xstats.
+    Extra,
+    /// Good packets received.
+    RxPackets,
+    /// Good octets received, CRC included (4 bytes per packet subtracted).
+    RxBytes,
+    /// Good packets transmitted.
+    TxPackets,
+    /// Good octets transmitted, CRC included (4 bytes per packet subtracted).
+    TxBytes,
+    /// Packets the device dropped for lack of room (counted in `imissed`).
+    RxMissed,
+    /// Receive errors (summed into `ierrors`).
+    RxErrors,
+    /// Transmit errors (summed into `oerrors`).
+    TxErrors,
+}
+
+/// One hardware counter: its xstats name, register(s) and role.
+#[derive(Clone, Copy, Debug)]
+pub struct HwCounter {
+    pub name: &'static str,
+    /// The counter's register, or its low half.
+    pub lo: usize,
+    /// The high half of a 64-bit counter.
+    pub hi: Option<usize>,
+    pub role: Role,
+}
+
+impl HwCounter {
+    pub const fn r32(name: &'static str, reg: usize, role: Role) -> HwCounter {
+        HwCounter {
+            name,
+            lo: reg,
+            hi: None,
+            role,
+        }
+    }
+    pub const fn r64(name: &'static str, lo: usize, hi: usize, role: Role) -> HwCounter {
+        HwCounter {
+            name,
+            lo,
+            hi: Some(hi),
+            role,
+        }
+    }
+}
+
+/// Running totals of a table of clear-on-read counters.
+#[derive(Debug)]
+pub struct HwStats {
+    table: &'static [HwCounter],
+    totals: Vec<u64>,
+}
+
+/// Bytes of Ethernet CRC the octet counters include per packet.
+const CRC_LEN: u64 = 4;
+
+impl HwStats {
+    pub fn new(table: &'static [HwCounter]) -> HwStats {
+        HwStats {
+            table,
+            totals: vec![0; table.len()],
+        }
+    }
+
+    /// Reads every counter once through `read` and adds it to the totals.
+    /// For a 64-bit counter the low half is read first: reading the high
+    /// half clears both.
+    pub fn accumulate(&mut self, mut read: impl FnMut(usize) -> u32) {
+        for (c, t) in self.table.iter().zip(self.totals.iter_mut()) {
+            let lo = u64::from(read(c.lo));
+            let v = match c.hi {
+                Some(hi) => lo | (u64::from(read(hi)) << 32),
+                None => lo,
+            };
+            *t = t.wrapping_add(v);
+        }
+    }
+
+    /// Sets every total to zero (call right after [`HwStats::accumulate`],
+    /// which cleared the device's counters).
+    pub fn clear(&mut self) {
+        self.totals.iter_mut().for_each(|t| *t = 0);
+    }
+
+    /// Name and total of every counter.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.table
+            .iter()
+            .zip(&self.totals)
+            .map(|(c, t)| (c.name, *t))
+    }
+
+    fn sum(&self, role: Role) -> u64 {
+        self.table
+            .iter()
+            .zip(&self.totals)
+            .filter(|(c, _)| c.role == role)
+            .map(|(_, t)| *t)
+            .sum()
+    }
+
+    /// Fills the hardware part of `s`.
+    pub fn fill(&self, s: &mut PortStats) {
+        s.ipackets = self.sum(Role::RxPackets);
+        s.opackets = self.sum(Role::TxPackets);
+        s.ibytes = self.sum(Role::RxBytes).saturating_sub(CRC_LEN * s.ipackets);
+        s.obytes = self.sum(Role::TxBytes).saturating_sub(CRC_LEN * s.opackets);
+        s.imissed = self.sum(Role::RxMissed);
+        s.ierrors = self.sum(Role::RxErrors);
+        s.oerrors = self.sum(Role::TxErrors);
+    }
+}
+
+/// Counters of one queue. Written only by the core that owns the queue
+/// (plain load + store, no read-modify-write), read by anyone.
+#[derive(Debug, Default)]
+pub struct QueueCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    /// RX: frames the device flagged as errored, dropped by the driver.
+    /// TX: packets refused (bad offload request), dropped by the driver.
+    pub errors: AtomicU64,
+    /// RX: frames dropped because no replacement buffer could be allocated.
+    pub nombuf: AtomicU64,
+    /// RX: bursts that found every device-owned descriptor filled (the ring
+    /// was full, so the device may have dropped frames it does not count).
+    pub ring_full: AtomicU64,
+}
+
+impl QueueCounters {
+    /// Adds `n` to `c`; only the owning core may call this.
+    #[inline]
+    pub fn add(c: &AtomicU64, n: u64) {
+        if n != 0 {
+            c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> QueueSnapshot {
+        QueueSnapshot {
+            packets: self.packets.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            nombuf: self.nombuf.load(Ordering::Relaxed),
+            ring_full: self.ring_full.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A copy of a queue's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueSnapshot {
+    pub packets: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub nombuf: u64,
+    pub ring_full: u64,
+}
+
+impl QueueSnapshot {
+    /// `self - base`, field by field (for counters reset by baseline).
+    pub fn since(self, base: QueueSnapshot) -> QueueSnapshot {
+        QueueSnapshot {
+            packets: self.packets.wrapping_sub(base.packets),
+            bytes: self.bytes.wrapping_sub(base.bytes),
+            errors: self.errors.wrapping_sub(base.errors),
+            nombuf: self.nombuf.wrapping_sub(base.nombuf),
+            ring_full: self.ring_full.wrapping_sub(base.ring_full),
+        }
+    }
+}
+
+/// Port statistics (DPDK `rte_eth_stats` meaning). Packet and byte totals
+/// come from the device's counters (bytes without CRC); per-queue figures and
+/// `rx_nombuf` from the driver.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    /// Frames dropped for lack of room: the device's count plus the driver's
+    /// (frames dropped for lack of a replacement buffer).
+    pub imissed: u64,
+    /// Receive errors: the device's plus errored frames the driver dropped.
+    pub ierrors: u64,
+    /// Transmit errors: the device's plus packets the driver refused.
+    pub oerrors: u64,
+    /// Frames dropped because the pool was empty.
+    pub rx_nombuf: u64,
+    pub q_ipackets: Vec<u64>,
+    pub q_ibytes: Vec<u64>,
+    pub q_opackets: Vec<u64>,
+    pub q_obytes: Vec<u64>,
+    pub q_errors: Vec<u64>,
+}
+
+/// One extended statistic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XStat {
+    pub name: String,
+    pub value: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    static TABLE: &[HwCounter] = &[
+        HwCounter::r32("rx_good_packets", 0x10, Role::RxPackets),
+        HwCounter::r64("rx_good_bytes", 0x20, 0x24, Role::RxBytes),
+        HwCounter::r32("rx_missed", 0x30, Role::RxMissed),
+        HwCounter::r32("rx_crc_errors", 0x40, Role::RxErrors),
+        HwCounter::r32("rx_length_errors", 0x44, Role::RxErrors),
+    ];
+
+    /// A device whose counters clear on read, with the high half of a
+    /// 64-bit counter clearing both halves (82576 behaviour).
+    struct FakeCounters {
+        regs: HashMap<usize, u64>,
+        reads: Vec<usize>,
+    }
+
+    impl FakeCounters {
+        fn read(&mut self, reg: usize) -> u32 {
+            self.reads.push(reg);
+            match reg {
+                0x20 => *self.regs.get(&0x20).unwrap_or(&0) as u32,
+                0x24 => {
+                    let v = self.regs.insert(0x20, 0).unwrap_or(0);
+                    (v >> 32) as u32
+                }
+                r => self.regs.insert(r, 0).unwrap_or(0) as u32,
+            }
+        }
+    }
+
+    #[test]
+    fn accumulates_clear_on_read_counters_low_half_first() {
+        let mut dev = FakeCounters {
+            regs: HashMap::from([
+                (0x10, 3),
+                (0x20, 0x1_0000_0010),
+                (0x30, 1),
+                (0x40, 2),
+                (0x44, 5),
+            ]),
+            reads: vec![],
+        };
+        let mut hw = HwStats::new(TABLE);
+        hw.accumulate(|r| dev.read(r));
+        assert_eq!(dev.reads, vec![0x10, 0x20, 0x24, 0x30, 0x40, 0x44]);
+        dev.regs.insert(0x10, 2);
+        dev.regs.insert(0x20, 100);
+        hw.accumulate(|r| dev.read(r));
+
+        let mut s = PortStats::default();
+        hw.fill(&mut s);
+        assert_eq!(s.ipackets, 5);
+        assert_eq!(s.ibytes, 0x1_0000_0010 + 100 - 4 * 5);
+        assert_eq!(s.imissed, 1);
+        assert_eq!(s.ierrors, 7);
+        let names: Vec<_> = hw.iter().map(|(n, _)| n).collect();
+        assert_eq!(names[0], "rx_good_packets");
+
+        hw.clear();
+        let mut s = PortStats::default();
+        hw.fill(&mut s);
+        assert_eq!(s, PortStats::default());
+    }
+
+    #[test]
+    fn queue_counters_reset_by_baseline() {
+        let q = QueueCounters::default();
+        QueueCounters::add(&q.packets, 10);
+        QueueCounters::add(&q.bytes, 640);
+        let base = q.snapshot();
+        QueueCounters::add(&q.packets, 2);
+        let d = q.snapshot().since(base);
+        assert_eq!(d.packets, 2);
+        assert_eq!(d.bytes, 0);
+    }
+}

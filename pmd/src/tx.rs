@@ -1,0 +1,247 @@
+//! The transmit ring, written once for every driver. A driver supplies the
+//! descriptor format ([`TxFormat`]): data and context descriptor encodings
+//! and the context it needs for a packet's offloads. The ring does the rest:
+//! context caching, RS only every `rs_thresh` descriptors (on a packet's last
+//! descriptor), cleanup from the DD bit of RS'd descriptors (no register
+//! read), the tail register written once per burst, and backpressure.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use pool::Netmem;
+
+use crate::offload::{self, OffloadError};
+use crate::packet::{Packet, TxFlags};
+use crate::ring::{Desc, DmaQueue, QueueHw, Ring};
+use crate::stats::QueueCounters;
+
+/// What a data descriptor needs to know of its packet.
+#[derive(Clone, Copy, Debug)]
+pub struct TxPacketInfo {
+    pub flags: TxFlags,
+    /// Total bytes of the packet.
+    pub len: u32,
+    /// Header bytes (L2+L3+L4) for TSO, else 0.
+    pub tso_hdr_len: u32,
+    /// Context slot the packet uses, if any.
+    pub ctx_slot: Option<u8>,
+}
+
+/// A transmit descriptor format.
+pub trait TxFormat: Send + 'static {
+    /// What a context descriptor holds; equal contexts are not re-sent.
+    type Ctx: Copy + PartialEq + Send + std::fmt::Debug;
+    /// Context slots per queue on the device (IDX values).
+    const CTX_SLOTS: usize;
+    /// The context the packet's offloads need, `None` if none. `Err` when
+    /// the device cannot do what is asked.
+    fn context(pkt: &Packet) -> Result<Option<Self::Ctx>, OffloadError>;
+    /// The context descriptor loading `ctx` into `slot`.
+    fn context_desc(ctx: &Self::Ctx, slot: u8) -> Desc;
+    /// A data descriptor for one segment.
+    fn data_desc(addr: u64, len: u16, pkt: &TxPacketInfo, first: bool, last: bool) -> Desc;
+    /// Sets Report Status on a descriptor made by [`TxFormat::data_desc`].
+    fn set_rs(d: &mut Desc);
+    /// DD in a written-back high quadword.
+    fn done(hi: u64) -> bool;
+}
+
+/// One transmit queue's ring.
+pub struct TxRing<F: TxFormat, H: QueueHw = DmaQueue> {
+    hw: H,
+    ring: Ring,
+    /// Next descriptor to fill.
+    next: u16,
+    /// Oldest descriptor not yet cleaned.
+    clean: u16,
+    /// Free descriptors (at most size - 1: the tail never catches the head).
+    free: u16,
+    /// Positions of descriptors sent with RS, oldest first.
+    rs_marks: VecDeque<u16>,
+    /// Descriptors written since the last RS.
+    since_rs: u16,
+    rs_thresh: u16,
+    free_thresh: u16,
+    /// The buffer of each descriptor's segment, released at cleanup.
+    bufs: Vec<Option<Netmem>>,
+    ctx: Vec<Option<F::Ctx>>,
+    ctx_next: usize,
+    /// First data descriptor of the packet being queued.
+    data_start: u16,
+    counters: Arc<QueueCounters>,
+    _format: PhantomData<F>,
+}
+
+impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
+    /// A ring over `hw` with RS set every `rs_thresh` descriptors and cleanup
+    /// when fewer than `free_thresh` descriptors are free.
+    pub fn new(hw: H, rs_thresh: u16, free_thresh: u16, counters: Arc<QueueCounters>) -> Self {
+        let size = hw.size();
+        let mut bufs = Vec::with_capacity(usize::from(size));
+        bufs.resize_with(usize::from(size), || None);
+        TxRing {
+            hw,
+            ring: Ring::new(size),
+            next: 0,
+            clean: 0,
+            free: size - 1,
+            rs_marks: VecDeque::with_capacity(usize::from(size)),
+            since_rs: 0,
+            rs_thresh: rs_thresh.clamp(1, size / 2),
+            free_thresh: free_thresh.clamp(1, size - 1),
+            bufs,
+            ctx: vec![None; F::CTX_SLOTS],
+            ctx_next: 0,
+            data_start: 0,
+            counters,
+            _format: PhantomData,
+        }
+    }
+
+    /// The queue's hardware handle.
+    pub fn hw(&self) -> &H {
+        &self.hw
+    }
+
+    /// Frees the descriptors of every RS'd batch the device has completed.
+    /// Reads only descriptor memory. Returns descriptors freed.
+    pub fn cleanup(&mut self) -> u16 {
+        let mut freed = 0;
+        while let Some(&pos) = self.rs_marks.front() {
+            if !F::done(self.hw.read_hi(pos)) {
+                break;
+            }
+            self.rs_marks.pop_front();
+            let end = self.ring.add(pos, 1);
+            while self.clean != end {
+                // Dropping the handle returns the buffer to its pool.
+                self.bufs[usize::from(self.clean)] = None;
+                self.clean = self.ring.add(self.clean, 1);
+                freed += 1;
+            }
+        }
+        self.free += freed;
+        freed
+    }
+
+    /// Queues packets from the front of `pkts`, removing those taken; the
+    /// rest stay in `pkts` (ring full). Returns how many were taken.
+    /// Packets whose offload request the device cannot honour are taken,
+    /// dropped and counted as errors.
+    pub fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
+        if self.free < self.free_thresh {
+            self.cleanup();
+        }
+        // How many fit, counting a context descriptor for every packet with
+        // offloads (a cached context only makes room to spare).
+        let mut room = self.free;
+        let mut take = 0;
+        for p in pkts.iter() {
+            let need = p.segment_count() + usize::from(!p.tx.flags.is_empty());
+            if need > usize::from(room) {
+                room += self.cleanup();
+                if need > usize::from(room) {
+                    break;
+                }
+            }
+            room -= need as u16;
+            take += 1;
+        }
+        if take == 0 {
+            return 0;
+        }
+        let (mut sent, mut bytes, mut errors) = (0u64, 0u64, 0u64);
+        for mut pkt in pkts.drain(..take) {
+            match self.enqueue(&mut pkt) {
+                Ok(()) => {
+                    sent += 1;
+                    bytes += pkt.len() as u64;
+                    self.store_buffers(pkt);
+                }
+                Err(_) => errors += 1,
+            }
+        }
+        if sent > 0 {
+            self.hw.write_tail(self.next);
+        }
+        let c = &self.counters;
+        QueueCounters::add(&c.packets, sent);
+        QueueCounters::add(&c.bytes, bytes);
+        QueueCounters::add(&c.errors, errors);
+        take
+    }
+
+    /// Writes the descriptors of one packet (its buffers are stored by
+    /// [`Self::store_buffers`] in the same order).
+    fn enqueue(&mut self, pkt: &mut Packet) -> Result<(), OffloadError> {
+        let tso_hdr_len = offload::prepare(pkt)? as u32;
+        let ctx = F::context(pkt)?;
+        let mut info = TxPacketInfo {
+            flags: pkt.tx.flags,
+            len: pkt.len() as u32,
+            tso_hdr_len,
+            ctx_slot: None,
+        };
+        if let Some(c) = ctx {
+            let slot = match self.ctx.iter().position(|s| *s == Some(c)) {
+                Some(s) => s,
+                None => {
+                    let s = self.ctx_next;
+                    self.ctx_next = (s + 1) % F::CTX_SLOTS;
+                    self.ctx[s] = Some(c);
+                    self.hw.write(self.next, F::context_desc(&c, s as u8));
+                    self.advance();
+                    s
+                }
+            };
+            info.ctx_slot = Some(slot as u8);
+        }
+        self.data_start = self.next;
+        let n = pkt.segment_count();
+        for (k, seg) in pkt.segments().enumerate() {
+            let last = k + 1 == n;
+            let mut d = F::data_desc(seg.dma_addr(), seg.len(), &info, k == 0, last);
+            let rs = last && self.since_rs + 1 >= self.rs_thresh;
+            if rs {
+                F::set_rs(&mut d);
+                self.rs_marks.push_back(self.next);
+            }
+            self.hw.write(self.next, d);
+            self.advance();
+            if rs {
+                self.since_rs = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self) {
+        self.next = self.ring.add(self.next, 1);
+        self.free -= 1;
+        self.since_rs += 1;
+    }
+
+    fn store_buffers(&mut self, pkt: Packet) {
+        let mut i = self.data_start;
+        for seg in pkt.into_segments() {
+            self.bufs[usize::from(i)] = Some(seg.into_netmem());
+            i = self.ring.add(i, 1);
+        }
+    }
+
+    /// Returns every buffer still on the ring to its pool. Call only once
+    /// the device no longer owns the queue.
+    pub fn release(&mut self) -> usize {
+        let mut n = 0;
+        for b in self.bufs.iter_mut() {
+            if b.take().is_some() {
+                n += 1;
+            }
+        }
+        self.rs_marks.clear();
+        self.clean = self.next;
+        self.free = self.ring.size() - 1;
+        n
+    }
+}

@@ -90,6 +90,29 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The driver to bind to is not registered.
+    #[error(
+        "driver {driver} is not loaded (no /sys/bus/pci/drivers/{driver}): load it with `modprobe {driver}`"
+    )]
+    DriverNotLoaded {
+        /// The driver.
+        driver: String,
+    },
+
+    /// After binding, the device is not on the asked driver.
+    #[error(
+        "binding {addr} to {driver} did not take: it is now {}; see the kernel log (dmesg)",
+        now.as_deref().unwrap_or("bound to no driver")
+    )]
+    BindFailed {
+        /// The device.
+        addr: PciAddress,
+        /// The driver asked for.
+        driver: String,
+        /// The driver it has now.
+        now: Option<String>,
+    },
+
     /// `/dev/vfio/vfio` cannot be opened or does not speak the type1 IOMMU API.
     #[error(
         "cannot open the VFIO container /dev/vfio/vfio: {source}; load the driver with `modprobe vfio-pci` (and vfio_iommu_type1)"

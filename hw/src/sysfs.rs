@@ -231,17 +231,45 @@ impl Sysfs {
         }
     }
 
+    /// Whether a driver of this name is registered (its module loaded).
+    pub fn driver_loaded(&self, driver: &str) -> bool {
+        self.root.join("bus/pci/drivers").join(driver).exists()
+    }
+
     /// Binds the device to `driver` through `driver_override` and `drivers_probe`
-    /// (unbinding it first), as dpdk-devbind does. An empty `driver` clears the
-    /// override and lets the kernel pick its own driver.
+    /// (unbinding it first), as dpdk-devbind does, and checks that it took.
     pub fn bind(&self, addr: &PciAddress, driver: &str) -> Result<(), Error> {
-        if self.driver(addr).as_deref() == Some(driver) && !driver.is_empty() {
+        if !self.exists(addr) {
+            return Err(Error::NoSuchDevice { addr: *addr });
+        }
+        if !self.driver_loaded(driver) {
+            return Err(Error::DriverNotLoaded {
+                driver: driver.to_owned(),
+            });
+        }
+        if self.driver(addr).as_deref() == Some(driver) {
             return Ok(());
         }
         self.unbind(addr)?;
-        let value = if driver.is_empty() { "\n" } else { driver };
-        self.write_attr(self.device_dir(addr).join("driver_override"), value)?;
-        self.write_attr(self.root.join("bus/pci/drivers_probe"), &addr.to_string())
+        self.write_attr(self.device_dir(addr).join("driver_override"), driver)?;
+        self.write_attr(self.root.join("bus/pci/drivers_probe"), &addr.to_string())?;
+        match self.driver(addr) {
+            Some(d) if d == driver => Ok(()),
+            now => Err(Error::BindFailed {
+                addr: *addr,
+                driver: driver.to_owned(),
+                now,
+            }),
+        }
+    }
+
+    /// Unbinds the device, clears `driver_override` and lets the kernel probe its own
+    /// driver again (the way back from vfio-pci). Returns the driver it now has.
+    pub fn unbind_to_kernel(&self, addr: &PciAddress) -> Result<Option<String>, Error> {
+        self.unbind(addr)?;
+        self.write_attr(self.device_dir(addr).join("driver_override"), "\n")?;
+        self.write_attr(self.root.join("bus/pci/drivers_probe"), &addr.to_string())?;
+        Ok(self.driver(addr))
     }
 }
 
@@ -432,7 +460,12 @@ mod tests {
         let fs = FakeSysfs::new("bind");
         fs.add("0000:00:03.0", IGB, None, Some(3));
         let s = Sysfs::new(fs.path());
-        s.bind(&a("0000:00:03.0"), "vfio-pci").unwrap();
+        let err = s.bind(&a("0000:00:03.0"), "vfio-pci").unwrap_err();
+        assert!(err.to_string().contains("modprobe vfio-pci"), "{err}");
+        std::fs::create_dir_all(fs.path().join("bus/pci/drivers/vfio-pci")).unwrap();
+        // The fake kernel does not probe, so the bind is reported as not taken.
+        let err = s.bind(&a("0000:00:03.0"), "vfio-pci").unwrap_err();
+        assert!(matches!(err, Error::BindFailed { now: None, .. }), "{err}");
         let ov = std::fs::read_to_string(
             fs.path()
                 .join("bus/pci/devices/0000:00:03.0/driver_override"),

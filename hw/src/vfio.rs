@@ -680,10 +680,15 @@ impl Device {
         Ok(self.config_read16(config::COMMAND)? & config::COMMAND_MASTER != 0)
     }
 
+    /// Whether VFIO offers a reset method for the device (`VFIO_DEVICE_FLAGS_RESET`).
+    pub fn can_reset(&self) -> bool {
+        self.inner.flags & VFIO_DEVICE_FLAGS_RESET != 0
+    }
+
     /// Resets the device with `VFIO_DEVICE_RESET` (FLR, PM or bus reset, as the
     /// kernel chooses).
     pub fn reset(&self) -> Result<(), Error> {
-        if self.inner.flags & VFIO_DEVICE_FLAGS_RESET == 0 {
+        if !self.can_reset() {
             return Err(Error::ResetUnsupported {
                 addr: self.inner.addr,
             });

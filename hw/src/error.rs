@@ -398,3 +398,106 @@ pub enum Error {
         len: u64,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> PciAddress {
+        PciAddress::new(0, 0, 3, 0).unwrap()
+    }
+
+    #[test]
+    fn memlock_message_gives_the_limit_and_the_fix() {
+        let m = Error::MemlockLimit {
+            len: 2 << 20,
+            limit: Some(65536),
+        }
+        .to_string();
+        assert!(
+            m.contains("2097152 bytes") && m.contains("limit 65536 bytes"),
+            "{m}"
+        );
+        assert!(
+            m.contains("ulimit -l unlimited") && m.contains("CAP_IPC_LOCK"),
+            "{m}"
+        );
+        let m = Error::MemlockLimit {
+            len: 1,
+            limit: None,
+        }
+        .to_string();
+        assert!(m.contains("limit unknown"), "{m}");
+    }
+
+    #[test]
+    fn region_messages_name_device_and_region() {
+        let m = Error::RegionNotMappable {
+            addr: addr(),
+            index: 2,
+        }
+        .to_string();
+        assert!(
+            m.contains("region 2 of PCI device 0000:00:03.0 cannot be mmapped"),
+            "{m}"
+        );
+        let m = Error::RegionEmpty {
+            addr: addr(),
+            index: 5,
+        }
+        .to_string();
+        assert!(
+            m.contains("BAR 5 of PCI device 0000:00:03.0 is not implemented"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn no_hugepages_message_computes_the_new_total() {
+        let m = Error::NoHugepages {
+            size: HugePageSize::Size1G,
+            needed: 3,
+            free: 1,
+            total: 4,
+        }
+        .to_string();
+        assert!(m.contains("3 needed, 1 free of 4 reserved"), "{m}");
+        assert!(
+            m.contains("echo 6 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn vfio_unavailable_says_which_module() {
+        let m = Error::VfioUnavailable {
+            source: vfio_ioctls::VfioError::OpenContainer(io::Error::from_raw_os_error(
+                libc::ENOENT,
+            )),
+        }
+        .to_string();
+        assert!(
+            m.contains("/dev/vfio/vfio") && m.contains("modprobe vfio-pci"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn bind_errors_say_what_to_do() {
+        let m = Error::DriverNotLoaded {
+            driver: "vfio-pci".into(),
+        }
+        .to_string();
+        assert!(m.contains("modprobe vfio-pci"), "{m}");
+        let m = Error::BindFailed {
+            addr: addr(),
+            driver: "vfio-pci".into(),
+            now: None,
+        }
+        .to_string();
+        assert!(
+            m.contains("bound to no driver") && m.contains("dmesg"),
+            "{m}"
+        );
+    }
+}

@@ -40,6 +40,7 @@ fn script(seed: u64) -> String {
         format!("hwcheck msix {e1000e}"),
         format!("hwcheck dma-ivshmem {igb} {IVSHMEM_PCI} {seed}"),
         format!("hwcheck dma-before-open {e1000e}"),
+        format!("hwcheck devmem-fd {igb}"),
         format!("hwcheck neg-nodev {ABSENT}"),
         "hwcheck neg-malformed 0000:00:3.0".to_string(),
         "echo '== devbind unbind'".to_string(),
@@ -197,6 +198,11 @@ fn hugepage_dma_and_ivshmem_bar2_share_one_container() {
 #[test]
 fn dma_memory_allocated_before_any_device_is_mapped_when_one_joins() {
     assert_ok("dma-before-open");
+}
+
+#[test]
+fn an_fd_becomes_device_memory_shared_with_its_file() {
+    assert_ok("devmem-fd");
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //!                                  hugepage DMA memory and the ivshmem BAR2 in one container;
 //!                                  writes pattern(SEED) at BAR2 offset 0 for the host to check
 //! hwcheck dma-before-open NIC      DMA memory allocated before any device is open
+//! hwcheck devmem-fd NIC            a memfd as device memory: mapped, shared with the file
 //! hwcheck neg-nodev ADDR           no such device
 //! hwcheck neg-malformed TEXT       malformed address
 //! hwcheck neg-driver ADDR          device not bound to vfio-pci
@@ -20,6 +21,7 @@
 //! hwcheck neg-mmap NIC             region not mmap-able (I/O BAR2, config space) / empty BAR
 //! ```
 
+use std::os::fd::FromRawFd;
 use std::process::ExitCode;
 
 use hw::devmem::DeviceMemory;
@@ -208,6 +210,44 @@ fn check_dma_before_open(args: &[String]) -> Check {
     drop(dev);
     Ok(format!(
         "allocated at IOVA {early:#x} before {a} opened; mapped when it joined"
+    ))
+}
+
+fn check_devmem_fd(args: &[String]) -> Check {
+    use std::os::unix::fs::FileExt;
+    let _dev = open(arg(args, 0, "NIC")?)?;
+    let len = 2 << 20;
+    // SAFETY: the name is a NUL-terminated literal; flags are valid.
+    let fd = unsafe { libc::memfd_create(c"hwcheck-devmem".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` is fresh and owned by nobody else.
+    let file = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    file.set_len(len as u64).map_err(|e| e.to_string())?;
+    let mem = DeviceMemory::from_fd(&file, len).map_err(|e| e.to_string())?;
+    if mem.len() != len || mem.iova() == 0 {
+        return Err(format!("len {:#x} iova {:#x}", mem.len(), mem.iova()));
+    }
+    // SAFETY: no device DMAs into this region in this scenario.
+    let view = unsafe { mem.host_view() };
+    view.write(4096, b"devmem through the fd");
+    let mut back = [0u8; 21];
+    file.read_exact_at(&mut back, 4096)
+        .map_err(|e| e.to_string())?;
+    if &back != b"devmem through the fd" {
+        return Err(format!(
+            "the file does not hold what the view wrote: {back:?}"
+        ));
+    }
+    match DeviceMemory::from_fd(&file, 0) {
+        Err(Error::EmptyRegion) => {}
+        other => return Err(format!("zero length gave {other:?}")),
+    }
+    Ok(format!(
+        "memfd mapped at IOVA {:#x}, {:#x} bytes, shared with the file",
+        mem.iova(),
+        mem.len()
     ))
 }
 
@@ -423,6 +463,7 @@ fn main() -> ExitCode {
         "msix" => check_msix(rest),
         "dma-ivshmem" => check_dma_ivshmem(rest),
         "dma-before-open" => check_dma_before_open(rest),
+        "devmem-fd" => check_devmem_fd(rest),
         "neg-nodev" => neg_nodev(rest),
         "neg-malformed" => neg_malformed(rest),
         "neg-driver" => neg_driver(rest),

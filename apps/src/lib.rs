@@ -1,1 +1,2 @@
 //! apps
+pub mod testpmd;

@@ -1,0 +1,253 @@
+//! The interactive prompt's commands (a subset of DPDK testpmd's, spelled
+//! the same way) and their parser.
+
+use super::options::FwdMode;
+use std::path::PathBuf;
+
+/// `all` or one port id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortSel {
+    All,
+    One(usize),
+}
+
+impl PortSel {
+    /// The port ids this selects among `nports`, or an error naming the
+    /// bad id.
+    pub fn ports(self, nports: usize) -> Result<Vec<usize>, String> {
+        match self {
+            PortSel::All => Ok((0..nports).collect()),
+            PortSel::One(p) if p < nports => Ok(vec![p]),
+            PortSel::One(p) => Err(format!(
+                "port {p} does not exist (ports are 0..{})",
+                nports.saturating_sub(1)
+            )),
+        }
+    }
+}
+
+/// What `show port` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowWhat {
+    Info,
+    Stats,
+    Xstats,
+}
+
+/// One command line of the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Empty line or comment.
+    Nothing,
+    Help,
+    Start,
+    Stop,
+    Quit,
+    ShowPort(ShowWhat, PortSel),
+    /// `show config fwd`: the mode and the streams.
+    ShowConfigFwd,
+    ClearPortStats(PortSel),
+    SetFwd(FwdMode),
+    SetPromisc(PortSel, bool),
+    SetAllmulti(PortSel, bool),
+    /// `set capture PORT FILE`: record the port's frames from the next start.
+    SetCapture {
+        port: usize,
+        path: PathBuf,
+    },
+    /// `set capture off`.
+    CaptureOff,
+}
+
+/// The prompt's help text.
+pub const HELP: &str = "\
+commands:
+  start                              start forwarding
+  stop                               stop forwarding and print the forward statistics
+  show port info|stats|xstats all|N  port details, counters (with throughput since the last show), extended counters
+  show config fwd                    forward mode and streams
+  clear port stats all|N             reset a port's counters
+  set fwd io|mac|macswap|rxonly|txonly|flowgen|icmpecho
+  set promisc all|N on|off
+  set allmulti all|N on|off
+  set capture N FILE                 write port N's received and sent frames to a pcap file (from the next start)
+  set capture off
+  quit                               stop forwarding if it runs, close the ports and exit";
+
+fn port_sel(w: Option<&str>) -> Result<PortSel, String> {
+    match w {
+        Some("all") => Ok(PortSel::All),
+        Some(n) => n
+            .parse()
+            .map(PortSel::One)
+            .map_err(|_| format!("{n:?} is not a port id (a number or all)")),
+        None => Err("missing port: give a port id or all".into()),
+    }
+}
+
+fn on_off(w: Option<&str>) -> Result<bool, String> {
+    match w {
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(x) => Err(format!("{x:?}: expected on or off")),
+        None => Err("missing on|off".into()),
+    }
+}
+
+fn end(mut words: std::slice::Iter<'_, &str>, c: Command) -> Result<Command, String> {
+    match words.next() {
+        None => Ok(c),
+        Some(w) => Err(format!("unexpected {w:?} at the end of the command")),
+    }
+}
+
+/// Parses one line; the error is a one-line message for the user.
+pub fn parse(line: &str) -> Result<Command, String> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut w = words.iter();
+    let Some(first) = w.next() else {
+        return Ok(Command::Nothing);
+    };
+    let c = match *first {
+        "help" => Command::Help,
+        "start" => Command::Start,
+        "stop" => Command::Stop,
+        "quit" | "exit" => Command::Quit,
+        "show" => match w.next().copied() {
+            Some("port") => {
+                let what = match w.next().copied() {
+                    Some("info") => ShowWhat::Info,
+                    Some("stats") => ShowWhat::Stats,
+                    Some("xstats") => ShowWhat::Xstats,
+                    Some(x) => {
+                        return Err(format!("show port {x}: expected info, stats or xstats"));
+                    }
+                    None => return Err("show port: expected info, stats or xstats".into()),
+                };
+                Command::ShowPort(what, port_sel(w.next().copied())?)
+            }
+            Some("config") => match w.next().copied() {
+                Some("fwd") => Command::ShowConfigFwd,
+                _ => return Err("show config: expected fwd".into()),
+            },
+            _ => return Err("show: expected port or config".into()),
+        },
+        "clear" => match (w.next().copied(), w.next().copied()) {
+            (Some("port"), Some("stats")) => Command::ClearPortStats(port_sel(w.next().copied())?),
+            _ => return Err("clear: expected clear port stats all|N".into()),
+        },
+        "set" => match w.next().copied() {
+            Some("fwd") => {
+                let m = w.next().ok_or("set fwd: missing mode")?;
+                Command::SetFwd(m.parse()?)
+            }
+            Some("promisc") => {
+                let p = port_sel(w.next().copied())?;
+                Command::SetPromisc(p, on_off(w.next().copied())?)
+            }
+            Some("allmulti") => {
+                let p = port_sel(w.next().copied())?;
+                Command::SetAllmulti(p, on_off(w.next().copied())?)
+            }
+            Some("capture") => match w.next().copied() {
+                Some("off") => Command::CaptureOff,
+                Some(p) => {
+                    let port = p.parse().map_err(|_| format!("{p:?} is not a port id"))?;
+                    let path = w.next().ok_or("set capture: missing file name")?;
+                    Command::SetCapture {
+                        port,
+                        path: PathBuf::from(path),
+                    }
+                }
+                None => return Err("set capture: expected N FILE or off".into()),
+            },
+            _ => return Err("set: expected fwd, promisc, allmulti or capture".into()),
+        },
+        other => return Err(format!("unknown command {other:?}; type help")),
+    };
+    end(w, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dpdk_spellings_parse() {
+        assert_eq!(parse("start"), Ok(Command::Start));
+        assert_eq!(parse("  stop  "), Ok(Command::Stop));
+        assert_eq!(parse("quit"), Ok(Command::Quit));
+        assert_eq!(parse(""), Ok(Command::Nothing));
+        assert_eq!(parse("# comment"), Ok(Command::Nothing));
+        assert_eq!(
+            parse("show port stats all"),
+            Ok(Command::ShowPort(ShowWhat::Stats, PortSel::All))
+        );
+        assert_eq!(
+            parse("show port info 1"),
+            Ok(Command::ShowPort(ShowWhat::Info, PortSel::One(1)))
+        );
+        assert_eq!(
+            parse("show port xstats 0"),
+            Ok(Command::ShowPort(ShowWhat::Xstats, PortSel::One(0)))
+        );
+        assert_eq!(
+            parse("clear port stats all"),
+            Ok(Command::ClearPortStats(PortSel::All))
+        );
+        assert_eq!(
+            parse("set fwd macswap"),
+            Ok(Command::SetFwd(FwdMode::Macswap))
+        );
+        assert_eq!(
+            parse("set promisc 0 off"),
+            Ok(Command::SetPromisc(PortSel::One(0), false))
+        );
+        assert_eq!(
+            parse("set allmulti all on"),
+            Ok(Command::SetAllmulti(PortSel::All, true))
+        );
+        assert_eq!(
+            parse("set capture 1 /tmp/x.pcap"),
+            Ok(Command::SetCapture {
+                port: 1,
+                path: "/tmp/x.pcap".into()
+            })
+        );
+        assert_eq!(parse("set capture off"), Ok(Command::CaptureOff));
+        assert_eq!(parse("show config fwd"), Ok(Command::ShowConfigFwd));
+    }
+
+    #[test]
+    fn mistakes_say_what_is_wrong() {
+        for (line, needle) in [
+            ("bogus", "unknown command"),
+            ("show port", "expected info"),
+            ("show port stats", "missing port"),
+            ("show port stats x", "not a port id"),
+            ("set fwd csum", "unknown forward mode"),
+            ("set fwd", "missing mode"),
+            ("set promisc all maybe", "expected on or off"),
+            ("start now", "unexpected \"now\""),
+            ("clear stats", "clear port stats"),
+            ("set capture 0", "missing file"),
+        ] {
+            let e = parse(line).unwrap_err();
+            assert!(e.contains(needle), "{line:?}: {e:?}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn port_selection_is_checked() {
+        assert_eq!(PortSel::All.ports(2), Ok(vec![0, 1]));
+        assert_eq!(PortSel::One(1).ports(2), Ok(vec![1]));
+        assert!(
+            PortSel::One(2)
+                .ports(2)
+                .unwrap_err()
+                .contains("does not exist")
+        );
+    }
+}

@@ -1,0 +1,844 @@
+//! testpmd's command line, as DPDK users know it, and its validation.
+//!
+//! Two spellings are accepted:
+//! - DPDK's: EAL options, `--`, application options
+//!   (`testpmd -l 0-1 -a 0000:00:03.0 -a 0000:00:04.0 -- -i --rxq=1`). After
+//!   the `--`, `-a` means `--auto-start` and `-i` `--interactive`, as in DPDK.
+//! - One flat list (`testpmd -a 0000:00:03.0 --forward-mode=mac`), where `-a`
+//!   is `--allow`.
+//!
+//! Everything is checked here, before any device is touched: a bad option
+//! gives one line on stderr and exit status 2 ([`USAGE_EXIT`]).
+
+use super::lcores;
+use clap::{Args, Parser};
+use hw::PciAddress;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Exit status for a bad command line (as getopt-style tools use).
+pub const USAGE_EXIT: i32 = 2;
+
+/// Most ports one testpmd drives.
+pub const MAX_PORTS: usize = 8;
+/// Most RX or TX queues per port (the 82576 has 8 usable pairs; the driver
+/// refuses more than a device has when it opens the port).
+pub const MAX_QUEUES: u16 = 8;
+/// Descriptor ring sizes the hardware takes: 64..=4096, a multiple of 8.
+pub const MIN_DESC: u16 = 64;
+pub const MAX_DESC: u16 = 4096;
+/// Largest burst (DPDK's `MAX_PKT_BURST`).
+pub const MAX_BURST: u16 = 512;
+/// Largest frame testpmd builds or expects (jumbo, without FCS).
+pub const MAX_FRAME: usize = 9018 - 4;
+/// Smallest frame txonly/flowgen build: Ethernet + IPv4 + UDP headers.
+pub const MIN_TXPKT: usize = 14 + 20 + 8;
+/// Headroom the driver leaves in front of packet data.
+// TODO(pmd): use pmd::packet::HEADROOM once pmd exports the module.
+const HEADROOM: usize = 128;
+/// Per-lcore pool cache testpmd asks for.
+pub const MBUF_CACHE: usize = 256;
+
+/// What each forwarding stream does with a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FwdMode {
+    /// Send what was received, untouched (no packet data is read).
+    Io,
+    /// Rewrite the Ethernet source to the TX port's MAC and the destination
+    /// to the TX port's peer.
+    Mac,
+    /// Swap the Ethernet source and destination.
+    Macswap,
+    /// Receive and free.
+    Rxonly,
+    /// Build UDP frames from the pool and send them.
+    Txonly,
+    /// As txonly, over many flows (the destination IP address varies).
+    Flowgen,
+    /// Answer ARP requests and ICMP echo requests on the port they came in
+    /// on; drop everything else.
+    Icmpecho,
+}
+
+impl FwdMode {
+    pub const ALL: [FwdMode; 7] = [
+        FwdMode::Io,
+        FwdMode::Mac,
+        FwdMode::Macswap,
+        FwdMode::Rxonly,
+        FwdMode::Txonly,
+        FwdMode::Flowgen,
+        FwdMode::Icmpecho,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FwdMode::Io => "io",
+            FwdMode::Mac => "mac",
+            FwdMode::Macswap => "macswap",
+            FwdMode::Rxonly => "rxonly",
+            FwdMode::Txonly => "txonly",
+            FwdMode::Flowgen => "flowgen",
+            FwdMode::Icmpecho => "icmpecho",
+        }
+    }
+
+    /// True for the modes that generate traffic instead of receiving it.
+    pub fn generates(self) -> bool {
+        matches!(self, FwdMode::Txonly | FwdMode::Flowgen)
+    }
+
+    fn names() -> String {
+        FwdMode::ALL.map(FwdMode::name).join(", ")
+    }
+}
+
+impl fmt::Display for FwdMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FwdMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FwdMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown forward mode {s:?} (one of {})", FwdMode::names()))
+    }
+}
+
+/// A MAC address, `aa:bb:cc:dd:ee:ff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+impl FromStr for Mac {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split([':', '-']).collect();
+        let bad = || format!("{s:?} is not a MAC address (expected aa:bb:cc:dd:ee:ff)");
+        if parts.len() != 6 {
+            return Err(bad());
+        }
+        let mut mac = [0u8; 6];
+        for (b, p) in mac.iter_mut().zip(parts) {
+            if p.len() != 2 {
+                return Err(bad());
+            }
+            *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+        }
+        Ok(Mac(mac))
+    }
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+/// DPDK's default peer of port `p`: 02:00:00:00:00:p.
+pub fn default_peer(port: usize) -> Mac {
+    Mac([2, 0, 0, 0, 0, port as u8])
+}
+
+/// `--eth-peer=N,aa:bb:cc:dd:ee:ff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthPeer {
+    pub port: usize,
+    pub mac: Mac,
+}
+
+fn parse_eth_peer(s: &str) -> Result<EthPeer, String> {
+    let (p, m) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?}: expected PORT,aa:bb:cc:dd:ee:ff"))?;
+    let port = p
+        .trim()
+        .parse()
+        .map_err(|_| format!("{p:?} is not a port number"))?;
+    Ok(EthPeer {
+        port,
+        mac: m.trim().parse()?,
+    })
+}
+
+/// `--txpkts` segment lengths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TxPkts(Vec<u16>);
+
+fn parse_txpkts(s: &str) -> Result<TxPkts, String> {
+    s.split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| format!("{t:?} is not a segment length (1..=65535)"))
+        })
+        .collect::<Result<Vec<u16>, String>>()
+        .map(TxPkts)
+}
+
+fn parse_pci(s: &str) -> Result<PciAddress, String> {
+    s.parse::<PciAddress>().map_err(|e| e.to_string())
+}
+
+fn parse_ip_pair(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?}: expected SRC,DST IPv4 addresses"))?;
+    let ip = |t: &str| {
+        t.trim()
+            .parse::<Ipv4Addr>()
+            .map_err(|_| format!("{t:?} is not an IPv4 address"))
+    };
+    Ok((ip(a)?, ip(b)?))
+}
+
+fn parse_port_pair(s: &str) -> Result<(u16, u16), String> {
+    let port = |t: &str| {
+        t.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{t:?} is not a UDP port (0..=65535)"))
+    };
+    match s.split_once(',') {
+        Some((a, b)) => Ok((port(a)?, port(b)?)),
+        None => {
+            let p = port(s)?;
+            Ok((p, p))
+        }
+    }
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e7)
+        .ok_or_else(|| format!("{s:?} is not a positive number of seconds"))
+}
+
+fn parse_log_level(s: &str) -> Result<log::LevelFilter, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a log level (off, error, warn, info, debug, trace)"))
+}
+
+/// EAL options (before `--` in DPDK's spelling).
+#[derive(Args, Debug)]
+struct EalArgs {
+    /// PCI address of a port to use; repeat for more ports (port ids follow
+    /// this order).
+    #[arg(short = 'a', long = "allow", value_name = "PCI", value_parser = parse_pci)]
+    allow: Vec<PciAddress>,
+    /// Lcores to run on: the first runs the prompt and statistics, the others
+    /// forward (with only one, it forwards too). Default: all CPUs.
+    #[arg(short = 'l', long = "lcores", value_name = "LIST")]
+    lcores: Option<String>,
+    /// Memory channels (accepted for DPDK compatibility; no effect).
+    #[arg(short = 'n', value_name = "N", hide = true)]
+    _channels: Option<u32>,
+    /// Log level: off, error, warn, info, debug, trace.
+    #[arg(long = "log-level", value_name = "LEVEL", value_parser = parse_log_level)]
+    log_level: Option<log::LevelFilter>,
+}
+
+/// Application options (after `--` in DPDK's spelling).
+#[derive(Args, Debug)]
+struct AppArgs {
+    /// Run an interactive prompt.
+    #[arg(short = 'i', long = "interactive")]
+    interactive: bool,
+    /// With -i: start forwarding at once.
+    #[arg(long = "auto-start")]
+    auto_start: bool,
+    /// Number of forwarding lcores (default: every lcore but the first).
+    #[arg(long = "nb-cores", value_name = "N")]
+    nb_cores: Option<usize>,
+    /// RX queues per port.
+    #[arg(long = "rxq", value_name = "N", default_value_t = 1)]
+    rxq: u16,
+    /// TX queues per port.
+    #[arg(long = "txq", value_name = "N", default_value_t = 1)]
+    txq: u16,
+    /// RX descriptors per queue.
+    #[arg(long = "rxd", value_name = "N", default_value_t = 512)]
+    rxd: u16,
+    /// TX descriptors per queue.
+    #[arg(long = "txd", value_name = "N", default_value_t = 512)]
+    txd: u16,
+    /// Packets per burst (1..=512).
+    #[arg(long = "burst", value_name = "N", default_value_t = 32)]
+    burst: u16,
+    /// Bytes per packet buffer (a multiple of 64, 1024..=16384).
+    #[arg(long = "mbuf-size", value_name = "N", default_value_t = 2048)]
+    mbuf_size: usize,
+    /// Buffers in the pool (default: enough for every ring plus caches).
+    #[arg(long = "total-num-mbufs", value_name = "N")]
+    total_num_mbufs: Option<usize>,
+    /// io, mac, macswap, rxonly, txonly, flowgen or icmpecho.
+    #[arg(long = "forward-mode", value_name = "MODE", default_value = "io")]
+    forward_mode: FwdMode,
+    /// Destination MAC for mac/txonly/flowgen on a port: PORT,aa:bb:cc:dd:ee:ff
+    /// (default 02:00:00:00:00:PORT).
+    #[arg(long = "eth-peer", value_name = "PORT,MAC", value_parser = parse_eth_peer)]
+    eth_peer: Vec<EthPeer>,
+    /// Segment lengths of txonly/flowgen frames (their sum is the frame
+    /// length, without FCS).
+    #[arg(long = "txpkts", value_name = "LEN[,LEN...]", value_parser = parse_txpkts)]
+    txpkts: Option<TxPkts>,
+    /// Source and destination IPv4 address of generated frames.
+    #[arg(long = "tx-ip", value_name = "SRC,DST", value_parser = parse_ip_pair)]
+    tx_ip: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Source and destination UDP port of generated frames.
+    #[arg(long = "tx-udp", value_name = "SRC[,DST]", value_parser = parse_port_pair)]
+    tx_udp: Option<(u16, u16)>,
+    /// Number of flows flowgen cycles through.
+    #[arg(long = "flows", value_name = "N", default_value_t = 1024)]
+    flows: u32,
+    /// Print port statistics every N seconds (plain text, or a JSON line
+    /// with --json).
+    #[arg(long = "stats-period", value_name = "SECS", value_parser = parse_secs)]
+    stats_period: Option<f64>,
+    /// Stop forwarding and exit after this many seconds.
+    #[arg(long = "duration", value_name = "SECS", value_parser = parse_secs)]
+    duration: Option<f64>,
+    /// Stop forwarding and exit once the streams have received this many
+    /// packets (sent, in txonly and flowgen).
+    #[arg(long = "max-packets", value_name = "N")]
+    max_packets: Option<u64>,
+    /// Stop forwarding and exit once no packet arrived for this long after
+    /// the first one.
+    #[arg(long = "idle-timeout", value_name = "SECS", value_parser = parse_secs)]
+    idle_timeout: Option<f64>,
+    /// Machine-readable statistics: one JSON object per line on stdout
+    /// (periodic and final); human text goes to stderr.
+    #[arg(long = "json")]
+    json: bool,
+    /// Write the frames port --capture-port receives and transmits to this
+    /// pcap file.
+    #[arg(long = "capture-out", value_name = "FILE")]
+    capture_out: Option<PathBuf>,
+    /// The port --capture-out records.
+    #[arg(long = "capture-port", value_name = "PORT", default_value_t = 0)]
+    capture_port: usize,
+    /// Leave promiscuous mode off (it is on by default, as in DPDK).
+    #[arg(long = "no-promisc")]
+    no_promisc: bool,
+    /// Seconds to wait for every port's link before forwarding anyway.
+    #[arg(long = "link-timeout", value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    link_timeout: f64,
+}
+
+/// The flat spelling: every option in one list.
+#[derive(Parser, Debug)]
+#[command(
+    name = "testpmd",
+    version,
+    about = "Forward packets between ports of the igb/e1000e poll-mode driver, as DPDK's testpmd does"
+)]
+struct Flat {
+    #[command(flatten)]
+    eal: EalArgs,
+    #[command(flatten)]
+    app: AppArgs,
+}
+
+/// DPDK's spelling, part one: EAL options only.
+#[derive(Parser, Debug)]
+#[command(name = "testpmd", version, about = "testpmd EAL options (before --)")]
+struct EalOnly {
+    #[command(flatten)]
+    eal: EalArgs,
+}
+
+/// DPDK's spelling, part two: application options, with `-a` = auto-start.
+#[derive(Parser, Debug)]
+#[command(
+    name = "testpmd",
+    no_binary_name = true,
+    version,
+    about = "testpmd application options (after --)"
+)]
+struct AppOnly {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Start forwarding at once (DPDK's -a after --).
+    #[arg(short = 'a', hide = true)]
+    auto_start_short: bool,
+}
+
+/// Where --capture-out writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSpec {
+    pub port: usize,
+    pub path: PathBuf,
+}
+
+/// Everything testpmd needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Ports, in port-id order.
+    pub ports: Vec<PciAddress>,
+    /// Every lcore given (ascending).
+    pub lcores: Vec<usize>,
+    /// The lcores that forward (each runs on its own pinned thread).
+    pub fwd_lcores: Vec<usize>,
+    pub rxq: u16,
+    pub txq: u16,
+    pub rxd: u16,
+    pub txd: u16,
+    pub burst: u16,
+    pub mbuf_size: usize,
+    pub total_num_mbufs: usize,
+    pub mode: FwdMode,
+    /// The peer MAC of each port (index = port id).
+    pub peers: Vec<Mac>,
+    pub txpkts: Vec<u16>,
+    pub tx_ip: (Ipv4Addr, Ipv4Addr),
+    pub tx_udp: (u16, u16),
+    pub flows: u32,
+    pub stats_period: Option<Duration>,
+    pub duration: Option<Duration>,
+    pub max_packets: Option<u64>,
+    pub idle_timeout: Option<Duration>,
+    pub interactive: bool,
+    pub auto_start: bool,
+    pub json: bool,
+    pub capture: Option<CaptureSpec>,
+    pub promisc: bool,
+    pub link_timeout: Duration,
+    pub log_level: Option<log::LevelFilter>,
+}
+
+impl Config {
+    /// Length of the frames txonly/flowgen build.
+    pub fn tx_frame_len(&self) -> usize {
+        self.txpkts.iter().map(|l| usize::from(*l)).sum()
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Box<Config>),
+    /// `--help` or `--version`: print this on stdout and exit 0.
+    Info(String),
+}
+
+/// One line describing a bad command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn clap_error(e: clap::Error) -> Result<Parsed, UsageError> {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Ok(Parsed::Info(e.to_string())),
+        _ => {
+            // Clap's message spans several lines (usage, hints): keep its
+            // first line, and the list of possible values if it gives one.
+            let text = e.render().to_string();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines
+                .next()
+                .unwrap_or("invalid command line")
+                .trim_start_matches("error: ")
+                .to_string();
+            let extra: Vec<&str> = lines
+                .filter(|l| l.starts_with("[possible values") || l.starts_with("tip:"))
+                .collect();
+            let mut msg = first;
+            for x in extra {
+                msg.push_str("; ");
+                msg.push_str(x.trim_start_matches("tip: "));
+            }
+            Err(UsageError(msg))
+        }
+    }
+}
+
+fn parse_with<T: Parser>(args: &[String]) -> Result<T, Result<Parsed, UsageError>> {
+    T::try_parse_from(args).map_err(clap_error)
+}
+
+/// Parses and validates `args` (the program name first). `cpus` are the CPU
+/// ids this process may run on.
+pub fn parse(args: &[String], cpus: &[usize]) -> Result<Parsed, UsageError> {
+    let (eal, app) = match args.iter().position(|a| a == "--") {
+        Some(split) => {
+            let eal = match parse_with::<EalOnly>(&args[..split]) {
+                Ok(e) => e.eal,
+                Err(r) => return r,
+            };
+            let mut app = match parse_with::<AppOnly>(&args[split + 1..]) {
+                Ok(a) => a,
+                Err(r) => return r,
+            };
+            app.app.auto_start |= app.auto_start_short;
+            (eal, app.app)
+        }
+        None => match parse_with::<Flat>(args) {
+            Ok(f) => (f.eal, f.app),
+            Err(r) => return r,
+        },
+    };
+    validate(eal, app, cpus).map(|c| Parsed::Run(Box::new(c)))
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
+    Err(UsageError(msg.into()))
+}
+
+fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageError> {
+    if eal.allow.is_empty() {
+        return err(
+            "no port given: name each port with -a/--allow <PCI address>, e.g. -a 0000:00:03.0",
+        );
+    }
+    if eal.allow.len() > MAX_PORTS {
+        return err(format!(
+            "{} ports given; testpmd drives at most {MAX_PORTS}",
+            eal.allow.len()
+        ));
+    }
+    for (i, a) in eal.allow.iter().enumerate() {
+        if eal.allow[..i].contains(a) {
+            return err(format!("port {a} is given twice with -a/--allow"));
+        }
+    }
+    let nports = eal.allow.len();
+
+    let lcores = match &eal.lcores {
+        Some(list) => lcores::parse_list(list).map_err(UsageError)?,
+        None => cpus.to_vec(),
+    };
+    if lcores.is_empty() {
+        return err("no CPU is available to run on");
+    }
+    lcores::check_exist(&lcores, cpus).map_err(UsageError)?;
+    let candidates: Vec<usize> = if lcores.len() > 1 {
+        lcores[1..].to_vec()
+    } else {
+        lcores.clone()
+    };
+    let nb_cores = app.nb_cores.unwrap_or(candidates.len());
+    if nb_cores == 0 {
+        return err("--nb-cores must be at least 1");
+    }
+    if nb_cores > candidates.len() {
+        return err(format!(
+            "--nb-cores={nb_cores} but only {} forwarding lcore(s) are available ({}); list more with -l",
+            candidates.len(),
+            lcores::format_list(&candidates)
+        ));
+    }
+    let fwd_lcores = candidates[..nb_cores].to_vec();
+
+    for (name, q) in [("--rxq", app.rxq), ("--txq", app.txq)] {
+        if q == 0 || q > MAX_QUEUES {
+            return err(format!("{name}={q} is out of range (1..={MAX_QUEUES})"));
+        }
+    }
+    for (name, d) in [("--rxd", app.rxd), ("--txd", app.txd)] {
+        if !(MIN_DESC..=MAX_DESC).contains(&d) || !d.is_multiple_of(8) {
+            return err(format!(
+                "{name}={d}: descriptor rings take {MIN_DESC}..={MAX_DESC} entries, a multiple of 8"
+            ));
+        }
+    }
+    if app.burst == 0 || app.burst > MAX_BURST {
+        return err(format!(
+            "--burst={} is out of range (1..={MAX_BURST})",
+            app.burst
+        ));
+    }
+    if !(1024..=16384).contains(&app.mbuf_size) || !app.mbuf_size.is_multiple_of(64) {
+        return err(format!(
+            "--mbuf-size={} must be a multiple of 64 in 1024..=16384",
+            app.mbuf_size
+        ));
+    }
+    let nq = usize::from(app.rxq.max(app.txq));
+    let in_rings = nports
+        * (usize::from(app.rxq) * usize::from(app.rxd)
+            + usize::from(app.txq) * usize::from(app.txd));
+    let in_flight = fwd_lcores.len() * nq.max(1) * usize::from(app.burst) * 2;
+    let caches = (lcores.iter().max().copied().unwrap_or(0) + 1) * MBUF_CACHE;
+    let needed = in_rings + in_flight + caches;
+    let total_num_mbufs = match app.total_num_mbufs {
+        Some(n) if n < needed => {
+            return err(format!(
+                "--total-num-mbufs={n} is too few: the rings, bursts and lcore caches need at least {needed}"
+            ));
+        }
+        Some(n) if n > (1 << 24) => {
+            return err(format!(
+                "--total-num-mbufs={n} is too many (at most {})",
+                1 << 24
+            ));
+        }
+        Some(n) => n,
+        None => needed + 1024,
+    };
+
+    let mut peers: Vec<Mac> = (0..nports).map(default_peer).collect();
+    for p in &app.eth_peer {
+        if p.port >= nports {
+            return err(format!(
+                "--eth-peer names port {} but only ports 0..{} exist",
+                p.port,
+                nports - 1
+            ));
+        }
+        peers[p.port] = p.mac;
+    }
+
+    let txpkts = app.txpkts.map_or_else(|| vec![64], |t| t.0);
+    let total: usize = txpkts.iter().map(|l| usize::from(*l)).sum();
+    if !(MIN_TXPKT..=MAX_FRAME).contains(&total) {
+        return err(format!(
+            "--txpkts adds up to {total} bytes; a generated frame takes {MIN_TXPKT}..={MAX_FRAME}"
+        ));
+    }
+    let seg_room = app.mbuf_size - HEADROOM;
+    if let Some(l) = txpkts.iter().find(|l| usize::from(**l) > seg_room) {
+        return err(format!(
+            "--txpkts segment of {l} bytes does not fit a {}-byte buffer after its {}-byte headroom",
+            app.mbuf_size, HEADROOM
+        ));
+    }
+    if usize::from(txpkts[0]) < MIN_TXPKT {
+        return err(format!(
+            "--txpkts first segment is {} bytes; it must hold the {MIN_TXPKT} bytes of headers",
+            txpkts[0]
+        ));
+    }
+    if app.flows == 0 {
+        return err("--flows must be at least 1");
+    }
+
+    let stops = app.duration.is_some() || app.max_packets.is_some() || app.idle_timeout.is_some();
+    if app.interactive && stops {
+        return err(
+            "--duration, --max-packets and --idle-timeout end a non-interactive run; with -i, use stop and quit",
+        );
+    }
+    if app.auto_start && !app.interactive {
+        return err("--auto-start only applies with -i (a non-interactive run always starts)");
+    }
+    if app.max_packets == Some(0) {
+        return err("--max-packets must be at least 1");
+    }
+    if app.idle_timeout.is_some() && app.forward_mode.generates() {
+        return err(format!(
+            "--idle-timeout watches received packets, but {} mode receives none; use --duration or --max-packets",
+            app.forward_mode
+        ));
+    }
+    let capture = match app.capture_out {
+        Some(path) => {
+            if app.capture_port >= nports {
+                return err(format!(
+                    "--capture-port={} but only ports 0..{} exist",
+                    app.capture_port,
+                    nports - 1
+                ));
+            }
+            if path.as_os_str().is_empty() {
+                return err("--capture-out needs a file name");
+            }
+            Some(CaptureSpec {
+                port: app.capture_port,
+                path,
+            })
+        }
+        None => None,
+    };
+
+    Ok(Config {
+        ports: eal.allow,
+        lcores,
+        fwd_lcores,
+        rxq: app.rxq,
+        txq: app.txq,
+        rxd: app.rxd,
+        txd: app.txd,
+        burst: app.burst,
+        mbuf_size: app.mbuf_size,
+        total_num_mbufs,
+        mode: app.forward_mode,
+        peers,
+        txpkts,
+        tx_ip: app
+            .tx_ip
+            .unwrap_or((Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2))),
+        tx_udp: app.tx_udp.unwrap_or((9, 9)),
+        flows: app.flows,
+        stats_period: app.stats_period.map(Duration::from_secs_f64),
+        duration: app.duration.map(Duration::from_secs_f64),
+        max_packets: app.max_packets,
+        idle_timeout: app.idle_timeout.map(Duration::from_secs_f64),
+        interactive: app.interactive,
+        auto_start: app.auto_start,
+        json: app.json,
+        capture,
+        promisc: !app.no_promisc,
+        link_timeout: Duration::from_secs_f64(app.link_timeout),
+        log_level: eal.log_level,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CPUS: [usize; 2] = [0, 1];
+
+    fn args(s: &str) -> Vec<String> {
+        std::iter::once("testpmd")
+            .chain(s.split_whitespace())
+            .map(String::from)
+            .collect()
+    }
+
+    fn ok(s: &str) -> Config {
+        match parse(&args(s), &CPUS) {
+            Ok(Parsed::Run(c)) => *c,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn bad(s: &str) -> String {
+        match parse(&args(s), &CPUS) {
+            Err(UsageError(m)) => {
+                assert!(!m.contains('\n'), "{s}: more than one line: {m}");
+                m
+            }
+            other => panic!("{s}: accepted: {other:?}"),
+        }
+    }
+
+    const TWO: &str = "-a 0000:00:03.0 -a 0000:00:04.0";
+
+    #[test]
+    fn flat_and_dpdk_spellings_agree() {
+        let flat = ok(&format!("-l 0-1 {TWO} --rxq=1 --forward-mode=mac -i"));
+        let dpdk = ok(&format!("-l 0-1 {TWO} -- -i --rxq=1 --forward-mode=mac"));
+        for c in [&flat, &dpdk] {
+            assert_eq!(c.ports.len(), 2);
+            assert_eq!(c.ports[1].to_string(), "0000:00:04.0");
+            assert_eq!(c.lcores, vec![0, 1]);
+            assert_eq!(c.fwd_lcores, vec![1]);
+            assert_eq!(c.mode, FwdMode::Mac);
+            assert!(c.interactive);
+        }
+    }
+
+    #[test]
+    fn dash_a_after_double_dash_is_auto_start() {
+        let c = ok(&format!("{TWO} -- -i -a"));
+        assert!(c.auto_start);
+        assert_eq!(c.ports.len(), 2);
+    }
+
+    #[test]
+    fn defaults_are_dpdks() {
+        let c = ok("-a 00:03.0");
+        assert_eq!(c.burst, 32);
+        assert_eq!(c.mode, FwdMode::Io);
+        assert_eq!(c.peers[0], Mac([2, 0, 0, 0, 0, 0]));
+        assert_eq!(c.txpkts, vec![64]);
+        assert!(c.promisc);
+        assert_eq!(c.ports[0].to_string(), "0000:00:03.0");
+        // -l absent: every CPU; the first runs the prompt.
+        assert_eq!(c.fwd_lcores, vec![1]);
+    }
+
+    #[test]
+    fn single_lcore_forwards_itself() {
+        let c = ok("-l 1 -a 00:03.0");
+        assert_eq!(c.fwd_lcores, vec![1]);
+    }
+
+    #[test]
+    fn eth_peer_and_txpkts() {
+        let c = ok(&format!(
+            "{TWO} --eth-peer=1,aa:bb:cc:dd:ee:ff --txpkts=64,36 --forward-mode=txonly"
+        ));
+        assert_eq!(c.peers[0], default_peer(0));
+        assert_eq!(c.peers[1].to_string(), "AA:BB:CC:DD:EE:FF");
+        assert_eq!(c.tx_frame_len(), 100);
+    }
+
+    #[test]
+    fn every_invalid_option_is_one_line() {
+        let cases: &[(&str, &str)] = &[
+            ("", "no port given"),
+            ("-a 0000:00:3.0", "2 hex digits"),
+            ("-a zz", "DDDD:BB:DD.F"),
+            ("-a 00:03.0 -a 0000:00:03.0", "given twice"),
+            ("-a 00:03.0 -l 0-x", "not a number"),
+            ("-a 00:03.0 -l 0,7", "lcore 7 does not exist"),
+            ("-a 00:03.0 -l 0-1 --nb-cores=2", "only 1 forwarding lcore"),
+            ("-a 00:03.0 --nb-cores=0", "at least 1"),
+            ("-a 00:03.0 --rxq=0", "--rxq=0 is out of range"),
+            ("-a 00:03.0 --txq=9", "--txq=9 is out of range"),
+            ("-a 00:03.0 --rxd=32", "--rxd=32"),
+            ("-a 00:03.0 --txd=100", "multiple of 8"),
+            ("-a 00:03.0 --rxd=abc", "invalid value"),
+            ("-a 00:03.0 --burst=0", "--burst=0"),
+            ("-a 00:03.0 --burst=513", "--burst=513"),
+            ("-a 00:03.0 --mbuf-size=1000", "--mbuf-size=1000"),
+            ("-a 00:03.0 --total-num-mbufs=10", "too few"),
+            ("-a 00:03.0 --forward-mode=csum", "unknown forward mode"),
+            ("-a 00:03.0 --eth-peer=1,02:00:00:00:00:01", "port 1"),
+            ("-a 00:03.0 --eth-peer=0,02:00:00", "not a MAC address"),
+            ("-a 00:03.0 --eth-peer=02:00:00:00:00:01", "PORT,"),
+            ("-a 00:03.0 --txpkts=20", "adds up to 20"),
+            ("-a 00:03.0 --txpkts=20,100", "first segment"),
+            ("-a 00:03.0 --txpkts=64,x", "not a segment length"),
+            ("-a 00:03.0 --txpkts=9000,1000", "adds up to 10000"),
+            ("-a 00:03.0 --txpkts=4000", "does not fit"),
+            ("-a 00:03.0 --stats-period=0", "positive number"),
+            ("-a 00:03.0 --duration=-1", "invalid value"),
+            ("-a 00:03.0 --duration=x", "positive number"),
+            ("-a 00:03.0 -i --duration=5", "non-interactive"),
+            ("-a 00:03.0 --auto-start", "only applies with -i"),
+            ("-a 00:03.0 --max-packets=0", "at least 1"),
+            (
+                "-a 00:03.0 --forward-mode=txonly --idle-timeout=1",
+                "receives none",
+            ),
+            ("-a 00:03.0 --capture-out=/tmp/x --capture-port=1", "port"),
+            ("-a 00:03.0 --tx-ip=1.2.3.4", "SRC,DST"),
+            ("-a 00:03.0 --tx-ip=1.2.3.4,1.2.3", "not an IPv4"),
+            ("-a 00:03.0 --tx-udp=70000", "not a UDP port"),
+            ("-a 00:03.0 --flows=0", "--flows"),
+            ("-a 00:03.0 --log-level=loud", "not a log level"),
+            ("-a 00:03.0 --bogus", "unexpected argument"),
+            ("-a 00:03.0 -- --allow 00:04.0", "unexpected argument"),
+        ];
+        for (line, needle) in cases {
+            let m = bad(line);
+            assert!(m.contains(needle), "{line:?}: {m:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
+    fn help_is_info_not_error() {
+        match parse(&args("--help"), &CPUS) {
+            Ok(Parsed::Info(t)) => assert!(t.contains("--forward-mode")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -14,20 +14,56 @@ fn require_free_2m(n: u64) -> u64 {
     free
 }
 
+/// The /proc/self/smaps block of the mapping starting at `p`.
+fn smaps_block(p: *mut u8) -> String {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let start = format!("{:x}-", p as usize);
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    // Field lines ("Name:  value") follow until the next mapping's header.
+    let rest: Vec<&str> = lines
+        .take_while(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.ends_with(':'))
+        })
+        .collect();
+    format!("{first}\n{}", rest.join("\n"))
+}
+
 #[test]
 fn maps_shared_populated_rounded_hugepages() {
     require_free_2m(2);
-    let before = HugePageSize::Size2M.reserved().1;
     let m = HugePages::map(3 << 20, HugePageSize::Size2M).expect("map 3 MiB of 2 MiB pages");
     assert_eq!(m.len(), 4 << 20, "3 MiB rounds up to two 2 MiB pages");
-    assert_eq!(m.as_mut_ptr() as usize % (2 << 20), 0, "hugepage-aligned");
-    let after = HugePageSize::Size2M.reserved().1;
-    assert!(
-        before - after >= 2,
-        "populated: {before} free before, {after} after"
-    );
-    // Every byte is reachable.
     let p = m.as_mut_ptr();
+    assert_eq!(p as usize % (2 << 20), 0, "hugepage-aligned");
+    // Before any touch: hugetlbfs-backed, shared, DONTFORK, and populated.
+    let block = smaps_block(p);
+    assert!(
+        block.contains("hw-dma"),
+        "mapping not found or not the memfd:\n{block}"
+    );
+    assert!(block.contains("KernelPageSize:     2048 kB"), "{block}");
+    let flags = block
+        .lines()
+        .find(|l| l.starts_with("VmFlags:"))
+        .unwrap_or_default();
+    assert!(
+        flags.contains(" dc"),
+        "MADV_DONTFORK (dc: VM_DONTCOPY) missing:\n{block}"
+    );
+    assert!(flags.contains(" sh"), "not shared:\n{block}");
+    assert!(flags.contains(" ht"), "not hugetlb:\n{block}");
+    let hugetlb_kb: u64 = block
+        .lines()
+        .filter(|l| l.starts_with("Private_Hugetlb:") || l.starts_with("Shared_Hugetlb:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(hugetlb_kb, 4096, "not populated at map time:\n{block}");
+    // Every byte is reachable.
     for off in [0, 4095, (2 << 20) + 17, (4 << 20) - 1] {
         // SAFETY: off < len; the mapping is ours and no device is attached.
         unsafe { p.add(off).write_volatile(off as u8 ^ 0x5a) };
@@ -36,37 +72,8 @@ fn maps_shared_populated_rounded_hugepages() {
         // SAFETY: as above.
         assert_eq!(unsafe { p.add(off).read_volatile() }, off as u8 ^ 0x5a);
     }
-    // Shared mapping: it is backed by hugetlbfs, as /proc/self/smaps shows.
-    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-    let start = format!("{:x}-", p as usize);
-    let block: String = smaps
-        .split_inclusive('\n')
-        .skip_while(|l| !l.starts_with(&start))
-        .take_while(|l| l.starts_with(&start) || !l.contains('-') || l.contains(':'))
-        .take(40)
-        .collect();
-    let flags = block
-        .lines()
-        .find(|l| l.starts_with("VmFlags:"))
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        block.contains("hw-dma"),
-        "mapping not found or not the memfd:\n{block}"
-    );
-    assert!(block.contains("KernelPageSize:     2048 kB"), "{block}");
-    assert!(
-        flags.contains(" dc"),
-        "MADV_DONTFORK (dc: VM_DONTCOPY) missing:\n{block}"
-    );
-    assert!(flags.contains(" sh"), "not shared:\n{block}");
-    assert!(flags.contains(" ht"), "not hugetlb:\n{block}");
     drop(m);
-    assert_eq!(
-        HugePageSize::Size2M.reserved().1,
-        before,
-        "pages returned on drop"
-    );
+    assert!(smaps_block(p).is_empty(), "still mapped after drop");
 }
 
 #[test]

@@ -25,6 +25,12 @@ pub struct PoolConfig {
     /// Number of lcore caches: lcore ids `0..lcores` use one each; other
     /// threads use the shared ring directly.
     pub lcores: usize,
+    /// Track each buffer's state (one store per buffer on alloc, a check
+    /// per buffer on release): detects double release of unshared handles
+    /// (only possible through misuse of the unsafe `Netmem::from_raw`) and
+    /// lets the leak report name every buffer still out. On by default;
+    /// turn off for the bare copy-of-words fast path.
+    pub track_state: bool,
 }
 
 impl PoolConfig {
@@ -37,6 +43,7 @@ impl PoolConfig {
             cache_size: 256,
             ring_size: 0,
             lcores: 2,
+            track_state: true,
         }
     }
 
@@ -52,6 +59,11 @@ impl PoolConfig {
 
     pub fn with_ring_size(mut self, ring_size: usize) -> Self {
         self.ring_size = ring_size;
+        self
+    }
+
+    pub fn with_track_state(mut self, on: bool) -> Self {
+        self.track_state = on;
         self
     }
 

@@ -1,30 +1,43 @@
 //! Per-buffer metadata and the handle encoding (private to the pool core).
 //!
 //! A handle is the address of the buffer's [`Meta`] (32-byte aligned), with
-//! bit 0 set for a net_iov ([`NET_IOV`]), as Linux tags `netmem_ref`. Both
-//! kinds share exactly these fields, so reading them never depends on the
-//! kind; nothing of a page beyond them is mirrored.
+//! bit 0 set for a net_iov ([`NET_IOV`]), as Linux tags `netmem_ref`, and
+//! bit 1 set for a shared pool reference ([`SHARED`]). Both kinds share
+//! exactly these fields, so reading them never depends on the kind; nothing
+//! of a page beyond them is mirrored.
+//!
+//! A handle without `SHARED` is the buffer's only reference: `refs` then
+//! reads `REFS_ONE` and nothing reads or writes the metadata when it is
+//! released, which is what keeps the fast path a copy of words. A `SHARED`
+//! handle is one of `pp_of(refs)` pool references and is released with an
+//! atomic decrement.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::pool::Core;
 
 /// Tag bit of a net_iov handle.
 pub(crate) const NET_IOV: usize = 1;
+/// Tag bit of a shared (counted) pool reference.
+pub(crate) const SHARED: usize = 2;
+/// Bits of a handle that are not part of the metadata address.
+pub(crate) const TAG_MASK: usize = 31;
 
-/// `pp_magic`: set on every buffer a pool owns.
-pub(crate) const PP_MAGIC: u32 = 0x0050_5040;
-
-/// `refs` value of a buffer sitting in the pool (cache or ring).
-pub(crate) const REFS_FREE: u64 = 0;
 /// `refs` value of a buffer given back to its provider.
 pub(crate) const REFS_RETIRED: u64 = u64::MAX;
 /// One pool reference (low 32 bits of `refs`).
 pub(crate) const PP_ONE: u64 = 1;
 /// One full (page) reference (high 32 bits of `refs`).
 pub(crate) const FULL_ONE: u64 = 1 << 32;
-/// A freshly allocated buffer: one pool reference, the base full count.
+/// A buffer in the pool or held by one unshared handle: one pool
+/// reference, the base full count.
 pub(crate) const REFS_ONE: u64 = PP_ONE | FULL_ONE;
+
+/// `state` of a buffer in the pool (tracked only with
+/// `PoolConfig::track_state`).
+pub(crate) const STATE_FREE: u32 = 0x0050_5046;
+/// `state` of a buffer handed out (tracked only with `track_state`).
+pub(crate) const STATE_OUT: u32 = 0x0050_504f;
 
 #[inline]
 pub(crate) fn pp_of(refs: u64) -> u32 {
@@ -41,19 +54,20 @@ pub(crate) fn full_of(refs: u64) -> u32 {
 pub(crate) struct Meta {
     /// Owning pool (`pp`); written once before the pool is shared.
     pub(crate) pool: *const Core,
-    /// `REFS_FREE`, `REFS_RETIRED`, or pp_ref (low half) | full ref count
-    /// (high half; stays 1 for a net_iov).
+    /// pp_ref (low half) | full ref count (high half; stays 1 for a
+    /// net_iov), or `REFS_RETIRED`.
     pub(crate) refs: AtomicU64,
     /// DMA address (IOVA) of the buffer.
     pub(crate) dma: u64,
     /// Index in the pool.
     pub(crate) index: u32,
-    /// `PP_MAGIC` while the pool owns the buffer.
-    pub(crate) magic: u32,
+    /// `STATE_FREE` / `STATE_OUT` when the pool tracks states (double
+    /// release detection for unshared handles), else `STATE_FREE`.
+    pub(crate) state: AtomicU32,
 }
 
 const _: () = assert!(std::mem::size_of::<Meta>() == 32);
-const _: () = assert!(std::mem::align_of::<Meta>() > NET_IOV);
+const _: () = assert!(std::mem::align_of::<Meta>() > TAG_MASK);
 
 /// The metadata a handle points to.
 ///
@@ -63,9 +77,9 @@ const _: () = assert!(std::mem::align_of::<Meta>() > NET_IOV);
 /// freed).
 #[inline(always)]
 pub(crate) unsafe fn meta<'a>(raw: usize) -> &'a Meta {
-    // SAFETY: by the caller's contract, `raw & !NET_IOV` is the address of a
+    // SAFETY: by the caller's contract, `raw & !TAG_MASK` is the address of a
     // live, aligned `Meta` inside its pool's metadata array.
-    unsafe { &*((raw & !NET_IOV) as *const Meta) }
+    unsafe { &*((raw & !TAG_MASK) as *const Meta) }
 }
 
 /// The pool core a handle belongs to.

@@ -4,15 +4,19 @@
 //! Reference rules (see `shared/notes/netmem-semantics.md`):
 //! - every buffer carries `pp_ref`, the pool's count; a page also carries a
 //!   full (ordinary) count whose base value is 1;
-//! - a `Netmem` holds one pool reference. [`Netmem::frag_ref`] takes another
-//!   (for a net_iov too: net_iov fragments are pool references);
+//! - a `Netmem` holds one pool reference. A fresh one is the buffer's only
+//!   reference ("unshared"): releasing it touches no count at all.
+//!   [`Netmem::frag_ref`] takes another pool reference (for a net_iov too:
+//!   net_iov fragments are pool references) and marks both handles shared
+//!   (bit 1 of the word), so their releases drop `pp_ref` atomically;
 //! - a `PageRef` holds one full reference; only pages have them
 //!   ([`Netmem::page_ref`] returns `None` for a net_iov, whose `ref_count()`
 //!   reads 1 always);
-//! - which count a release drops is fixed by the handle's type: dropping a
-//!   `Netmem` drops a pool reference, dropping a `PageRef` drops a full
-//!   reference. The buffer returns to its pool when both are back to their
-//!   base (pp_ref 0, full 1), from whichever drop got there.
+//! - which count a release drops is fixed by the handle: an unshared
+//!   `Netmem` is the only reference, a shared one drops a pool reference, a
+//!   `PageRef` drops a full reference. The buffer returns to its pool when
+//!   both are back to their base (pp_ref 0, full 1), from whichever drop
+//!   got there.
 //!
 //! Handles release on drop, so safe code can neither leak a buffer nor
 //! release it twice.
@@ -22,7 +26,7 @@ use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
-use crate::meta::{self, FULL_ONE, NET_IOV, PP_ONE, REFS_FREE, REFS_ONE, full_of, pp_of};
+use crate::meta::{self, FULL_ONE, NET_IOV, PP_ONE, REFS_ONE, SHARED, full_of, pp_of};
 use crate::pool::{Core, PoolId};
 
 /// One-word owned handle to a pool buffer: a page (CPU-readable hugepage
@@ -147,7 +151,21 @@ impl Netmem {
 
     /// Whether this handle holds the buffer's only reference.
     pub fn is_unique(&self) -> bool {
-        self.meta().refs.load(Acquire) == REFS_ONE
+        self.raw() & SHARED == 0 || self.meta().refs.load(Acquire) == REFS_ONE
+    }
+
+    /// Whether this handle was marked shared by a fragment or full
+    /// reference (its release then drops `pp_ref` atomically).
+    pub fn is_shared(&self) -> bool {
+        self.raw() & SHARED != 0
+    }
+
+    /// Marks this handle shared (it keeps its pool reference).
+    fn mark_shared(&mut self) {
+        if self.raw() & SHARED == 0 {
+            // SAFETY: setting bit 1 of a non-zero word keeps it non-zero.
+            self.0 = unsafe { NonZeroUsize::new_unchecked(self.raw() | SHARED) };
+        }
     }
 
     /// Frame number for tracing only: IOVA / 4096 for a page, 0 (a
@@ -190,6 +208,8 @@ impl Netmem {
         if !self.is_unique() {
             return None;
         }
+        // The only reference left: release it as unshared from now on.
+        self.0 = NonZeroUsize::new(self.raw() & !SHARED)?;
         let ptr = self.cpu_ptr()?;
         // SAFETY: as in `bytes`; this handle is the buffer's only reference
         // and is borrowed mutably, so no other reference to the bytes exists
@@ -215,7 +235,11 @@ impl Netmem {
 
     /// Takes another pool reference to the same buffer (a fragment
     /// reference, as `page_pool_ref_netmem`), for pages and net_iovs alike.
-    pub fn frag_ref(&self) -> Netmem {
+    /// Both this handle and the new one are shared from now on (their
+    /// releases drop `pp_ref`); `&mut` because this handle's own release
+    /// rule changes with it.
+    pub fn frag_ref(&mut self) -> Netmem {
+        self.mark_shared();
         let prev = self.meta().refs.fetch_add(PP_ONE, Relaxed);
         if pp_of(prev) >= u32::MAX / 2 {
             // As Arc does on overflow: a program holding 2^31 references to
@@ -227,23 +251,28 @@ impl Netmem {
     }
 
     /// Takes a full (ordinary) reference on a page; `None` for a net_iov,
-    /// which has no such count.
-    pub fn page_ref(&self) -> Option<PageRef> {
+    /// which has no such count. This handle becomes shared (its release
+    /// must then check the full count).
+    pub fn page_ref(&mut self) -> Option<PageRef> {
         if self.is_net_iov() {
             return None;
         }
+        self.mark_shared();
         let prev = self.meta().refs.fetch_add(FULL_ONE, Relaxed);
         if full_of(prev) >= u32::MAX / 2 {
             std::process::abort();
         }
-        Some(PageRef(self.0))
+        // SAFETY: the word with bit 1 clear is still a non-zero address.
+        Some(PageRef(unsafe {
+            NonZeroUsize::new_unchecked(self.raw() & !SHARED)
+        }))
     }
 }
 
 impl Drop for Netmem {
     #[inline(always)]
     fn drop(&mut self) {
-        release_pp(self.raw());
+        release(self.raw());
     }
 }
 
@@ -253,6 +282,7 @@ impl fmt::Debug for Netmem {
             .field("pool", &self.pool_name())
             .field("index", &self.index())
             .field("dma", &format_args!("{:#x}", self.dma_addr()))
+            .field("shared", &self.is_shared())
             .field("pp_ref", &self.pp_ref_count())
             .field("ref", &self.ref_count())
             .finish()
@@ -325,7 +355,7 @@ impl Drop for PageRef {
         let meta = self.meta();
         let mut cur = meta.refs.load(Acquire);
         loop {
-            if cur == REFS_FREE || full_of(cur) < 2 {
+            if cur == meta::REFS_RETIRED || full_of(cur) < 2 {
                 // SAFETY: live handle.
                 unsafe { meta::core(raw) }.report_double_release(raw);
                 return;
@@ -340,9 +370,9 @@ impl Drop for PageRef {
         }
         if cur - FULL_ONE == FULL_ONE {
             // Last reference of any kind: back to the pool.
-            meta.refs.store(REFS_FREE, Relaxed);
+            meta.refs.store(REFS_ONE, Relaxed);
             // SAFETY: live handle; we own the buffer now.
-            unsafe { meta::core(raw) }.put(&[raw]);
+            unsafe { meta::core(raw) }.put_unshared(&[raw]);
         }
     }
 }
@@ -356,30 +386,29 @@ impl fmt::Debug for PageRef {
     }
 }
 
-/// Drops one pool reference held by `raw`.
+/// Releases the reference a handle word holds.
 #[inline(always)]
-pub(crate) fn release_pp(raw: usize) {
-    // SAFETY: the caller owned a reference, so the core is alive.
-    let meta = unsafe { meta::meta(raw) };
-    if meta.refs.load(Acquire) == REFS_ONE {
-        // Sole reference: nobody else can change the count; no atomic RMW.
-        meta.refs.store(REFS_FREE, Relaxed);
-        // SAFETY: as above.
-        unsafe { meta::core(raw) }.put(&[raw]);
+pub(crate) fn release(raw: usize) {
+    if raw & SHARED == 0 {
+        // SAFETY: the caller owned the buffer's only reference, so the core
+        // is alive.
+        unsafe { meta::core(raw) }.put_unshared(&[raw]);
     } else {
-        release_pp_slow(raw);
+        release_shared(raw);
     }
 }
 
+/// Drops one pool reference held by a shared handle.
 #[cold]
-pub(crate) fn release_pp_slow(raw: usize) {
+pub(crate) fn release_shared(raw: usize) {
+    let raw = raw & !SHARED;
     // SAFETY: the caller owned a reference, so the core is alive.
     let meta = unsafe { meta::meta(raw) };
     // SAFETY: as above.
     let core = unsafe { meta::core(raw) };
     let mut cur = meta.refs.load(Acquire);
     loop {
-        if cur == REFS_FREE || cur == meta::REFS_RETIRED || pp_of(cur) == 0 {
+        if cur == meta::REFS_RETIRED || pp_of(cur) == 0 {
             core.report_double_release(raw);
             return;
         }
@@ -394,8 +423,8 @@ pub(crate) fn release_pp_slow(raw: usize) {
     let new = cur - PP_ONE;
     if pp_of(new) == 0 {
         if full_of(new) == 1 {
-            meta.refs.store(REFS_FREE, Relaxed);
-            core.put(&[raw]);
+            meta.refs.store(REFS_ONE, Relaxed);
+            core.put_unshared(&[raw]);
         } else {
             // Full references remain: the page leaves the pool's accounting
             // until the last PageRef drops.

@@ -13,7 +13,9 @@ use crossbeam_utils::CachePadded;
 use crate::PoolError;
 use crate::config::PoolConfig;
 use crate::lcore;
-use crate::meta::{self, Meta, NET_IOV, PP_MAGIC, REFS_FREE, REFS_ONE, REFS_RETIRED};
+use crate::meta::{
+    self, Meta, NET_IOV, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE, STATE_OUT, TAG_MASK,
+};
 use crate::netmem::{self, Netmem};
 use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
 use crate::ring::Ring;
@@ -75,6 +77,14 @@ pub(crate) struct Core {
     pub(crate) cpu_base: *mut u8,
     pub(crate) iova_base: u64,
     metas: Box<[Meta]>,
+    /// Handle of buffer 0 (metadata address | kind tag) and the byte span
+    /// of the metadata: a word `w` is an unshared handle of this pool iff
+    /// `w - handle_base < span` and `(w - handle_base) % 32 == 0`.
+    handle_base: usize,
+    span: usize,
+    /// Per-buffer state tracking (double release detection, exact leak
+    /// report) on.
+    track: bool,
     cache_size: usize,
     lcores: Box<[CachePadded<LcoreSlot>]>,
     ring: Ring,
@@ -219,10 +229,10 @@ impl Pool {
         let metas: Box<[Meta]> = (0..cfg.count)
             .map(|i| Meta {
                 pool: std::ptr::null(),
-                refs: std::sync::atomic::AtomicU64::new(REFS_FREE),
+                refs: std::sync::atomic::AtomicU64::new(REFS_ONE),
                 dma: dma_of(i),
                 index: i as u32,
-                magic: PP_MAGIC,
+                state: std::sync::atomic::AtomicU32::new(STATE_FREE),
             })
             .collect();
         let lcores = (0..cfg.lcores)
@@ -243,6 +253,9 @@ impl Pool {
             count: cfg.count,
             cpu_base,
             iova_base,
+            handle_base: 0,
+            span: cfg.count * std::mem::size_of::<Meta>(),
+            track: cfg.track_state,
             metas,
             cache_size: cfg.cache_size,
             lcores,
@@ -262,6 +275,7 @@ impl Pool {
             for m in c.metas.iter_mut() {
                 m.pool = core;
             }
+            c.handle_base = c.metas.as_ptr() as usize | tag;
             let raws: Vec<usize> = c
                 .metas
                 .iter()
@@ -354,14 +368,48 @@ impl Pool {
     /// of another pool is reported (warning once, `wrong_pool` counter) and
     /// released into its own pool.
     pub fn free_bulk(&self, items: impl IntoIterator<Item = Netmem>) {
-        let me = self.core.as_ptr() as *const Core;
-        let core = self.core();
-        free_batched(items, |raw, owner| {
-            if owner != me {
-                core.report_wrong_pool(raw);
-            }
-            true
-        });
+        let mut it = items.into_iter().peekable();
+        while it.peek().is_some() {
+            self.core().free_iter(&mut it, Some(self.core()));
+        }
+    }
+
+    /// Releases the last `n` handles of `from` (all of them if it holds
+    /// fewer), as `free_bulk` does, but without iterating handle by handle
+    /// when all are unshared handles of this pool: one vectorisable check
+    /// and a copy of words into the lcore cache (the mirror of
+    /// [`Pool::alloc_bulk`]).
+    #[inline]
+    pub fn free_bulk_from(&self, from: &mut Vec<Netmem>, n: usize) {
+        let len = from.len();
+        let start = len - n.min(len);
+        let tail = &from[start..];
+        // SAFETY: Netmem is repr(transparent) over a usize-sized word.
+        let raws = unsafe { std::slice::from_raw_parts(tail.as_ptr() as *const usize, tail.len()) };
+        if self.core().owns_all_unshared(raws) {
+            self.core().put_unshared(raws);
+            // SAFETY: the handles' ownership moved to the pool above; the
+            // vector forgets them without dropping.
+            unsafe { from.set_len(start) };
+        } else {
+            self.free_bulk(from.drain(start..));
+        }
+    }
+
+    /// Releases handles kept as raw words (e.g. a TX ring's software
+    /// shadow), with the same checks as [`Pool::free_bulk`].
+    ///
+    /// # Safety
+    /// Each word must come from [`Netmem::into_raw`] and be released only
+    /// once (here or through `Netmem::from_raw`); ownership moves to the
+    /// pool.
+    pub unsafe fn free_raw_bulk(&self, raws: &[usize]) {
+        if self.core().owns_all_unshared(raws) {
+            self.core().put_unshared(raws);
+        } else {
+            // SAFETY: the caller hands us ownership of each word once.
+            self.free_bulk(raws.iter().map(|&r| unsafe { Netmem::from_raw(r) }));
+        }
     }
 
     /// Gives a buffer back to the provider for good (as page_pool returns
@@ -378,10 +426,10 @@ impl Pool {
                 owner: nm.pool_name().to_string(),
                 index: nm.index(),
             };
-            core.report_wrong_pool(nm.into_raw_ref());
+            core.report_wrong_pool(nm.into_raw());
             return Err(err);
         }
-        let raw = nm.into_raw();
+        let raw = nm.into_raw() & !SHARED;
         // SAFETY: we owned a reference to this buffer of this live pool.
         let m = unsafe { meta::meta(raw) };
         match m
@@ -389,6 +437,9 @@ impl Pool {
             .compare_exchange(REFS_ONE, REFS_RETIRED, AcqRel, Acquire)
         {
             Ok(_) => {
+                if core.track {
+                    m.state.store(STATE_FREE, Relaxed);
+                }
                 core.count(Stat::ReleasedToProvider, 1);
                 Ok(())
             }
@@ -449,9 +500,14 @@ impl Drop for Pool {
         }
         let out = core.outstanding();
         log::error!(
-            "pool '{}' destroyed with {} buffers still in use; its memory is leaked so they stay valid",
+            "pool '{}' destroyed with {} buffers still in use; its memory is leaked so they stay valid{}",
             core.name,
-            in_use
+            in_use,
+            if core.track {
+                ""
+            } else {
+                " (enable PoolConfig::track_state to name every one)"
+            }
         );
         for o in out.iter().take(32) {
             log::error!(
@@ -481,60 +537,85 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-impl Netmem {
-    /// The raw word, giving up ownership (used where a report is followed
-    /// by a normal release).
-    fn into_raw_ref(self) -> usize {
-        self.into_raw()
-    }
-}
-
 /// Releases buffers of any pools, in batches per pool.
 pub fn free_bulk(items: impl IntoIterator<Item = Netmem>) {
-    free_batched(items, |_, _| true);
+    let mut it = items.into_iter().peekable();
+    while let Some(first) = it.peek() {
+        // SAFETY: `first` is a live handle, so its core is alive.
+        let core = unsafe { meta::core(first.into_raw_peek()) };
+        core.free_iter(&mut it, None);
+    }
 }
 
-/// Shared body of the bulk frees: `check(raw, owner)` runs per buffer
-/// before it is released to its own pool.
-#[inline(always)]
-fn free_batched(
-    items: impl IntoIterator<Item = Netmem>,
-    mut check: impl FnMut(usize, *const Core) -> bool,
-) {
-    let mut batch = [0usize; FREE_BATCH];
-    let mut n = 0;
-    let mut owner: *const Core = std::ptr::null();
-    for nm in items {
-        let raw = nm.into_raw();
-        // SAFETY: `raw` carried an owned reference, so its core is alive.
-        let m = unsafe { meta::meta(raw) };
-        if !check(raw, m.pool) {
-            continue;
-        }
-        if m.refs.load(Acquire) != REFS_ONE {
-            netmem::release_pp_slow(raw);
-            continue;
-        }
-        m.refs.store(REFS_FREE, Relaxed);
-        if m.pool != owner || n == FREE_BATCH {
-            if n > 0 {
-                // SAFETY: `owner` is the core of the buffers in the batch,
-                // alive since we hold them.
-                unsafe { &*owner }.put(&batch[..n]);
-            }
-            n = 0;
-            owner = m.pool;
-        }
-        batch[n] = raw;
-        n += 1;
-    }
-    if n > 0 {
-        // SAFETY: as above.
-        unsafe { &*owner }.put(&batch[..n]);
+impl Netmem {
+    /// The word, without giving up ownership.
+    fn into_raw_peek(&self) -> usize {
+        // SAFETY: Netmem is repr(transparent) over a usize-sized word.
+        unsafe { std::mem::transmute_copy::<Netmem, usize>(self) }
     }
 }
 
 impl Core {
+    /// Whether `raw` is an unshared handle of this pool (no memory access).
+    #[inline(always)]
+    fn owns_unshared(&self, raw: usize) -> bool {
+        let off = raw.wrapping_sub(self.handle_base);
+        off < self.span && off & TAG_MASK == 0
+    }
+
+    /// Whether every word is an unshared handle of this pool (a loop the
+    /// compiler vectorises: no memory access per word).
+    #[inline(always)]
+    fn owns_all_unshared(&self, raws: &[usize]) -> bool {
+        let (base, span) = (self.handle_base, self.span);
+        raws.iter().fold(0usize, |bad, &raw| {
+            let off = raw.wrapping_sub(base);
+            bad | usize::from(off >= span) | (off & TAG_MASK)
+        }) == 0
+    }
+
+    /// Releases up to `FREE_BATCH` handles from `it`: unshared handles of
+    /// this pool are gathered and put in one go (a copy of words); any
+    /// other handle takes the per-buffer path, and is reported as a wrong
+    /// pool first when `expected` (the pool the caller named) is not its
+    /// owner.
+    #[inline(always)]
+    fn free_iter<I: Iterator<Item = Netmem>>(
+        &self,
+        it: &mut std::iter::Peekable<I>,
+        expected: Option<&Core>,
+    ) {
+        let mut batch = [0usize; FREE_BATCH];
+        let mut n = 0;
+        let mut foreign = false;
+        for slot in batch.iter_mut() {
+            let Some(nm) = it.next() else { break };
+            let raw = nm.into_raw();
+            *slot = raw;
+            n += 1;
+            foreign |= !self.owns_unshared(raw);
+        }
+        if !foreign {
+            self.put_unshared(&batch[..n]);
+            return;
+        }
+        for &raw in &batch[..n] {
+            if self.owns_unshared(raw) {
+                self.put_unshared(&[raw]);
+                continue;
+            }
+            // SAFETY: `raw` carried an owned reference: its core is alive.
+            let owner = unsafe { meta::core(raw) };
+            if let Some(e) = expected
+                && !std::ptr::eq(owner, e)
+            {
+                e.report_wrong_pool(raw);
+                continue;
+            }
+            netmem::release(raw);
+        }
+    }
+
     /// The calling thread's lcore slot in this pool, if it has one.
     #[inline(always)]
     fn my_slot(&self) -> Option<&LcoreSlot> {
@@ -554,6 +635,26 @@ impl Core {
     /// reference), or nothing.
     #[inline(always)]
     fn get(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
+        let n = dst.len();
+        if !self.track
+            && let Some(slot) = self.my_slot()
+        {
+            // SAFETY: only the thread holding this lcore id reaches its
+            // slot, and nothing here re-enters the cache.
+            let cache = unsafe { &mut *slot.cache.get() };
+            if n <= cache.len {
+                let start = cache.len - n;
+                dst.copy_from_slice(&cache.objs[start..cache.len]);
+                cache.len = start;
+                slot.stats.add_local(Stat::AllocFast, n as u64);
+                return true;
+            }
+        }
+        self.get_slow(dst)
+    }
+
+    #[inline(never)]
+    fn get_slow(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
         let n = dst.len();
         if n == 0 {
             return true;
@@ -588,12 +689,12 @@ impl Core {
                 ok
             }
         };
-        if ok {
+        if ok && self.track {
             for d in dst.iter() {
                 // SAFETY: filled above with handles of this pool.
                 let raw = unsafe { d.assume_init() };
                 // SAFETY: handles of this live pool.
-                unsafe { meta::meta(raw) }.refs.store(REFS_ONE, Relaxed);
+                unsafe { meta::meta(raw) }.state.store(STATE_OUT, Relaxed);
             }
         }
         ok
@@ -620,9 +721,59 @@ impl Core {
         true
     }
 
-    /// Takes back buffers whose refs are already `REFS_FREE`.
+    /// Takes back unshared handles of this pool (refs at `REFS_ONE`).
     #[inline(always)]
-    pub(crate) fn put(&self, raws: &[usize]) {
+    pub(crate) fn put_unshared(&self, raws: &[usize]) {
+        if self.track {
+            self.put_tracked(raws);
+        } else {
+            self.put(raws);
+        }
+    }
+
+    /// Checks and flips each buffer's state; releasing a buffer the pool
+    /// already holds is reported and skipped.
+    #[cold]
+    fn put_tracked(&self, raws: &[usize]) {
+        let mut ok = [0usize; FREE_BATCH];
+        for chunk in raws.chunks(FREE_BATCH) {
+            let mut n = 0;
+            for &raw in chunk {
+                // SAFETY: handles of this live pool.
+                let m = unsafe { meta::meta(raw) };
+                if m.state.swap(STATE_FREE, Relaxed) == STATE_OUT {
+                    ok[n] = raw;
+                    n += 1;
+                } else {
+                    self.report_double_release(raw);
+                }
+            }
+            self.put(&ok[..n]);
+        }
+    }
+
+    #[inline(always)]
+    fn put(&self, raws: &[usize]) {
+        let n = raws.len();
+        if let Some(slot) = self.my_slot() {
+            // SAFETY: only the thread holding this lcore id reaches its
+            // slot, and nothing here re-enters the cache.
+            let cache = unsafe { &mut *slot.cache.get() };
+            let len = cache.len;
+            if len + n <= self.cache_size {
+                for (d, &r) in cache.objs[len..len + n].iter_mut().zip(raws) {
+                    d.write(r);
+                }
+                cache.len = len + n;
+                slot.stats.add_local(Stat::RecycleCached, n as u64);
+                return;
+            }
+        }
+        self.put_slow(raws);
+    }
+
+    #[inline(never)]
+    fn put_slow(&self, raws: &[usize]) {
         let n = raws.len();
         let slot = self.my_slot();
         match slot {
@@ -719,7 +870,7 @@ impl Core {
                 owner.name
             );
         }
-        netmem::release_pp(raw);
+        netmem::release(raw);
     }
 
     pub(crate) fn count_released_refcnt(&self) {
@@ -741,12 +892,20 @@ impl Core {
         s
     }
 
+    /// Buffers known to be out: with state tracking, every one; without,
+    /// those whose counts differ from an unshared handle's (shared,
+    /// page-referenced, or kept out after a bad release).
     fn outstanding(&self) -> Vec<Outstanding> {
         self.metas
             .iter()
             .filter_map(|m| {
                 let r = m.refs.load(Acquire);
-                (r != REFS_FREE && r != REFS_RETIRED).then(|| Outstanding {
+                let out = if self.track {
+                    m.state.load(Acquire) == STATE_OUT
+                } else {
+                    r != REFS_ONE && r != REFS_RETIRED
+                };
+                out.then(|| Outstanding {
                     index: m.index,
                     dma: m.dma,
                     pp_ref: meta::pp_of(r),

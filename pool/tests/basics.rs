@@ -78,10 +78,15 @@ fn page_bytes_are_writable_when_unique_and_net_iov_bytes_are_unreachable() {
     assert_eq!(&a.bytes().unwrap()[..4], b"abcd");
     assert_eq!(a.capacity(), 2048);
     let f = a.frag_ref();
+    assert!(a.is_shared() && f.is_shared());
     assert!(a.bytes_mut().is_none(), "a shared page is read-only");
     assert_eq!(&f.bytes().unwrap()[..4], b"abcd");
     drop(f);
-    assert!(a.bytes_mut().is_some());
+    assert!(
+        a.bytes_mut().is_some(),
+        "the last reference is writable again"
+    );
+    assert!(!a.is_shared(), "and released as unshared");
 
     let cfg = PoolConfig::new("iov", 8).with_buf_size(4096);
     let d = Pool::with_host_net_iovs(&cfg).unwrap();

@@ -542,14 +542,14 @@ pub fn free_bulk(items: impl IntoIterator<Item = Netmem>) {
     let mut it = items.into_iter().peekable();
     while let Some(first) = it.peek() {
         // SAFETY: `first` is a live handle, so its core is alive.
-        let core = unsafe { meta::core(first.into_raw_peek()) };
+        let core = unsafe { meta::core(first.raw_word()) };
         core.free_iter(&mut it, None);
     }
 }
 
 impl Netmem {
     /// The word, without giving up ownership.
-    fn into_raw_peek(&self) -> usize {
+    fn raw_word(&self) -> usize {
         // SAFETY: Netmem is repr(transparent) over a usize-sized word.
         unsafe { std::mem::transmute_copy::<Netmem, usize>(self) }
     }

@@ -29,6 +29,48 @@ pub trait RxFormat: Send + 'static {
     fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool;
 }
 
+/// The buffers the device may be writing, kept as raw handle words (no
+/// `Netmem` exists for a buffer while the device owns it, as the pool's DMA
+/// contract asks). 0 marks an empty slot.
+struct Shadow(Vec<usize>);
+
+impl Shadow {
+    fn new(size: usize) -> Shadow {
+        Shadow(vec![0; size])
+    }
+    /// Puts `b` in slot `i`, returning what was there.
+    fn replace(&mut self, i: usize, b: Netmem) -> Option<Netmem> {
+        let old = std::mem::replace(&mut self.0[i], b.into_raw());
+        Self::own(old)
+    }
+    /// Empties slot `i`.
+    fn take(&mut self, i: usize) -> Option<Netmem> {
+        let old = std::mem::take(&mut self.0[i]);
+        Self::own(old)
+    }
+    /// The DMA address of slot `i`'s buffer.
+    fn dma_addr(&mut self, i: usize) -> Option<u64> {
+        let b = self.take(i)?;
+        let a = b.dma_addr();
+        self.0[i] = b.into_raw();
+        Some(a)
+    }
+    fn own(raw: usize) -> Option<Netmem> {
+        // SAFETY: every non-zero word in the shadow came from
+        // `Netmem::into_raw` and leaves the shadow exactly once (the slot is
+        // overwritten or zeroed as it is taken here).
+        (raw != 0).then(|| unsafe { Netmem::from_raw(raw) })
+    }
+}
+
+impl Drop for Shadow {
+    fn drop(&mut self) {
+        for i in 0..self.0.len() {
+            drop(self.take(i));
+        }
+    }
+}
+
 /// Buffers the ring refills from the pool at a time.
 const REFILL_BULK: usize = 32;
 
@@ -71,7 +113,7 @@ pub struct RxRing<F: RxFormat, H: QueueHw = DmaQueue> {
     /// Descriptors refilled since the tail was last written.
     held: u16,
     free_thresh: u16,
-    bufs: Vec<Option<Netmem>>,
+    bufs: Shadow,
     spare: Vec<Netmem>,
     pool: Arc<Pool>,
     layout: RxBufLayout,
@@ -103,7 +145,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         counters: Arc<QueueCounters>,
     ) -> Result<Self, RxSetupError> {
         let size = hw.size();
-        let mut bufs = Vec::with_capacity(usize::from(size));
+        let mut bufs = Shadow::new(usize::from(size));
         let mut got = Vec::with_capacity(usize::from(size));
         if pool.alloc_bulk(&mut got, usize::from(size)) != usize::from(size) {
             return Err(RxSetupError::PoolTooSmall {
@@ -115,7 +157,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                 i as u16,
                 F::buffer_desc(b.dma_addr() + u64::from(layout.headroom)),
             );
-            bufs.push(Some(b));
+            bufs.replace(i, b);
         }
         Ok(RxRing {
             hw,
@@ -175,21 +217,18 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                     }
                 }
             };
-            let slot = &mut self.bufs[usize::from(i)];
             let filled = match fresh {
                 Some(b) => {
                     self.hw.write(
                         i,
                         F::buffer_desc(b.dma_addr() + u64::from(self.layout.headroom)),
                     );
-                    slot.replace(b)
+                    self.bufs.replace(usize::from(i), b)
                 }
                 None => {
-                    if let Some(b) = slot.as_ref() {
-                        self.hw.write(
-                            i,
-                            F::buffer_desc(b.dma_addr() + u64::from(self.layout.headroom)),
-                        );
+                    if let Some(a) = self.bufs.dma_addr(usize::from(i)) {
+                        self.hw
+                            .write(i, F::buffer_desc(a + u64::from(self.layout.headroom)));
                     }
                     self.partial_bad = true;
                     None
@@ -249,8 +288,8 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
     pub fn release(&mut self) -> usize {
         let mut n = self.spare.len();
         self.spare.clear();
-        for b in self.bufs.iter_mut() {
-            if b.take().is_some() {
+        for i in 0..self.bufs.0.len() {
+            if self.bufs.take(i).is_some() {
                 n += 1;
             }
         }

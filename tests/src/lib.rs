@@ -13,6 +13,7 @@
 //! ```
 
 pub mod cpio;
+pub mod frames;
 pub mod image;
 pub mod peer;
 pub mod shm;

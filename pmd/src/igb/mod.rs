@@ -324,9 +324,21 @@ impl Igb {
             (rss::HashTypes::IPV4, MRQC_RSS_FIELD_IPV4),
             (rss::HashTypes::IPV4_TCP, MRQC_RSS_FIELD_IPV4_TCP),
             (rss::HashTypes::IPV4_UDP, MRQC_RSS_FIELD_IPV4_UDP),
-            (rss::HashTypes::IPV6, MRQC_RSS_FIELD_IPV6),
-            (rss::HashTypes::IPV6_TCP, MRQC_RSS_FIELD_IPV6_TCP),
-            (rss::HashTypes::IPV6_UDP, MRQC_RSS_FIELD_IPV6_UDP),
+            // The _EX fields hash IPv6 with extension headers too; without
+            // them the hash equals the plain one. Set both, as Linux igb
+            // does (QEMU's igb only looks at the _EX bits for TCP/IPv6).
+            (
+                rss::HashTypes::IPV6,
+                MRQC_RSS_FIELD_IPV6 | MRQC_RSS_FIELD_IPV6_EX,
+            ),
+            (
+                rss::HashTypes::IPV6_TCP,
+                MRQC_RSS_FIELD_IPV6_TCP | MRQC_RSS_FIELD_IPV6_TCP_EX,
+            ),
+            (
+                rss::HashTypes::IPV6_UDP,
+                MRQC_RSS_FIELD_IPV6_UDP | MRQC_RSS_FIELD_IPV6_UDP_EX,
+            ),
         ] {
             if t.contains(ty) {
                 mrqc |= bit;

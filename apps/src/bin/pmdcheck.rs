@@ -1,0 +1,371 @@
+//! `pmdcheck`: exercises one port through the `pmd` API for end-to-end
+//! tests. Every subcommand opens the port, waits for link, prints
+//! `pmdcheck: ready` (send traffic after that line), does its job, prints the
+//! port's counters, closes the port and prints the pool's in-use count.
+//!
+//! ```text
+//! pmdcheck echo    --pci P [--rxq N] [--count N] [--macswap] [--idle-ms T] [--burst B]
+//!                  [--csum] [--tso MSS] [--vlan TCI] [--segments K]
+//! pmdcheck rx-dump --pci P [--rxq N] [--count N] [--idle-ms T] [--vlan-strip] [--mtu M]
+//! ```
+//! `echo` sends each received frame back; with offload options it asks the
+//! device to fill checksums, segment (TSO), insert a tag, or sends the frame
+//! copied into K segments, so a test can send templates and check what the
+//! device makes of them. `--tag T` is appended to the ready line.
+//! Output lines (one per fact, `key=value` words):
+//! - `rx q=Q len=L rss=0xH rss_ok=0|1 vlan=V|- ip=good|bad|- l4=good|bad|- segs=S data=HEX`
+//! - `stats ipackets=.. opackets=.. ibytes=.. obytes=.. imissed=.. ierrors=.. oerrors=.. rx_nombuf=..`
+//! - `qstats rx=a,b,.. tx=a,b,..`
+//! - `mmio packets=N tail_writes=W reads=R writes=W per_packet=F`
+//! - `pool in_use=N` after close.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use hw::PciAddress;
+use pmd::{Packet, Port, PortConfig, RxFlags, TxFlags};
+use pool::{Pool, PoolConfig};
+
+#[derive(Parser)]
+#[command(about = "End-to-end checks of the pmd drivers")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// PCI address of the port.
+    #[arg(long)]
+    pci: PciAddress,
+    /// RX queues (RSS spreads over them).
+    #[arg(long, default_value_t = 1)]
+    rxq: u16,
+    /// Stop after this many packets.
+    #[arg(long, default_value_t = u64::MAX)]
+    count: u64,
+    /// Stop after this long without a packet (after the first one).
+    #[arg(long, default_value_t = 3000)]
+    idle_ms: u64,
+    /// Give up after this long in total.
+    #[arg(long, default_value_t = 60_000)]
+    max_ms: u64,
+    #[arg(long, default_value_t = 32)]
+    burst: usize,
+    #[arg(long, default_value_t = 1500)]
+    mtu: u16,
+    #[arg(long)]
+    vlan_strip: bool,
+    #[arg(long)]
+    promisc: bool,
+    /// Appended to the ready line.
+    #[arg(long, default_value = "")]
+    tag: String,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Send every received frame back (unchanged, or with MACs swapped).
+    Echo {
+        #[command(flatten)]
+        c: Common,
+        #[arg(long)]
+        macswap: bool,
+        /// Ask for IPv4 header and TCP/UDP checksums.
+        #[arg(long)]
+        csum: bool,
+        /// TCP segmentation with this MSS.
+        #[arg(long)]
+        tso: Option<u16>,
+        /// Insert this VLAN TCI.
+        #[arg(long)]
+        vlan: Option<u16>,
+        /// Copy each frame into this many segments before sending.
+        #[arg(long)]
+        segments: Option<usize>,
+    },
+    /// Print one line per received packet.
+    RxDump {
+        #[command(flatten)]
+        c: Common,
+    },
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn make_pool() -> Result<Arc<Pool>, String> {
+    let cfg = PoolConfig::new("pmdcheck", 8192).with_buf_size(2048 + usize::from(pmd::HEADROOM));
+    let dma =
+        hw::dma::DmaMemory::allocate(8192 * cfg.buf_size + (2 << 20), hw::HugePageSize::Size2M)
+            .map_err(|e| format!("DMA memory for the pool: {e}"))?;
+    Pool::with_pages(dma, &cfg).map_err(|e| format!("pool: {e}"))
+}
+
+fn open(c: &Common, pool: &Arc<Pool>) -> Result<Port, String> {
+    let cfg = PortConfig {
+        rx_queues: c.rxq,
+        tx_queues: c.rxq,
+        mtu: c.mtu,
+        vlan_strip: c.vlan_strip,
+        promiscuous: c.promisc,
+        ..PortConfig::default()
+    };
+    let port = Port::open(&c.pci, &cfg, std::slice::from_ref(pool)).map_err(|e| e.to_string())?;
+    println!(
+        "pmdcheck: port {} driver={} device={:?} link={}",
+        c.pci,
+        port.driver_name(),
+        port.device_name(),
+        port.link()
+    );
+    Ok(port)
+}
+
+fn flag(f: RxFlags, good: RxFlags, bad: RxFlags) -> &'static str {
+    if f.contains(bad) {
+        "bad"
+    } else if f.contains(good) {
+        "good"
+    } else {
+        "-"
+    }
+}
+
+fn describe(p: &Packet) -> String {
+    let f = p.rx_flags;
+    let vlan = if f.contains(RxFlags::VLAN_STRIPPED) {
+        p.vlan_tci.to_string()
+    } else {
+        "-".into()
+    };
+    format!(
+        "rx q={} len={} rss=0x{:08x} rss_ok={} vlan={vlan} ip={} l4={} segs={} data={}",
+        p.queue,
+        p.len(),
+        p.rss_hash,
+        u8::from(f.contains(RxFlags::RSS_HASH)),
+        flag(f, RxFlags::IP_CKSUM_GOOD, RxFlags::IP_CKSUM_BAD),
+        flag(f, RxFlags::L4_CKSUM_GOOD, RxFlags::L4_CKSUM_BAD),
+        p.segment_count(),
+        p.to_vec()
+            .map(|v| hex(&v))
+            .unwrap_or_else(|| "device-memory".into()),
+    )
+}
+
+fn print_stats(port: &Port) {
+    let s = port.stats();
+    println!(
+        "stats ipackets={} opackets={} ibytes={} obytes={} imissed={} ierrors={} oerrors={} rx_nombuf={}",
+        s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf
+    );
+    let j = |v: &[u64]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    println!("qstats rx={} tx={}", j(&s.q_ipackets), j(&s.q_opackets));
+    let x = port.xstats();
+    let pick = [
+        "tx_tso_packets",
+        "rx_overrun_events",
+        "rx_total_packets",
+        "tx_total_packets",
+    ];
+    let parts: Vec<String> = x
+        .iter()
+        .filter(|s| pick.contains(&s.name.as_str()) || s.name.ends_with("ring_full"))
+        .map(|s| format!("{}={}", s.name, s.value))
+        .collect();
+    println!("xstats count={} {}", x.len(), parts.join(" "));
+}
+
+/// Receive loop shared by echo and rx-dump: calls `each` with every burst.
+fn rx_loop(
+    c: &Common,
+    rxq: &mut [pmd::RxQueue],
+    mut each: impl FnMut(&mut Vec<Packet>) -> Result<(), String>,
+) -> Result<u64, String> {
+    let start = Instant::now();
+    let mut last = None::<Instant>;
+    let mut total = 0u64;
+    let mut pkts = Vec::with_capacity(c.burst);
+    println!("pmdcheck: ready {}", c.tag);
+    while total < c.count {
+        let mut got = 0;
+        for q in rxq.iter_mut() {
+            let max = c.burst.min((c.count - total) as usize);
+            let n = q.rx_burst(&mut pkts, max);
+            if n > 0 {
+                got += n;
+                total += n as u64;
+                each(&mut pkts)?;
+                pkts.clear();
+            }
+        }
+        let now = Instant::now();
+        if got > 0 {
+            last = Some(now);
+        } else if last.is_some_and(|l| now - l > Duration::from_millis(c.idle_ms))
+            || now - start > Duration::from_millis(c.max_ms)
+        {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+fn finish(port: Port, pool: &Arc<Pool>) {
+    print_stats(&port);
+    port.close();
+    println!("pool in_use={}", pool.in_use());
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    pool::lcore::set_current(0).map_err(|e| e.to_string())?;
+    let pool = make_pool()?;
+    match cli.cmd {
+        Cmd::Echo {
+            c,
+            macswap,
+            csum,
+            tso,
+            vlan,
+            segments,
+        } => {
+            let offload = Offload { csum, tso, vlan };
+            let port = open(&c, &pool)?;
+            let mut rxq: Vec<_> = (0..c.rxq)
+                .map(|i| port.take_rx_queue(i))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let mut txq = port.take_tx_queue(0).map_err(|e| e.to_string())?;
+            let before = port.mmio_counts();
+            let mut tx_retries = 0u64;
+            let n = rx_loop(&c, &mut rxq, |pkts| {
+                if macswap {
+                    for p in pkts.iter_mut() {
+                        if let Some(d) = p.data_mut().filter(|d| d.len() >= 12) {
+                            let (a, b) = d.split_at_mut(6);
+                            a.swap_with_slice(&mut b[..6]);
+                        }
+                    }
+                }
+                if let Some(k) = segments {
+                    let copies: Vec<Packet> = pkts
+                        .iter()
+                        .map(|p| build(&pool, &p.to_vec().unwrap_or_default(), k))
+                        .collect::<Result<_, _>>()?;
+                    pkts.clear();
+                    pkts.extend(copies);
+                }
+                for p in pkts.iter_mut() {
+                    offload.apply(p)?;
+                }
+                while !pkts.is_empty() {
+                    if txq.tx_burst(pkts) == 0 {
+                        tx_retries += 1;
+                        std::hint::spin_loop();
+                    }
+                }
+                Ok(())
+            })?;
+            let after = port.mmio_counts();
+            println!("pmdcheck: echoed {n} (tx retries {tx_retries})");
+            if let (Some((r0, w0)), Some((r1, w1))) = (before, after) {
+                let (r, w) = (r1 - r0, w1 - w0);
+                println!(
+                    "mmio packets={n} reads={r} writes={w} per_packet={:.4}",
+                    (r + w) as f64 / n.max(1) as f64
+                );
+            }
+            drop(rxq);
+            drop(txq);
+            finish(port, &pool);
+        }
+        Cmd::RxDump { c } => {
+            let port = open(&c, &pool)?;
+            let mut rxq: Vec<_> = (0..c.rxq)
+                .map(|i| port.take_rx_queue(i))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let n = rx_loop(&c, &mut rxq, |pkts| {
+                for p in pkts.iter() {
+                    println!("{}", describe(p));
+                }
+                Ok(())
+            })?;
+            println!("pmdcheck: received {n}");
+            drop(rxq);
+            finish(port, &pool);
+        }
+    }
+    Ok(())
+}
+
+/// Offloads `echo` asks for.
+struct Offload {
+    csum: bool,
+    tso: Option<u16>,
+    vlan: Option<u16>,
+}
+
+impl Offload {
+    fn apply(&self, p: &mut Packet) -> Result<(), String> {
+        let mut o = pmd::TxOffload::default();
+        if self.csum || self.tso.is_some() {
+            let data = p.data().ok_or("headers not readable")?;
+            let proto = pmd::offload::parse_headers(data, &mut o)
+                .ok_or("frame has no IPv4/IPv6 header to offload")?;
+            if o.flags.contains(TxFlags::IPV4) {
+                o.flags.insert(TxFlags::IP_CKSUM);
+            }
+            o.flags.insert(match proto {
+                6 => TxFlags::TCP_CKSUM,
+                17 => TxFlags::UDP_CKSUM,
+                _ => TxFlags::default(),
+            });
+        }
+        if let Some(mss) = self.tso {
+            o.flags.insert(TxFlags::TCP_SEG);
+            o.mss = mss;
+        }
+        if let Some(tci) = self.vlan {
+            o.flags.insert(TxFlags::VLAN);
+            o.vlan_tci = tci;
+        }
+        p.tx = o;
+        Ok(())
+    }
+}
+
+/// A packet holding `bytes` in `segments` roughly equal segments.
+fn build(pool: &Arc<Pool>, bytes: &[u8], segments: usize) -> Result<Packet, String> {
+    let segments = segments.clamp(1, bytes.len().max(1));
+    let chunk = bytes.len().div_ceil(segments);
+    let mut pkt: Option<Packet> = None;
+    for part in bytes.chunks(chunk) {
+        let p = Packet::from_bytes(pool, part).ok_or("pool empty")?;
+        match pkt.as_mut() {
+            None => pkt = Some(p),
+            Some(head) => p.into_segments().for_each(|s| head.push_segment(s)),
+        }
+    }
+    pkt.ok_or_else(|| "empty frame".into())
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pmdcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -17,6 +17,7 @@ pub mod frames;
 pub mod image;
 pub mod peer;
 pub mod shm;
+pub mod traffic;
 pub mod vm;
 
 pub use peer::FramePeer;

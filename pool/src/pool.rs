@@ -471,6 +471,32 @@ impl Pool {
         }
     }
 
+    /// Moves every buffer of the calling lcore's cache to the shared ring
+    /// (as `rte_mempool_cache_flush`): call it before an lcore's thread
+    /// exits, or its cached buffers wait for the next thread bound to that
+    /// lcore id.
+    pub fn flush_cache(&self) {
+        let core = self.core();
+        if let Some(slot) = core.my_slot() {
+            // SAFETY: only the thread holding this lcore id reaches its
+            // slot, and nothing here re-enters the cache.
+            let cache = unsafe { &mut *slot.cache.get() };
+            let objs = &cache.objs[..cache.len];
+            // SAFETY: entries below `len` are initialised handles.
+            let objs: &[usize] =
+                unsafe { std::slice::from_raw_parts(objs.as_ptr() as *const usize, objs.len()) };
+            if core.ring.enqueue_bulk(objs) {
+                slot.stats
+                    .add_local(Stat::RecycleCacheFull, objs.len() as u64);
+            } else {
+                core.lost_ring_full(objs.len());
+                slot.stats
+                    .add_local(Stat::RecycleRingFull, objs.len() as u64);
+            }
+            cache.len = 0;
+        }
+    }
+
     /// Buffers currently out of the pool.
     pub fn in_use(&self) -> usize {
         self.core().stats().in_use as usize

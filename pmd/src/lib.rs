@@ -37,11 +37,14 @@
 //! A driver never writes ring bookkeeping, packet handling or counter
 //! accumulation of its own.
 
+pub mod e1000e;
 pub mod error;
 pub mod igb;
+pub mod mac;
 pub mod offload;
 pub mod packet;
 pub mod port;
+pub mod queue;
 pub mod ring;
 pub mod rss;
 pub mod rx;

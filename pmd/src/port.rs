@@ -195,7 +195,7 @@ pub struct Driver {
 }
 
 /// Every driver, probed in order.
-pub static DRIVERS: &[&Driver] = &[&crate::igb::DRIVER];
+pub static DRIVERS: &[&Driver] = &[&crate::igb::DRIVER, &crate::e1000e::DRIVER];
 
 /// The driver and device entry for a PCI ID.
 pub fn find_driver(vendor: u16, device: u16) -> Option<(&'static Driver, &'static DeviceId)> {

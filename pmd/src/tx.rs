@@ -26,6 +26,9 @@ pub struct TxPacketInfo {
     pub tso_hdr_len: u32,
     /// Context slot the packet uses, if any.
     pub ctx_slot: Option<u8>,
+    /// VLAN tag to insert (with [`TxFlags::VLAN`]), for devices that take
+    /// it from the data descriptor (82574L) rather than the context.
+    pub vlan_tci: u16,
 }
 
 /// A transmit descriptor format.
@@ -182,6 +185,7 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             len: pkt.len() as u32,
             tso_hdr_len,
             ctx_slot: None,
+            vlan_tci: pkt.tx.vlan_tci,
         };
         if let Some(c) = ctx {
             let slot = match self.ctx.iter().position(|s| *s == Some(c)) {

@@ -261,6 +261,7 @@ mod tests {
             len: 9000,
             tso_hdr_len: 54,
             ctx_slot: Some(1),
+            vlan_tci: 0,
         };
         let mut d = AdvTx::data_desc(0xabc0, 2048, &info, true, false);
         assert_eq!(d.lo, 0xabc0);

@@ -1,0 +1,129 @@
+//! 82574L register offsets and bit fields, named as in the Intel 82574 GbE
+//! Controller Family Datasheet (section 10) and Linux `e1000e`'s `regs.h` /
+//! `defines.h`. Offsets are byte offsets into BAR0. What the 82574L shares
+//! with the 82576 (CTRL, STATUS, EERD, RCTL/TCTL filter bits, RAL/RAH, MTA,
+//! the statistics block) lives in [`crate::mac::regs`] and is re-exported.
+//!
+//! Queue registers: queue n at +0x100 * n from queue 0 (two queues).
+
+#![allow(dead_code)]
+
+pub use crate::mac::regs::*;
+
+// General.
+pub const EECD: usize = 0x0010;
+pub const MDIC: usize = 0x0020;
+pub const VET: usize = 0x0038;
+pub const ICS: usize = 0x00C8;
+pub const IMS: usize = 0x00D0;
+pub const IAM: usize = 0x00E0;
+pub const EIAC: usize = 0x00DC;
+pub const TIPG: usize = 0x0410;
+pub const PSRCTL: usize = 0x2170;
+
+// Receive.
+pub const RXCSUM: usize = 0x5000;
+pub const RFCTL: usize = 0x5008;
+pub const MRQC: usize = 0x5818;
+pub const RETA: usize = 0x5C00;
+/// 32 RETA registers of four one-byte entries (128 entries).
+pub const RETA_REGS: usize = 32;
+pub const RSSRK: usize = 0x5C80;
+/// 10 RSS key registers (40 bytes).
+pub const RSSRK_REGS: usize = 10;
+/// Receive address registers RAL/RAH[0..15].
+pub const RAR_ENTRIES: usize = 16;
+
+// Per-queue registers (n = 0, 1).
+pub const fn rdbal(n: usize) -> usize {
+    0x2800 + 0x100 * n
+}
+pub const fn rdbah(n: usize) -> usize {
+    0x2804 + 0x100 * n
+}
+pub const fn rdlen(n: usize) -> usize {
+    0x2808 + 0x100 * n
+}
+pub const fn rdh(n: usize) -> usize {
+    0x2810 + 0x100 * n
+}
+pub const fn rdt(n: usize) -> usize {
+    0x2818 + 0x100 * n
+}
+pub const fn rxdctl(n: usize) -> usize {
+    0x2828 + 0x100 * n
+}
+pub const fn tdbal(n: usize) -> usize {
+    0x3800 + 0x100 * n
+}
+pub const fn tdbah(n: usize) -> usize {
+    0x3804 + 0x100 * n
+}
+pub const fn tdlen(n: usize) -> usize {
+    0x3808 + 0x100 * n
+}
+pub const fn tdh(n: usize) -> usize {
+    0x3810 + 0x100 * n
+}
+pub const fn tdt(n: usize) -> usize {
+    0x3818 + 0x100 * n
+}
+pub const fn txdctl(n: usize) -> usize {
+    0x3828 + 0x100 * n
+}
+pub const fn tarc(n: usize) -> usize {
+    0x3840 + 0x100 * n
+}
+
+// RCTL fields the 82576 does not have.
+/// Descriptor minimum threshold size: 1/2 of the ring (00b).
+pub const RCTL_RDMTS_HALF: u32 = 0 << 8;
+/// Descriptor type: 00b legacy/extended one-buffer (with RFCTL.EXTEN).
+pub const RCTL_DTYP_MASK: u32 = 3 << 10;
+/// FLXBUF: receive buffer size in KiB (1..15); 0 selects BSIZE/BSEX.
+pub const RCTL_FLXBUF_SHIFT: u32 = 27;
+pub const RCTL_FLXBUF_MASK: u32 = 0xF << RCTL_FLXBUF_SHIFT;
+pub const RCTL_FLXBUF_MAX_KB: u32 = 15;
+
+// RFCTL.
+pub const RFCTL_ISCSI_DIS: u32 = 1 << 0;
+pub const RFCTL_NFSW_DIS: u32 = 1 << 6;
+pub const RFCTL_NFSR_DIS: u32 = 1 << 7;
+pub const RFCTL_IPV6_DIS: u32 = 1 << 10;
+pub const RFCTL_IPV6_XSUM_DIS: u32 = 1 << 11;
+pub const RFCTL_ACK_DIS: u32 = 1 << 12;
+/// Extended receive descriptors (the brief's and some docs' "EXSTEN").
+pub const RFCTL_EXTEN: u32 = 1 << 15;
+pub const RFCTL_IPV6_EX_DIS: u32 = 1 << 16;
+pub const RFCTL_NEW_IPV6_EXT_DIS: u32 = 1 << 17;
+
+// RXCSUM.
+pub const RXCSUM_IPOFL: u32 = 1 << 8;
+pub const RXCSUM_TUOFL: u32 = 1 << 9;
+/// Packet checksum disable: the descriptor carries the RSS hash instead of
+/// the packet checksum (required for RSS).
+pub const RXCSUM_PCSD: u32 = 1 << 13;
+
+// MRQC: MRQE (bits 1:0) = 01b enables RSS; hash field enables above.
+pub const MRQC_ENABLE_RSS_2Q: u32 = 0x1;
+pub const MRQC_RSS_FIELD_IPV4_TCP: u32 = 1 << 16;
+pub const MRQC_RSS_FIELD_IPV4: u32 = 1 << 17;
+/// TCP over IPv6, with or without extension headers.
+pub const MRQC_RSS_FIELD_IPV6_TCP_EX: u32 = 1 << 18;
+pub const MRQC_RSS_FIELD_IPV6_EX: u32 = 1 << 19;
+pub const MRQC_RSS_FIELD_IPV6: u32 = 1 << 20;
+/// RETA entry: bit 7 selects the queue (0 or 1); bits 6:0 are unused.
+pub const RETA_QUEUE_SHIFT: u32 = 7;
+
+// TXDCTL / TARC.
+/// Thresholds in descriptors rather than cache lines.
+pub const TXDCTL_GRAN: u32 = 1 << 24;
+/// Bit 22 must be written 1 (Linux: E1000_TXDCTL_COUNT_DESC).
+pub const TXDCTL_COUNT_DESC: u32 = 1 << 22;
+/// TARC.ENABLE: the queue's transmit requests are served.
+pub const TARC_ENABLE: u32 = 1 << 10;
+
+// TIPG for copper (IPGT 8, IPGR1 8, IPGR2 6).
+pub const TIPG_COPPER: u32 = 8 | (8 << 10) | (6 << 20);
+
+pub const VET_8021Q: u32 = 0x8100;

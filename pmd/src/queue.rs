@@ -1,0 +1,184 @@
+//! Queue construction shared by the drivers: configuration checks, the RX
+//! buffer layout, and building a ring over fresh DMA descriptor memory with
+//! its counters, mapping each failure to the port's error. A driver then
+//! writes the ring's base and length into its own queue registers.
+
+use std::sync::Arc;
+
+use pool::Pool;
+
+use crate::error::{Error, Result};
+use crate::port::PortConfig;
+use crate::ring::{DmaQueue, Doorbell, check_ring_size};
+use crate::rx::{RxBufLayout, RxFormat, RxRing, RxSetupError};
+use crate::stats::QueueCounters;
+use crate::tx::{TxFormat, TxRing};
+
+/// What a device accepts of a [`PortConfig`].
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub driver: &'static str,
+    pub max_queues: u16,
+    pub min_ring: u16,
+    pub max_ring: u16,
+    /// Ring sizes are multiples of this (128-byte ring lengths: 8).
+    pub ring_multiple: u16,
+    pub min_mtu: u16,
+    pub max_mtu: u16,
+}
+
+impl Limits {
+    /// Checks queue counts, ring sizes and MTU.
+    pub fn check(&self, cfg: &PortConfig) -> Result<()> {
+        let d = self.driver;
+        let maxq = self.max_queues;
+        if !(1..=maxq).contains(&cfg.rx_queues) || !(1..=maxq).contains(&cfg.tx_queues) {
+            return Err(Error::Config(format!(
+                "{d} takes 1..={maxq} RX and TX queues, got {} RX and {} TX",
+                cfg.rx_queues, cfg.tx_queues
+            )));
+        }
+        for (what, n) in [("RX", cfg.rx_desc), ("TX", cfg.tx_desc)] {
+            if !check_ring_size(n, self.min_ring, self.max_ring, self.ring_multiple) {
+                return Err(Error::Config(format!(
+                    "{d} {what} rings take {}..={} descriptors in multiples of {}, got {n}",
+                    self.min_ring, self.max_ring, self.ring_multiple
+                )));
+            }
+        }
+        self.check_mtu(cfg.mtu)
+    }
+
+    /// Checks an MTU against the device's range.
+    pub fn check_mtu(&self, mtu: u16) -> Result<()> {
+        if (self.min_mtu..=self.max_mtu).contains(&mtu) {
+            Ok(())
+        } else {
+            Err(Error::BadMtu {
+                mtu,
+                min: self.min_mtu,
+                max: self.max_mtu,
+            })
+        }
+    }
+}
+
+/// The RX buffer layout for queue `queue`'s pool: device buffers a multiple
+/// of `unit` bytes, at most `max`.
+pub fn rx_layout(queue: u16, pool: &Pool, unit: usize, max: usize) -> Result<RxBufLayout> {
+    RxBufLayout::for_pool(pool.buf_size(), unit, max).ok_or(Error::BufferTooSmall {
+        queue,
+        buf_size: pool.buf_size(),
+        min: unit,
+    })
+}
+
+/// A ring just built: where its descriptors are, for the queue registers.
+pub struct Built<R> {
+    pub ring: R,
+    /// Device address of descriptor 0 (RDBAL/RDBAH, TDBAL/TDBAH).
+    pub base: u64,
+    /// Ring length in bytes (RDLEN/TDLEN).
+    pub len: u32,
+    pub counters: Arc<QueueCounters>,
+}
+
+/// Builds RX queue `queue`: descriptor memory with its tail register at
+/// `tail`, every descriptor given a buffer from `pool`. The tail is not
+/// written yet ([`RxRing::start`]).
+pub fn rx_ring<F: RxFormat>(
+    queue: u16,
+    cfg: &PortConfig,
+    pool: &Arc<Pool>,
+    layout: RxBufLayout,
+    doorbell: &Arc<dyn Doorbell>,
+    tail: usize,
+) -> Result<Built<RxRing<F>>> {
+    let hwq =
+        DmaQueue::new(cfg.rx_desc, doorbell.clone(), tail).map_err(|source| Error::RingAlloc {
+            dir: "RX",
+            queue,
+            source,
+        })?;
+    let (base, len) = (hwq.iova(), hwq.byte_len());
+    let counters = Arc::new(QueueCounters::default());
+    let ring = RxRing::<F>::new(
+        hwq,
+        pool.clone(),
+        layout,
+        queue,
+        cfg.rx_free_thresh,
+        counters.clone(),
+    )
+    .map_err(|e| match e {
+        RxSetupError::PoolTooSmall { needed } => Error::PoolTooSmall { queue, needed },
+    })?;
+    Ok(Built {
+        ring,
+        base,
+        len,
+        counters,
+    })
+}
+
+/// Builds TX queue `queue` with its tail register at `tail`.
+pub fn tx_ring<F: TxFormat>(
+    queue: u16,
+    cfg: &PortConfig,
+    doorbell: &Arc<dyn Doorbell>,
+    tail: usize,
+) -> Result<Built<TxRing<F>>> {
+    let hwq =
+        DmaQueue::new(cfg.tx_desc, doorbell.clone(), tail).map_err(|source| Error::RingAlloc {
+            dir: "TX",
+            queue,
+            source,
+        })?;
+    let (base, len) = (hwq.iova(), hwq.byte_len());
+    let counters = Arc::new(QueueCounters::default());
+    let ring = TxRing::<F>::new(hwq, cfg.tx_rs_thresh, cfg.tx_free_thresh, counters.clone());
+    Ok(Built {
+        ring,
+        base,
+        len,
+        counters,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits {
+        driver: "test",
+        max_queues: 2,
+        min_ring: 64,
+        max_ring: 4096,
+        ring_multiple: 8,
+        min_mtu: 68,
+        max_mtu: 9000,
+    };
+
+    #[test]
+    fn limits_refuse_what_the_device_cannot_do() {
+        assert!(L.check(&PortConfig::default()).is_ok());
+        let three = PortConfig {
+            rx_queues: 3,
+            ..PortConfig::default()
+        };
+        assert!(matches!(L.check(&three), Err(Error::Config(m)) if m.contains("1..=2")));
+        let odd_ring = PortConfig {
+            tx_desc: 100,
+            ..PortConfig::default()
+        };
+        assert!(matches!(L.check(&odd_ring), Err(Error::Config(m)) if m.contains("TX")));
+        let big = PortConfig {
+            mtu: 9001,
+            ..PortConfig::default()
+        };
+        assert!(matches!(
+            L.check(&big),
+            Err(Error::BadMtu { mtu: 9001, .. })
+        ));
+    }
+}

@@ -100,7 +100,11 @@ impl FrameSpec {
             f.extend_from_slice(&tci.to_be_bytes());
         }
         let l4_len = total - hdr + if self.l4 == L4::Udp { 8 } else { 20 };
-        let proto = if self.l4 == L4::Udp { PROTO_UDP } else { PROTO_TCP };
+        let proto = if self.l4 == L4::Udp {
+            PROTO_UDP
+        } else {
+            PROTO_TCP
+        };
         let l3_start = f.len();
         match self.ip {
             Ip::V4(s, d) => {
@@ -191,7 +195,11 @@ pub fn l4_checksum(f: &[u8], ip: Ip, proto: u8, l4_start: usize) -> u16 {
     s += u32::from(proto) + seg.len() as u32;
     s = sum16(s, seg);
     let c = !fold(s);
-    if c == 0 && proto == PROTO_UDP { 0xFFFF } else { c }
+    if c == 0 && proto == PROTO_UDP {
+        0xFFFF
+    } else {
+        c
+    }
 }
 
 /// What a parsed frame holds.
@@ -302,6 +310,16 @@ pub fn strip_vlan(f: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Inserts an 802.1Q tag after the MAC addresses (what a NIC's VLAN
+/// insertion does).
+pub fn insert_vlan(f: &[u8], tci: u16) -> Vec<u8> {
+    let mut v = f[..12.min(f.len())].to_vec();
+    v.extend_from_slice(&ETH_VLAN.to_be_bytes());
+    v.extend_from_slice(&tci.to_be_bytes());
+    v.extend_from_slice(f.get(12..).unwrap_or_default());
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,23 +328,49 @@ mod tests {
     fn built_frames_parse_with_good_checksums() {
         for ip in [
             Ip::V4(Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8)),
-            Ip::V6("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap()),
+            Ip::V6(
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            ),
         ] {
             for l4 in [L4::Udp, L4::Tcp] {
                 for vlan in [None, Some(0x2005)] {
-                    let spec = FrameSpec { ip, l4, vlan, ..FrameSpec::udp4([2; 6], 300) };
+                    let spec = FrameSpec {
+                        ip,
+                        l4,
+                        vlan,
+                        ..FrameSpec::udp4([2; 6], 300)
+                    };
                     let f = spec.build();
                     assert_eq!(f.len(), 300);
                     let p = parse(&f).unwrap();
                     assert!(p.ip_csum_ok && p.l4_csum_ok, "{ip:?} {l4:?} {vlan:?}");
                     assert_eq!(p.vlan, vlan);
-                    let bad = FrameSpec { bad_l4_csum: true, ..spec.clone() }.build();
+                    let bad = FrameSpec {
+                        bad_l4_csum: true,
+                        ..spec.clone()
+                    }
+                    .build();
                     assert!(!parse(&bad).unwrap().l4_csum_ok);
                 }
             }
         }
-        let bad_ip = FrameSpec { bad_ip_csum: true, ..FrameSpec::udp4([2; 6], 60) }.build();
+        let bad_ip = FrameSpec {
+            bad_ip_csum: true,
+            ..FrameSpec::udp4([2; 6], 60)
+        }
+        .build();
         assert!(!parse(&bad_ip).unwrap().ip_csum_ok);
-        assert_eq!(strip_vlan(&FrameSpec { vlan: Some(5), ..FrameSpec::udp4([2; 6], 100) }.build()).len(), 96);
+        assert_eq!(
+            strip_vlan(
+                &FrameSpec {
+                    vlan: Some(5),
+                    ..FrameSpec::udp4([2; 6], 100)
+                }
+                .build()
+            )
+            .len(),
+            96
+        );
     }
 }

@@ -405,10 +405,11 @@ fn main() {
                         keep,
                         rate: qrate,
                     });
-                    for cache in [0, CACHE_ON] {
+                    for (cache, track) in [(0, false), (CACHE_ON, false), (CACHE_ON, true)] {
                         let cfg = PoolConfig::new("bench", size)
                             .with_cache_size(cache)
-                            .with_lcores(cores);
+                            .with_lcores(cores)
+                            .with_track_state(track);
                         let p = match Pool::with_host_memory(&cfg) {
                             Ok(p) => p,
                             Err(e) => {
@@ -426,7 +427,7 @@ fn main() {
                             cache.to_string()
                         };
                         rows.push(Row {
-                            store: "pool",
+                            store: if track { "pool+track" } else { "pool" },
                             cache,
                             cores,
                             get,

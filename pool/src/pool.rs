@@ -767,7 +767,12 @@ impl Core {
             for &raw in chunk {
                 // SAFETY: handles of this live pool.
                 let m = unsafe { meta::meta(raw) };
-                if m.state.swap(STATE_FREE, Relaxed) == STATE_OUT {
+                // Load and store, not swap: a locked exchange per buffer
+                // would cost more than the rest of the release. Sequential
+                // double releases (the only kind safe code can reach,
+                // through from_raw misuse) are caught either way.
+                if m.state.load(Relaxed) == STATE_OUT {
+                    m.state.store(STATE_FREE, Relaxed);
                     ok[n] = raw;
                     n += 1;
                 } else {

@@ -8,8 +8,14 @@
 //! - [`report`]: forward statistics, port stats, xstats, `--json`.
 //! - [`pcap`]: the capture file writer and a reader for tests.
 //! - [`cli`]: the interactive prompt's commands.
+//! - [`engine`]: streams, lcores and the forward modes.
+//! - [`capture`]: frames of one port to a pcap file, off the hot path.
+//! - [`app`]: the program: set-up, batch run, prompt, shutdown.
 
+pub mod app;
+pub mod capture;
 pub mod cli;
+pub mod engine;
 pub mod frames;
 pub mod lcores;
 pub mod options;

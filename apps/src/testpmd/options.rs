@@ -37,8 +37,7 @@ pub const MAX_FRAME: usize = 9018 - 4;
 /// Smallest frame txonly/flowgen build: Ethernet + IPv4 + UDP headers.
 pub const MIN_TXPKT: usize = 14 + 20 + 8;
 /// Headroom the driver leaves in front of packet data.
-// TODO(pmd): use pmd::packet::HEADROOM once pmd exports the module.
-const HEADROOM: usize = 128;
+const HEADROOM: usize = pmd::HEADROOM as usize;
 /// Per-lcore pool cache testpmd asks for.
 pub const MBUF_CACHE: usize = 256;
 
@@ -279,8 +278,10 @@ struct AppArgs {
     /// Packets per burst (1..=512).
     #[arg(long = "burst", value_name = "N", default_value_t = 32)]
     burst: u16,
-    /// Bytes per packet buffer (a multiple of 64, 1024..=16384).
-    #[arg(long = "mbuf-size", value_name = "N", default_value_t = 2048)]
+    /// Bytes per packet buffer, headroom included (a multiple of 64,
+    /// 1024..=16384; DPDK's default 2176 is 2048 of data after 128 of
+    /// headroom).
+    #[arg(long = "mbuf-size", value_name = "N", default_value_t = 2176)]
     mbuf_size: usize,
     /// Buffers in the pool (default: enough for every ring plus caches).
     #[arg(long = "total-num-mbufs", value_name = "N")]
@@ -633,6 +634,11 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
             "--duration, --max-packets and --idle-timeout end a non-interactive run; with -i, use stop and quit",
         );
     }
+    if app.interactive && app.stats_period.is_some() {
+        return err(
+            "--stats-period applies to a non-interactive run; with -i, use show port stats",
+        );
+    }
     if app.auto_start && !app.interactive {
         return err("--auto-start only applies with -i (a non-interactive run always starts)");
     }
@@ -814,6 +820,7 @@ mod tests {
             ("-a 00:03.0 --duration=x", "positive number"),
             ("-a 00:03.0 -i --duration=5", "non-interactive"),
             ("-a 00:03.0 --auto-start", "only applies with -i"),
+            ("-a 00:03.0 -i --stats-period=1", "non-interactive"),
             ("-a 00:03.0 --max-packets=0", "at least 1"),
             (
                 "-a 00:03.0 --forward-mode=txonly --idle-timeout=1",

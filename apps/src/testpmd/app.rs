@@ -1,0 +1,747 @@
+//! testpmd's main program: set-up (pool, ports, links), the batch run
+//! (start, periodic stats, stop on a duration, packet count, idle time or
+//! signal) and the interactive prompt, and the reports.
+//!
+//! Output: human text on stdout, or with `--json` on stderr while stdout
+//! carries only JSON lines (`{"event":"stats"...}` each `--stats-period`,
+//! `{"event":"final"...}` at each stop).
+
+use super::capture::Capture;
+use super::cli::{self, Command, PortSel, ShowWhat};
+use super::engine::{self, LcoreWork, ModeParams, Running, Stream, StreamSpec};
+use super::lcores;
+use super::options::{self, CaptureSpec, Config, FwdMode, Mac, Parsed, USAGE_EXIT};
+use super::report::{
+    self, ForwardReport, FwdCounters, PortCounters, PortForward, PortInfo, PortSample, Rates,
+};
+use pmd::{Port, PortConfig, RxQueue, TxQueue};
+use pool::{Pool, PoolConfig};
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Exit status when set-up or forwarding fails.
+pub const FAIL_EXIT: i32 = 1;
+
+/// Runs testpmd with `args` (program name first); returns the exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    let cpus = lcores::available_cpus();
+    let cfg = match options::parse(&args, &cpus) {
+        Ok(Parsed::Run(c)) => *c,
+        Ok(Parsed::Info(text)) => {
+            print!("{text}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("testpmd: {e}");
+            return USAGE_EXIT;
+        }
+    };
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+    if let Some(level) = cfg.log_level {
+        logger.filter_level(level);
+    }
+    let _ = logger.try_init();
+    match App::new(cfg).and_then(App::run) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("testpmd: {e}");
+            FAIL_EXIT
+        }
+    }
+}
+
+/// A port and what testpmd tracks about it.
+struct PortState {
+    port: Port,
+    mac: [u8; 6],
+    promisc: bool,
+    allmulti: bool,
+    /// Counters and time of the previous `show port stats` (for rates).
+    last_show: (Instant, PortCounters),
+    /// Counters when forwarding started.
+    run_base: PortCounters,
+}
+
+fn counters(p: &Port) -> PortCounters {
+    let s = p.stats();
+    PortCounters {
+        rx_packets: s.ipackets,
+        rx_bytes: s.ibytes,
+        rx_missed: s.imissed,
+        rx_errors: s.ierrors,
+        rx_nombuf: s.rx_nombuf,
+        tx_packets: s.opackets,
+        tx_bytes: s.obytes,
+        tx_errors: s.oerrors,
+    }
+}
+
+struct RunState {
+    running: Running,
+    started: Instant,
+    capture: Option<Capture>,
+    /// Every stream's counters, to read while the lcores run.
+    live: Vec<(StreamSpec, Arc<engine::StreamCounters>)>,
+}
+
+struct App {
+    cfg: Config,
+    pool: Arc<Pool>,
+    ports: Vec<PortState>,
+    /// The streams while forwarding is stopped, grouped by lcore.
+    idle: Vec<LcoreWork>,
+    running: Option<RunState>,
+    mode: FwdMode,
+    capture: Option<CaptureSpec>,
+}
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::Relaxed);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_signal` only stores to an atomic, which is
+        // async-signal-safe; the sigaction struct is zeroed then filled
+        // with a valid handler and an empty mask.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    Mac(m).to_string()
+}
+
+impl App {
+    fn new(cfg: Config) -> Result<App, String> {
+        // The first lcore runs this thread, unless it is the only one (then
+        // it forwards and this thread stays unpinned).
+        if cfg.lcores.len() > 1 {
+            let main = cfg.lcores[0];
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: main }) {
+                return Err(format!("could not pin the main lcore to CPU {main}"));
+            }
+            pool::lcore::set_current(main).map_err(|e| format!("main lcore {main}: {e}"))?;
+        }
+        let max_lcore = cfg.lcores.iter().max().copied().unwrap_or(0);
+        let pcfg = PoolConfig::new("testpmd", cfg.total_num_mbufs)
+            .with_buf_size(cfg.mbuf_size)
+            .with_cache_size(options::MBUF_CACHE)
+            .with_lcores(max_lcore + 1);
+        let bytes = cfg.total_num_mbufs * cfg.mbuf_size + (2 << 20);
+        let dma = hw::dma::DmaMemory::allocate(bytes, hw::HugePageSize::Size2M).map_err(|e| {
+            format!(
+                "{} MiB of hugepage memory for {} mbufs: {e}",
+                bytes >> 20,
+                cfg.total_num_mbufs
+            )
+        })?;
+        let pool = Pool::with_pages(dma, &pcfg).map_err(|e| format!("mbuf pool: {e}"))?;
+        let human = Human(cfg.json);
+        human.say(&format!(
+            "testpmd: create a new mbuf pool <testpmd>: n={}, size={}, socket=0",
+            cfg.total_num_mbufs, cfg.mbuf_size
+        ));
+
+        let pcfg = PortConfig {
+            rx_queues: cfg.rxq,
+            tx_queues: cfg.txq,
+            rx_desc: cfg.rxd,
+            tx_desc: cfg.txd,
+            promiscuous: cfg.promisc,
+            wait_for_link: false,
+            ..PortConfig::default()
+        };
+        let mut ports = Vec::new();
+        for (i, addr) in cfg.ports.iter().enumerate() {
+            human.say(&format!("Configuring Port {i} (socket 0)"));
+            let port = Port::open(addr, &pcfg, std::slice::from_ref(&pool))
+                .map_err(|e| format!("port {i} ({addr}): {e}"))?;
+            let mac = port.mac_addr();
+            human.say(&format!(
+                "Port {i}: {} ({} {}, {} RX / {} TX queues)",
+                mac_text(mac),
+                port.driver_name(),
+                port.device_name(),
+                port.rx_queue_count(),
+                port.tx_queue_count()
+            ));
+            let c = counters(&port);
+            ports.push(PortState {
+                port,
+                mac,
+                promisc: cfg.promisc,
+                allmulti: false,
+                last_show: (Instant::now(), c),
+                run_base: c,
+            });
+        }
+        human.say("Checking link statuses...");
+        let deadline = Instant::now() + cfg.link_timeout;
+        for (i, p) in ports.iter().enumerate() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match p.port.wait_for_link(left) {
+                Ok(l) => human.say(&format!("Port {i}: link {l}")),
+                Err(_) => human.say(&format!(
+                    "Port {i}: link still down after {:.0} s; forwarding anyway",
+                    cfg.link_timeout.as_secs_f64()
+                )),
+            }
+        }
+        human.say("Done");
+
+        let mut app = App {
+            mode: cfg.mode,
+            capture: cfg.capture.clone(),
+            pool,
+            ports,
+            idle: Vec::new(),
+            running: None,
+            cfg,
+        };
+        let mut rxq = HashMap::new();
+        let mut txq = HashMap::new();
+        for (i, p) in app.ports.iter().enumerate() {
+            for q in 0..app.cfg.rxq {
+                let r = p
+                    .port
+                    .take_rx_queue(q)
+                    .map_err(|e| format!("port {i}: {e}"))?;
+                rxq.insert((i, q), r);
+            }
+            for q in 0..app.cfg.txq {
+                let t = p
+                    .port
+                    .take_tx_queue(q)
+                    .map_err(|e| format!("port {i}: {e}"))?;
+                txq.insert((i, q), t);
+            }
+        }
+        app.idle = app.arrange(rxq, txq);
+        Ok(app)
+    }
+
+    fn human(&self) -> Human {
+        Human(self.cfg.json)
+    }
+
+    fn params(&self, spec: &StreamSpec) -> ModeParams {
+        ModeParams {
+            mode: self.mode,
+            burst: usize::from(self.cfg.burst),
+            rx_mac: self.ports[spec.rx_port].mac,
+            tx_mac: self.ports[spec.tx_port].mac,
+            tx_peer: self.cfg.peers[spec.tx_port].0,
+            txpkts: self.cfg.txpkts.clone(),
+            tx_ip: self.cfg.tx_ip,
+            tx_udp: self.cfg.tx_udp,
+            flows: self.cfg.flows,
+        }
+    }
+
+    /// Deals the queues into the current mode's streams and the streams
+    /// over the forwarding lcores.
+    fn arrange(
+        &self,
+        mut rxq: HashMap<(usize, u16), RxQueue>,
+        mut txq: HashMap<(usize, u16), TxQueue>,
+    ) -> Vec<LcoreWork> {
+        let specs = engine::stream_specs(self.ports.len(), self.cfg.rxq, self.cfg.txq, self.mode);
+        let mut work: Vec<LcoreWork> = self
+            .cfg
+            .fwd_lcores
+            .iter()
+            .map(|&lcore| LcoreWork {
+                lcore,
+                streams: Vec::new(),
+            })
+            .collect();
+        let n = work.len();
+        for (i, spec) in specs.into_iter().enumerate() {
+            let rx = rxq.remove(&(spec.rx_port, spec.rx_queue));
+            let tx = txq.remove(&(spec.tx_port, spec.tx_queue));
+            let s = Stream::new(spec, rx, tx, self.params(&spec));
+            work[engine::lcore_of_stream(i, n)].streams.push(s);
+        }
+        work.retain(|w| !w.streams.is_empty());
+        work
+    }
+
+    /// Re-deals the idle streams' queues for the current mode.
+    fn rearrange(&mut self) {
+        let mut rxq = HashMap::new();
+        let mut txq = HashMap::new();
+        for w in std::mem::take(&mut self.idle) {
+            for s in w.streams {
+                if let Some(r) = s.rx {
+                    rxq.insert((s.spec.rx_port, s.spec.rx_queue), r);
+                }
+                if let Some(t) = s.tx {
+                    txq.insert((s.spec.tx_port, s.spec.tx_queue), t);
+                }
+            }
+        }
+        self.idle = self.arrange(rxq, txq);
+    }
+
+    fn run(mut self) -> Result<(), String> {
+        let result = if self.cfg.interactive {
+            self.interactive()
+        } else {
+            self.batch()
+        };
+        self.shutdown();
+        result
+    }
+
+    fn config_text(&self) -> String {
+        let mut s = format!(
+            "{} packet forwarding - ports={} - cores={} - streams={} - packets/burst={}",
+            self.mode,
+            self.ports.len(),
+            self.idle.len().max(1),
+            self.idle.iter().map(|w| w.streams.len()).sum::<usize>(),
+            self.cfg.burst
+        );
+        if self.mode.generates() {
+            s.push_str(&format!(
+                "\n  frame length={} (segments {:?})",
+                self.cfg.tx_frame_len(),
+                self.cfg.txpkts
+            ));
+        }
+        for w in &self.idle {
+            s.push_str(&format!(
+                "\nLogical Core {} forwards packets on {} streams:",
+                w.lcore,
+                w.streams.len()
+            ));
+            for st in &w.streams {
+                let sp = st.spec;
+                s.push_str(&format!(
+                    "\n  RX P={}/Q={} -> TX P={}/Q={} peer={}",
+                    sp.rx_port, sp.rx_queue, sp.tx_port, sp.tx_queue, self.cfg.peers[sp.tx_port]
+                ));
+            }
+        }
+        s
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        if self.running.is_some() {
+            self.human().say("Packet forwarding already started");
+            return Ok(());
+        }
+        self.rearrange();
+        let capture = match &self.capture {
+            Some(c) => Some(Capture::start(c.port, &c.path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let mut live = Vec::new();
+        for w in self.idle.iter_mut() {
+            for s in w.streams.iter_mut() {
+                s.counters = Arc::new(engine::StreamCounters::default());
+                live.push((s.spec, s.counters.clone()));
+                if let Some(c) = &capture {
+                    s.capture_rx = (s.spec.rx_port == c.port).then(|| c.sink());
+                    s.capture_tx = (s.spec.tx_port == c.port).then(|| c.sink());
+                }
+            }
+        }
+        for p in self.ports.iter_mut() {
+            p.run_base = counters(&p.port);
+        }
+        self.human().say(&self.config_text());
+        let work = std::mem::take(&mut self.idle);
+        let running = engine::launch(work, self.pool.clone()).map_err(|e| e.to_string())?;
+        self.running = Some(RunState {
+            running,
+            started: Instant::now(),
+            capture,
+            live,
+        });
+        self.human().say("Forwarding started");
+        Ok(())
+    }
+
+    /// Stops forwarding and prints the forward report. Errors of lcores
+    /// that could not run are returned after the report.
+    fn stop(&mut self) -> Result<(), String> {
+        let Some(run) = self.running.take() else {
+            self.human().say("Packet forwarding not started");
+            return Ok(());
+        };
+        let h = self.human();
+        h.say("Telling cores to stop...");
+        let elapsed = run.started.elapsed();
+        let (mut work, errors) = run.running.stop();
+        h.say("Waiting for lcores to finish...");
+        let mut fwd = vec![FwdCounters::default(); self.ports.len()];
+        let mut streams = Vec::new();
+        for w in work.iter_mut() {
+            for s in w.streams.iter_mut() {
+                let r = s.report();
+                let c = &r.counters;
+                let rx = &mut fwd[r.rx_port];
+                rx.rx_packets += c.rx_packets;
+                rx.rx_bytes += c.rx_bytes;
+                rx.rx_consumed += c.rx_consumed;
+                let tx = &mut fwd[r.tx_port];
+                tx.tx_packets += c.tx_packets;
+                tx.tx_bytes += c.tx_bytes;
+                tx.tx_dropped += c.tx_dropped;
+                streams.push(r);
+                s.capture_rx = None;
+                s.capture_tx = None;
+            }
+        }
+        self.idle = work;
+        let ports: Vec<PortForward> = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let dev = counters(&p.port).since(&p.run_base);
+                PortForward::new(i, &fwd[i], &dev, elapsed)
+            })
+            .collect();
+        let rep = ForwardReport::new(self.mode.name(), elapsed, ports, streams);
+        if self.cfg.json {
+            println!("{}", rep.json());
+        }
+        h.say(&rep.text());
+        if let Some(c) = run.capture {
+            let (port, path) = (c.port, c.path().display().to_string());
+            match c.finish() {
+                Ok(s) => h.say(&format!(
+                    "Capture of port {port}: {} frames written to {path}, {} not captured",
+                    s.written, s.missed
+                )),
+                Err(e) => h.say(&format!("Capture of port {port}: {e}")),
+            }
+        }
+        h.say("Done.");
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Packets the streams have handled this run (received; sent when
+    /// generating).
+    fn handled(&self) -> u64 {
+        let generating = self.mode.generates();
+        self.running.as_ref().map_or(0, |r| {
+            r.live
+                .iter()
+                .map(|(_, c)| {
+                    let s = c.snapshot();
+                    if generating {
+                        s.tx_packets
+                    } else {
+                        s.rx_packets
+                    }
+                })
+                .sum()
+        })
+    }
+
+    fn batch(&mut self) -> Result<(), String> {
+        install_signal_handlers();
+        self.start()?;
+        let h = self.human();
+        let mut why = "signal";
+        match (
+            self.cfg.duration,
+            self.cfg.max_packets,
+            self.cfg.idle_timeout,
+        ) {
+            (None, None, None) => h.say("Press Ctrl-C to stop forwarding"),
+            (d, n, i) => {
+                let mut parts = Vec::new();
+                if let Some(d) = d {
+                    parts.push(format!("after {:.1} s", d.as_secs_f64()));
+                }
+                if let Some(n) = n {
+                    parts.push(format!("after {n} packets"));
+                }
+                if let Some(i) = i {
+                    parts.push(format!("after {:.1} s without traffic", i.as_secs_f64()));
+                }
+                h.say(&format!("Forwarding stops {}", parts.join(" or ")));
+            }
+        }
+        let started = Instant::now();
+        let mut next_stats = self.cfg.stats_period.map(|p| started + p);
+        let mut last_count = 0u64;
+        let mut last_change = started;
+        let mut seen_traffic = false;
+        loop {
+            std::thread::sleep(Duration::from_millis(5));
+            if SIGNALLED.load(Ordering::Relaxed) {
+                break;
+            }
+            if self
+                .running
+                .as_ref()
+                .is_some_and(|r| r.running.any_finished())
+            {
+                why = "an lcore stopped";
+                break;
+            }
+            let now = Instant::now();
+            let count = self.handled();
+            if count != last_count {
+                last_count = count;
+                last_change = now;
+                seen_traffic = true;
+            }
+            if self.cfg.duration.is_some_and(|d| now - started >= d) {
+                why = "duration reached";
+                break;
+            }
+            if self.cfg.max_packets.is_some_and(|n| count >= n) {
+                why = "packet count reached";
+                break;
+            }
+            if seen_traffic
+                && self
+                    .cfg
+                    .idle_timeout
+                    .is_some_and(|i| now - last_change >= i)
+            {
+                why = "no traffic";
+                break;
+            }
+            if let (Some(at), Some(p)) = (next_stats, self.cfg.stats_period)
+                && now >= at
+            {
+                self.periodic(now - started);
+                next_stats = Some(at + p);
+            }
+        }
+        h.say(&format!("Stopping forwarding ({why})"));
+        self.stop()
+    }
+
+    /// One `--stats-period` sample: every port's counters and rates.
+    fn periodic(&mut self, elapsed: Duration) {
+        let samples: Vec<PortSample> = (0..self.ports.len()).map(|i| self.sample(i)).collect();
+        if self.cfg.json {
+            println!("{}", report::stats_json(elapsed, &samples));
+        } else {
+            for s in &samples {
+                self.human()
+                    .say(&report::port_stats_text(s.port, &s.counters, &s.rates));
+            }
+        }
+    }
+
+    /// Port `i`'s counters and the rates since the previous sample.
+    fn sample(&mut self, i: usize) -> PortSample {
+        let p = &mut self.ports[i];
+        let now = Instant::now();
+        let c = counters(&p.port);
+        let d = c.since(&p.last_show.1);
+        let rates = Rates::of(
+            d.rx_packets,
+            d.rx_bytes,
+            d.tx_packets,
+            d.tx_bytes,
+            now - p.last_show.0,
+        );
+        p.last_show = (now, c);
+        PortSample {
+            port: i,
+            counters: c,
+            rates,
+        }
+    }
+
+    fn interactive(&mut self) -> Result<(), String> {
+        let h = self.human();
+        if self.cfg.auto_start {
+            self.start()?;
+        }
+        let stdin = std::io::stdin();
+        let echo = !stdin.is_terminal();
+        let mut lines = stdin.lock().lines();
+        loop {
+            h.prompt();
+            let Some(line) = lines.next() else {
+                h.say("");
+                break;
+            };
+            let line = line.map_err(|e| format!("reading commands: {e}"))?;
+            if echo {
+                h.say(line.trim_end());
+            }
+            match cli::parse(&line) {
+                Ok(Command::Quit) => break,
+                Ok(c) => {
+                    if let Err(e) = self.command(c) {
+                        h.say(&format!("Error: {e}"));
+                    }
+                }
+                Err(e) => h.say(&format!("Bad arguments: {e}")),
+            }
+        }
+        if self.running.is_some() {
+            self.stop()?;
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, c: Command) -> Result<(), String> {
+        let h = self.human();
+        let n = self.ports.len();
+        match c {
+            Command::Nothing | Command::Quit => {}
+            Command::Help => h.say(cli::HELP),
+            Command::Start => self.start()?,
+            Command::Stop => self.stop()?,
+            Command::ShowConfigFwd => h.say(&self.config_text()),
+            Command::ShowPort(what, sel) => {
+                for i in sel.ports(n)? {
+                    match what {
+                        ShowWhat::Info => h.say(&report::port_info_text(&self.info(i))),
+                        ShowWhat::Stats => {
+                            let s = self.sample(i);
+                            h.say(&report::port_stats_text(i, &s.counters, &s.rates));
+                        }
+                        ShowWhat::Xstats => {
+                            let x: Vec<(String, u64)> = self.ports[i]
+                                .port
+                                .xstats()
+                                .into_iter()
+                                .map(|x| (x.name, x.value))
+                                .collect();
+                            h.say(&report::xstats_text(i, &x));
+                        }
+                    }
+                }
+            }
+            Command::ClearPortStats(sel) => {
+                for i in sel.ports(n)? {
+                    let p = &mut self.ports[i];
+                    p.port.reset_stats();
+                    p.last_show = (Instant::now(), PortCounters::default());
+                    p.run_base = PortCounters::default();
+                    h.say(&format!("\n  NIC statistics for port {i} cleared"));
+                }
+            }
+            Command::SetFwd(m) => {
+                if self.running.is_some() {
+                    return Err("stop forwarding before changing the mode".into());
+                }
+                self.mode = m;
+                self.rearrange();
+                h.say(&format!("Set {m} packet forwarding mode"));
+            }
+            Command::SetPromisc(sel, on) => {
+                for i in sel.ports(n)? {
+                    self.ports[i].port.set_promiscuous(on);
+                    self.ports[i].promisc = on;
+                }
+            }
+            Command::SetAllmulti(sel, on) => {
+                for i in sel.ports(n)? {
+                    self.ports[i].port.set_allmulti(on);
+                    self.ports[i].allmulti = on;
+                }
+            }
+            Command::SetCapture { port, path } => {
+                PortSel::One(port).ports(n)?;
+                h.say(&format!(
+                    "Capture of port {port} to {} from the next start",
+                    path.display()
+                ));
+                self.capture = Some(CaptureSpec { port, path });
+            }
+            Command::CaptureOff => {
+                self.capture = None;
+                h.say("Capture off from the next start");
+            }
+        }
+        Ok(())
+    }
+
+    fn info(&self, i: usize) -> PortInfo {
+        let p = &self.ports[i];
+        let l = p.port.link();
+        PortInfo {
+            port: i,
+            pci: p.port.pci_address().to_string(),
+            driver: p.port.driver_name().to_string(),
+            mac: mac_text(p.mac),
+            link_up: l.up,
+            speed_mbps: l.speed,
+            full_duplex: l.full_duplex,
+            promisc: p.promisc,
+            allmulti: p.allmulti,
+            mtu: u32::from(PortConfig::default().mtu),
+            rxq: p.port.rx_queue_count(),
+            txq: p.port.tx_queue_count(),
+            rxd: self.cfg.rxd,
+            txd: self.cfg.txd,
+        }
+    }
+
+    /// Stops forwarding if it runs, gives every queue back, closes the ports.
+    fn shutdown(&mut self) {
+        if self.running.is_some()
+            && let Err(e) = self.stop()
+        {
+            eprintln!("testpmd: {e}");
+        }
+        let h = self.human();
+        // Dropping the queues disables them and returns their buffers.
+        self.idle.clear();
+        for (i, p) in self.ports.drain(..).enumerate() {
+            h.say(&format!("Stopping port {i}..."));
+            p.port.close();
+        }
+        h.say(&format!(
+            "Closing ports... Done\nPool: {} of {} mbufs in use after close",
+            self.pool.in_use(),
+            self.cfg.total_num_mbufs
+        ));
+        h.say("Bye...");
+    }
+}
+
+/// Where human text goes: stdout, or stderr when stdout carries JSON.
+#[derive(Clone, Copy)]
+struct Human(bool);
+
+impl Human {
+    fn say(&self, s: &str) {
+        if self.0 {
+            eprintln!("{s}");
+        } else {
+            println!("{s}");
+        }
+    }
+
+    fn prompt(&self) {
+        if self.0 {
+            eprint!("testpmd> ");
+            let _ = std::io::stderr().flush();
+        } else {
+            print!("testpmd> ");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}

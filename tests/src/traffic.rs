@@ -428,6 +428,9 @@ fn show_progress(live: &Live, cfg: &TrafficConfig, start: Instant, every: Durati
     let mut last = (Instant::now(), 0u64);
     while !live.done.load(Ordering::Relaxed) {
         std::thread::sleep(every);
+        if live.done.load(Ordering::Relaxed) {
+            break;
+        }
         let sent = live.sent.load(Ordering::Relaxed);
         let recv = live.received.load(Ordering::Relaxed);
         let now = Instant::now();

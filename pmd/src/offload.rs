@@ -18,6 +18,37 @@ pub enum OffloadError {
     BadMss { mss: u16, max: u16 },
     #[error("offload headers of {len} bytes exceed the device's {max}")]
     HeadersTooLong { len: usize, max: usize },
+    #[error(
+        "no room for a VLAN tag: the first segment needs 4 bytes of headroom and a full Ethernet header"
+    )]
+    NoVlanRoom,
+}
+
+/// Inserts the 802.1Q tag `pkt.tx.vlan_tci` into the frame in software
+/// (into the first segment's headroom), clears the VLAN request and grows
+/// `l2_len` accordingly.
+pub fn insert_vlan(pkt: &mut Packet) -> Result<(), OffloadError> {
+    let tci = pkt.tx.vlan_tci;
+    let head = pkt.head_mut();
+    let (off, len) = (head.offset(), head.len());
+    if off < 4 || len < 12 {
+        return Err(OffloadError::NoVlanRoom);
+    }
+    if head.data().is_none() {
+        return Err(OffloadError::HeadersNotReadable);
+    }
+    if !head.set_window(off - 4, len + 4) {
+        return Err(OffloadError::NoVlanRoom);
+    }
+    let d = head.data_mut().ok_or(OffloadError::HeadersNotReadable)?;
+    d.copy_within(4..16, 0);
+    d[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+    d[14..16].copy_from_slice(&tci.to_be_bytes());
+    pkt.tx.flags = TxFlags(pkt.tx.flags.0 & !TxFlags::VLAN.0);
+    if pkt.tx.l2_len != 0 {
+        pkt.tx.l2_len += 4;
+    }
+    Ok(())
 }
 
 /// One's-complement sum of 16-bit big-endian words (odd byte padded).
@@ -149,6 +180,31 @@ mod tests {
             0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
         assert_eq!(checksum(&h), 0xb861);
+    }
+
+    #[test]
+    fn software_vlan_insertion_uses_the_headroom() {
+        let cfg = pool::PoolConfig::new("vlan-test", 2).with_buf_size(512);
+        let pool = pool::Pool::with_host_memory(&cfg).expect("host pool");
+        let frame: Vec<u8> = (0..60u8).collect();
+        let mut p = Packet::from_bytes(&pool, &frame).expect("packet");
+        p.tx.flags = TxFlags::VLAN | TxFlags::IPV4;
+        p.tx.vlan_tci = 0x2064;
+        p.tx.l2_len = 14;
+        insert_vlan(&mut p).expect("room in the headroom");
+        let d = p.to_vec().expect("readable");
+        assert_eq!(d.len(), 64);
+        assert_eq!(&d[..12], &frame[..12]);
+        assert_eq!(&d[12..16], &[0x81, 0x00, 0x20, 0x64]);
+        assert_eq!(&d[16..], &frame[12..]);
+        assert_eq!(p.tx.flags, TxFlags::IPV4);
+        assert_eq!(p.tx.l2_len, 18);
+
+        // Without headroom it refuses rather than sending untagged.
+        let buf = pool.alloc().expect("buffer");
+        let mut p = Packet::new(buf, 0, 60).expect("packet");
+        p.tx.flags = TxFlags::VLAN;
+        assert_eq!(insert_vlan(&mut p), Err(OffloadError::NoVlanRoom));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct TxRing<F: TxFormat, H: QueueHw = DmaQueue> {
     ctx_next: usize,
     /// First data descriptor of the packet being queued.
     data_start: u16,
+    /// Insert VLAN tags in software (the device cannot at the moment).
+    sw_vlan: bool,
     counters: Arc<QueueCounters>,
     _format: PhantomData<F>,
 }
@@ -97,9 +99,17 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             ctx: vec![None; F::CTX_SLOTS],
             ctx_next: 0,
             data_start: 0,
+            sw_vlan: false,
             counters,
             _format: PhantomData,
         }
+    }
+
+    /// Inserts requested VLAN tags in software instead of asking the
+    /// device (the 82574L inserts tags only while CTRL.VME, which also
+    /// strips received tags, is on).
+    pub fn set_software_vlan(&mut self, on: bool) {
+        self.sw_vlan = on;
     }
 
     /// The queue's hardware handle.
@@ -178,6 +188,9 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     /// Writes the descriptors of one packet (its buffers are stored by
     /// [`Self::store_buffers`] in the same order).
     fn enqueue(&mut self, pkt: &mut Packet) -> Result<(), OffloadError> {
+        if self.sw_vlan && pkt.tx.flags.contains(TxFlags::VLAN) {
+            offload::insert_vlan(pkt)?;
+        }
         let tso_hdr_len = offload::prepare(pkt)? as u32;
         let ctx = F::context(pkt)?;
         let mut info = TxPacketInfo {

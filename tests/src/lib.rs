@@ -16,6 +16,7 @@ pub mod cpio;
 pub mod frames;
 pub mod image;
 pub mod peer;
+pub mod pmdcheck;
 pub mod shm;
 pub mod traffic;
 pub mod vm;

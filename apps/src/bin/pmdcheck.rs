@@ -7,7 +7,11 @@
 //! pmdcheck echo    --pci P [--rxq N] [--count N] [--macswap] [--idle-ms T] [--burst B]
 //!                  [--csum] [--tso MSS] [--vlan TCI] [--segments K]
 //! pmdcheck rx-dump --pci P [--rxq N] [--count N] [--idle-ms T] [--vlan-strip] [--mtu M]
+//! pmdcheck fwd     --pci P --to Q [--count N] [--idle-ms T] [--mtu M]
 //! ```
+//! `fwd` forwards between two ports in both directions (testpmd's io mode)
+//! and prints `fwd a_to_b=N b_to_a=M`, then each port's counters (first
+//! `--pci`, then `--to`).
 //! `echo` sends each received frame back; with offload options it asks the
 //! device to fill checksums, segment (TSO), insert a tag, or sends the frame
 //! copied into K segments, so a test can send templates and check what the
@@ -90,6 +94,14 @@ enum Cmd {
     RxDump {
         #[command(flatten)]
         c: Common,
+    },
+    /// Forward between `--pci` and `--to`, both ways, packets unchanged.
+    Fwd {
+        #[command(flatten)]
+        c: Common,
+        /// PCI address of the second port.
+        #[arg(long)]
+        to: PciAddress,
     },
 }
 
@@ -288,6 +300,23 @@ fn run(cli: Cli) -> Result<(), String> {
             drop(txq);
             finish(port, &pool);
         }
+        Cmd::Fwd { c, to } => {
+            let a = open(&c, &pool)?;
+            let b = open(
+                &Common {
+                    pci: to,
+                    ..c.clone()
+                },
+                &pool,
+            )?;
+            let (ab, ba) = forward(&c, &a, &b)?;
+            println!("fwd a_to_b={ab} b_to_a={ba}");
+            print_stats(&a);
+            print_stats(&b);
+            a.close();
+            b.close();
+            println!("pool in_use={}", pool.in_use());
+        }
         Cmd::RxDump { c } => {
             let port = open(&c, &pool)?;
             let mut rxq: Vec<_> = (0..c.rxq)
@@ -306,6 +335,48 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Forwards both ways between `a` and `b` (queue 0 of each) until
+/// `c.count` packets in total or `c.idle_ms` without one. Returns the
+/// packets forwarded a->b and b->a.
+fn forward(c: &Common, a: &Port, b: &Port) -> Result<(u64, u64), String> {
+    let e = |e: pmd::Error| e.to_string();
+    let mut rx = [
+        a.take_rx_queue(0).map_err(e)?,
+        b.take_rx_queue(0).map_err(e)?,
+    ];
+    let mut tx = [
+        b.take_tx_queue(0).map_err(e)?,
+        a.take_tx_queue(0).map_err(e)?,
+    ];
+    let mut done = [0u64; 2];
+    let start = Instant::now();
+    let mut last = None::<Instant>;
+    let mut pkts = Vec::with_capacity(c.burst);
+    println!("pmdcheck: ready {}", c.tag);
+    while done[0] + done[1] < c.count {
+        let mut got = 0;
+        for (dir, (r, t)) in rx.iter_mut().zip(tx.iter_mut()).enumerate() {
+            let n = r.rx_burst(&mut pkts, c.burst);
+            got += n;
+            done[dir] += n as u64;
+            while !pkts.is_empty() {
+                if t.tx_burst(&mut pkts) == 0 {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        let now = Instant::now();
+        if got > 0 {
+            last = Some(now);
+        } else if last.is_some_and(|l| now - l > Duration::from_millis(c.idle_ms))
+            || now - start > Duration::from_millis(c.max_ms)
+        {
+            break;
+        }
+    }
+    Ok((done[0], done[1]))
 }
 
 /// Offloads `echo` asks for.

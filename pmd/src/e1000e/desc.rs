@@ -147,15 +147,15 @@ impl TxFormat for CtxTx {
             cmd |= TXD_CMD_TSE;
         }
         let mut upper = 0u32;
-        // The device takes POPTS from the first descriptor and the VLAN
-        // tag (VLE) from the last.
-        if first {
-            if f.contains(TxFlags::IP_CKSUM) || (tso && f.contains(TxFlags::IPV4)) {
-                upper |= TXD_POPTS_IXSM;
-            }
-            if f.intersects(TxFlags::TCP_CKSUM | TxFlags::UDP_CKSUM | TxFlags::TCP_SEG) {
-                upper |= TXD_POPTS_TXSM;
-            }
+        // The datasheet has the device take POPTS from a packet's first
+        // descriptor; QEMU's e1000e takes it from each one (the last wins),
+        // so every descriptor of the packet carries it.
+        let _ = first;
+        if f.contains(TxFlags::IP_CKSUM) || (tso && f.contains(TxFlags::IPV4)) {
+            upper |= TXD_POPTS_IXSM;
+        }
+        if f.intersects(TxFlags::TCP_CKSUM | TxFlags::UDP_CKSUM | TxFlags::TCP_SEG) {
+            upper |= TXD_POPTS_TXSM;
         }
         if f.contains(TxFlags::VLAN) {
             cmd |= TXD_CMD_VLE;
@@ -350,8 +350,13 @@ mod tests {
         assert!(last.hi as u32 & TXD_CMD_EOP != 0);
         assert_eq!(
             ((last.hi >> 32) as u32) & 0xFF00,
-            0,
-            "POPTS only on the first"
+            TXD_POPTS_IXSM | TXD_POPTS_TXSM,
+            "POPTS on every descriptor of the packet"
         );
+        let plain = TxPacketInfo {
+            flags: TxFlags::IPV4,
+            ..info
+        };
+        assert_eq!(CtxTx::data_desc(0, 60, &plain, true, true).hi >> 32, 0);
     }
 }

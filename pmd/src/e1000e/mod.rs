@@ -12,7 +12,9 @@
 //! port-wide with RCTL.EN and a TX queue through TARC.ENABLE; the buffer
 //! size is RCTL.FLXBUF (KiB) and latches only when RCTL is written with EN
 //! set, so RFCTL and the rings are programmed first; RSS has no UDP hash
-//! types and its RETA selects the queue with bit 7 of each entry; the
+//! types and its RETA selects the queue with bit 7 of each entry; VLAN
+//! insertion (VLE) works only while CTRL.VME is on, which also strips
+//! received tags, so without `vlan_strip` tags are inserted in software; the
 //! statistics block is the 82576's (same offsets, clear on read).
 
 pub mod desc;
@@ -270,7 +272,11 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     let mut tx_counters = Vec::new();
     for q in 0..cfg.tx_queues {
         let n = usize::from(q);
-        let b = queue::tx_ring::<CtxTx>(q, cfg, &doorbell, tdt(n))?;
+        let mut b = queue::tx_ring::<CtxTx>(q, cfg, &doorbell, tdt(n))?;
+        // The 82574L inserts tags (VLE) only while CTRL.VME is on, which
+        // also strips received tags: without VLAN stripping the ring
+        // inserts them in software.
+        b.ring.set_software_vlan(!cfg.vlan_strip);
         dev.w(tdbal(n), b.base as u32);
         dev.w(tdbah(n), (b.base >> 32) as u32);
         dev.w(tdlen(n), b.len);
@@ -376,6 +382,11 @@ impl PortOps for E1000e {
         }
         self.mac.update(TCTL, |v| v & !TCTL_EN);
         self.mac.flush();
+    }
+
+    #[cfg(feature = "mmio-count")]
+    fn mmio_counts(&self) -> Option<(u64, u64)> {
+        Some(self.mac.bar().access_counts())
     }
 
     fn close(&self) {

@@ -24,6 +24,25 @@ pub enum OffloadError {
     NoVlanRoom,
 }
 
+/// Checks a TSO request against a device's limits; returns the header
+/// length (L2+L3+L4) the segments repeat.
+pub fn tso_header_len(o: &TxOffload, max_mss: u16, max_hdr: usize) -> Result<usize, OffloadError> {
+    if o.mss == 0 || o.mss > max_mss {
+        return Err(OffloadError::BadMss {
+            mss: o.mss,
+            max: max_mss,
+        });
+    }
+    let hdr = usize::from(o.l2_len) + usize::from(o.l3_len) + usize::from(o.l4_len);
+    if hdr > max_hdr {
+        return Err(OffloadError::HeadersTooLong {
+            len: hdr,
+            max: max_hdr,
+        });
+    }
+    Ok(hdr)
+}
+
 /// Inserts the 802.1Q tag `pkt.tx.vlan_tci` into the frame in software
 /// (into the first segment's headroom), clears the VLAN request and grows
 /// `l2_len` accordingly.

@@ -12,7 +12,7 @@
 //! Transmit: the TCP/IP context descriptor and the extended data
 //! descriptor (datasheet 7.2.10.2/7.2.10.3); one context per queue.
 
-use crate::offload::OffloadError;
+use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, TxFlags};
 use crate::ring::Desc;
 use crate::tx::{TxFormat, TxPacketInfo};
@@ -100,19 +100,7 @@ impl TxFormat for CtxTx {
         }
         let (mut hdr_len, mut mss) = (0u8, 0u16);
         if f.contains(TxFlags::TCP_SEG) {
-            if o.mss == 0 || o.mss > TSO_MAX_MSS {
-                return Err(OffloadError::BadMss {
-                    mss: o.mss,
-                    max: TSO_MAX_MSS,
-                });
-            }
-            let hdr = usize::from(o.l2_len) + usize::from(o.l3_len) + usize::from(o.l4_len);
-            if hdr > TSO_MAX_HDR {
-                return Err(OffloadError::HeadersTooLong {
-                    len: hdr,
-                    max: TSO_MAX_HDR,
-                });
-            }
+            let hdr = offload::tso_header_len(o, TSO_MAX_MSS, TSO_MAX_HDR)?;
             let paylen = (pkt.len() - hdr) as u32 & TXD_LEN_MASK;
             cmd_and_length |= TXD_CMD_TSE | paylen;
             hdr_len = hdr as u8;

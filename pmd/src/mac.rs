@@ -116,12 +116,36 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
 
 const EERD_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// Promiscuous and all-multicast as the user set them. Both map onto
+/// RCTL.MPE, so turning one off must keep the bit if the other needs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxMode {
+    pub promiscuous: bool,
+    pub allmulti: bool,
+}
+
+impl RxMode {
+    /// RCTL.UPE and RCTL.MPE for this mode: promiscuous receives every
+    /// unicast and multicast frame, all-multicast every multicast frame.
+    pub fn rctl_bits(self) -> u32 {
+        let mut bits = 0;
+        if self.promiscuous {
+            bits |= RCTL_UPE | RCTL_MPE;
+        }
+        if self.allmulti {
+            bits |= RCTL_MPE;
+        }
+        bits
+    }
+}
+
 /// The shared MAC block of one device.
 pub struct Mac {
     addr: PciAddress,
     bar: Arc<Bar>,
-    /// Serialises read-modify-write of RCTL and the filter tables.
-    ctl: Mutex<()>,
+    /// Serialises read-modify-write of RCTL and the filter tables, and
+    /// holds the receive mode RCTL.UPE/MPE are derived from.
+    ctl: Mutex<RxMode>,
     /// ICR.RXO seen while reading statistics: the device dropped frames for
     /// lack of descriptors (QEMU counts these nowhere else).
     rx_overrun_events: AtomicU64,
@@ -132,7 +156,7 @@ impl Mac {
         Mac {
             addr,
             bar,
-            ctl: Mutex::new(()),
+            ctl: Mutex::new(RxMode::default()),
             rx_overrun_events: AtomicU64::new(0),
         }
     }
@@ -160,6 +184,17 @@ impl Mac {
     /// Sets or clears `bits` of RCTL.
     pub fn set_rctl_bits(&self, bits: u32, on: bool) {
         self.update(RCTL, |v| if on { v | bits } else { v & !bits });
+    }
+    /// Records the receive mode RCTL was first written with.
+    pub fn init_rx_mode(&self, mode: RxMode) {
+        *self.ctl.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+    }
+    /// Changes the receive mode with `f` and writes RCTL.UPE/MPE to match.
+    pub fn set_rx_mode(&self, f: impl FnOnce(&mut RxMode)) {
+        let mut mode = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut mode);
+        let v = self.r(RCTL) & !(RCTL_UPE | RCTL_MPE);
+        self.w(RCTL, v | mode.rctl_bits());
     }
     /// Forces posted writes out (a STATUS read).
     pub fn flush(&self) {
@@ -377,6 +412,18 @@ mod tests {
         );
         let down = link_from_status(STATUS_FD | (2 << STATUS_SPEED_SHIFT));
         assert!(!down.up && down.speed == 0 && !down.full_duplex);
+    }
+
+    #[test]
+    fn promiscuous_and_allmulti_share_mpe_without_undoing_each_other() {
+        let m = |promiscuous, allmulti| RxMode {
+            promiscuous,
+            allmulti,
+        };
+        assert_eq!(m(false, false).rctl_bits(), 0);
+        assert_eq!(m(true, false).rctl_bits(), RCTL_UPE | RCTL_MPE);
+        assert_eq!(m(false, true).rctl_bits(), RCTL_MPE);
+        assert_eq!(m(true, true).rctl_bits(), RCTL_UPE | RCTL_MPE);
     }
 
     #[test]

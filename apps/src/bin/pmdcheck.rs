@@ -8,7 +8,19 @@
 //!                  [--csum] [--tso MSS] [--vlan TCI] [--segments K]
 //! pmdcheck rx-dump --pci P [--rxq N] [--count N] [--idle-ms T] [--vlan-strip] [--mtu M]
 //! pmdcheck fwd     --pci P --to Q [--count N] [--idle-ms T] [--mtu M]
+//! pmdcheck filters --pci P [--mtu M] [--promisc] --step S [--step S ..]
 //! ```
+//! `filters` applies each step's setting in turn (`promisc=on|off`,
+//! `allmulti=on|off`, `uc=MAC,..` extra unicast addresses, `mc=MAC,..`
+//! multicast filter, an empty list clears; `mtu=N`; `none`), zeroes the
+//! counters, prints `pmdcheck: step I SETTING` and then one
+//! `rx step=I len=L data=HEX` line per received frame until a frame with
+//! EtherType 0x88B5 to the port's own address ends the step (that marker is
+//! received and counted but not printed), then
+//! `step-stats step=I ipackets=.. ibytes=.. ierrors=.. imissed=.. sw_packets=..
+//! rx_multicast_packets=.. rx_broadcast_packets=.. rx_oversize_errors=..`.
+//! A setting the port refuses prints `error step=I MESSAGE` and the step
+//! runs with the port unchanged.
 //! `fwd` forwards between two ports in both directions (testpmd's io mode)
 //! and prints `fwd a_to_b=N b_to_a=M`, then each port's counters (first
 //! `--pci`, then `--to`).
@@ -94,6 +106,15 @@ enum Cmd {
     RxDump {
         #[command(flatten)]
         c: Common,
+    },
+    /// Apply filter/MTU settings step by step and report what each step
+    /// received.
+    Filters {
+        #[command(flatten)]
+        c: Common,
+        /// One setting per step (see the module documentation).
+        #[arg(long = "step")]
+        steps: Vec<String>,
     },
     /// Forward between `--pci` and `--to`, both ways, packets unchanged.
     Fwd {
@@ -317,6 +338,11 @@ fn run(cli: Cli) -> Result<(), String> {
             b.close();
             println!("pool in_use={}", pool.in_use());
         }
+        Cmd::Filters { c, steps } => {
+            let port = open(&c, &pool)?;
+            filters(&c, &port, &steps)?;
+            finish(port, &pool);
+        }
         Cmd::RxDump { c } => {
             let port = open(&c, &pool)?;
             let mut rxq: Vec<_> = (0..c.rxq)
@@ -377,6 +403,121 @@ fn forward(c: &Common, a: &Port, b: &Port) -> Result<(u64, u64), String> {
         }
     }
     Ok((done[0], done[1]))
+}
+
+/// EtherType of the frame that ends a `filters` step (IEEE 802 local
+/// experimental EtherType 1), sent to the port's own address.
+const STEP_END_ETHERTYPE: u16 = 0x88B5;
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("bad MAC address {s:?} (want aa:bb:cc:dd:ee:ff)"))?;
+    bytes
+        .try_into()
+        .map_err(|_| format!("bad MAC address {s:?} (want six bytes)"))
+}
+
+/// Applies one `filters` step. `Err` for a malformed step; `Ok(Some(e))`
+/// when the port refuses the setting.
+fn apply_step(port: &Port, step: &str) -> Result<Option<String>, String> {
+    let (key, value) = step.split_once('=').unwrap_or((step, ""));
+    let on = || match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("step {step:?}: {key} takes on or off")),
+    };
+    let macs = || -> Result<Vec<[u8; 6]>, String> {
+        value
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(parse_mac)
+            .collect()
+    };
+    let refused = |r: pmd::Result<()>| r.err().map(|e| e.to_string());
+    Ok(match key {
+        "none" => None,
+        "promisc" => {
+            port.set_promiscuous(on()?);
+            None
+        }
+        "allmulti" => {
+            port.set_allmulti(on()?);
+            None
+        }
+        "uc" => refused(port.set_unicast_filters(&macs()?)),
+        "mc" => {
+            port.set_multicast_filters(&macs()?);
+            None
+        }
+        "mtu" => {
+            let mtu = value
+                .parse()
+                .map_err(|_| format!("step {step:?}: mtu takes a number"))?;
+            refused(port.set_mtu(mtu))
+        }
+        _ => return Err(format!("unknown step {step:?}")),
+    })
+}
+
+/// The `filters` scenario on queue 0 (one queue keeps frames in order, so
+/// the end marker comes after every frame sent before it).
+fn filters(c: &Common, port: &Port, steps: &[String]) -> Result<(), String> {
+    if c.rxq != 1 {
+        return Err("filters runs on one RX queue (--rxq 1)".into());
+    }
+    let own = port.mac_addr();
+    let mut rxq = port.take_rx_queue(0).map_err(|e| e.to_string())?;
+    let mut pkts = Vec::with_capacity(c.burst);
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(e) = apply_step(port, step)? {
+            println!("error step={i} {e}");
+        }
+        port.reset_stats();
+        println!("pmdcheck: step {i} {step}");
+        let start = Instant::now();
+        let mut ended = false;
+        while !ended {
+            if start.elapsed() > Duration::from_millis(c.max_ms) {
+                return Err(format!(
+                    "step {i} ({step}): no end marker within {} ms",
+                    c.max_ms
+                ));
+            }
+            if rxq.rx_burst(&mut pkts, c.burst) == 0 {
+                continue;
+            }
+            for p in pkts.drain(..) {
+                let data = p.to_vec().unwrap_or_default();
+                let marker = data.len() >= 14
+                    && data[..6] == own
+                    && data[12..14] == STEP_END_ETHERTYPE.to_be_bytes();
+                if marker {
+                    ended = true;
+                } else {
+                    println!("rx step={i} len={} data={}", p.len(), hex(&data));
+                }
+            }
+        }
+        let s = port.stats();
+        let x = port.xstats();
+        let xs = |name: &str| x.iter().find(|s| s.name == name).map_or(0, |s| s.value);
+        println!(
+            "step-stats step={i} ipackets={} ibytes={} ierrors={} imissed={} sw_packets={} \
+             rx_multicast_packets={} rx_broadcast_packets={} rx_oversize_errors={}",
+            s.ipackets,
+            s.ibytes,
+            s.ierrors,
+            s.imissed,
+            s.q_ipackets.iter().sum::<u64>(),
+            xs("rx_multicast_packets"),
+            xs("rx_broadcast_packets"),
+            xs("rx_oversize_errors"),
+        );
+    }
+    Ok(())
 }
 
 /// Offloads `echo` asks for.

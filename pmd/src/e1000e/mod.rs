@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::mac::{self, Mac};
+use crate::mac::{self, Mac, RxMode};
 use crate::port::{
     DeviceId, Driver, LinkStatus, OpenArgs, Opened, PortOps, RxBurst, Support, TxBurst,
 };
@@ -126,22 +126,29 @@ pub fn reta_registers(reta: &[u8; rss::RETA_LEN]) -> [u32; RETA_REGS] {
     rss::reta_registers(&bytes)
 }
 
-/// RCTL for receive enabled with `buf_len`-byte buffers.
-pub fn rctl_value(buf_len: u16, promiscuous: bool, allmulti: bool) -> u32 {
+/// The largest MTU received with RCTL.LPE off. The 82574L has no RLPML:
+/// without LPE it takes frames up to 1522 bytes (1500 + Ethernet header,
+/// one VLAN tag and FCS), with LPE up to its jumbo limit, so an MTU above
+/// this turns LPE on and a smaller one is not enforced by the device (as
+/// in Linux e1000e and DPDK's em driver).
+pub const STANDARD_MTU: u16 = 1500;
+
+/// RCTL.LPE for `mtu`.
+pub fn lpe_for(mtu: u16) -> u32 {
+    if mtu > STANDARD_MTU { RCTL_LPE } else { 0 }
+}
+
+/// RCTL for receive enabled with `buf_len`-byte buffers, frames up to
+/// `mtu` and receive mode `mode`.
+pub fn rctl_value(buf_len: u16, mode: RxMode, mtu: u16) -> u32 {
     let kb = u32::from(buf_len) / RX_BUF_UNIT as u32;
-    let mut rctl = RCTL_EN
+    RCTL_EN
         | RCTL_BAM
         | RCTL_SECRC
-        | RCTL_LPE
+        | lpe_for(mtu)
         | RCTL_RDMTS_HALF
-        | ((kb << RCTL_FLXBUF_SHIFT) & RCTL_FLXBUF_MASK);
-    if promiscuous {
-        rctl |= RCTL_UPE | RCTL_MPE;
-    }
-    if allmulti {
-        rctl |= RCTL_MPE;
-    }
-    rctl
+        | ((kb << RCTL_FLXBUF_SHIFT) & RCTL_FLXBUF_MASK)
+        | mode.rctl_bits()
 }
 
 impl E1000e {
@@ -233,6 +240,10 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     let smallest = (0..cfg.rx_queues)
         .min_by_key(|&q| pools[usize::from(q)].buf_size())
         .unwrap_or(0);
+    let rx_mode = RxMode {
+        promiscuous: cfg.promiscuous,
+        allmulti: cfg.allmulti,
+    };
     let layout = queue::rx_layout(
         smallest,
         &pools[usize::from(smallest)],
@@ -257,10 +268,8 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     // is what enables RSS).
     dev.w(RXCSUM, RXCSUM_IPOFL | RXCSUM_TUOFL | RXCSUM_PCSD);
     dev.program_rss(&cfg.rss);
-    dev.w(
-        RCTL,
-        rctl_value(layout.buf_len, cfg.promiscuous, cfg.allmulti),
-    );
+    dev.w(RCTL, rctl_value(layout.buf_len, rx_mode, cfg.mtu));
+    dev.mac.init_rx_mode(rx_mode);
     let mut rx: Vec<Box<dyn RxBurst>> = Vec::new();
     for mut ring in rx_rings {
         ring.start();
@@ -340,11 +349,11 @@ impl PortOps for E1000e {
     }
 
     fn set_promiscuous(&self, on: bool) {
-        self.mac.set_rctl_bits(RCTL_UPE | RCTL_MPE, on)
+        self.mac.set_rx_mode(|m| m.promiscuous = on)
     }
 
     fn set_allmulti(&self, on: bool) {
-        self.mac.set_rctl_bits(RCTL_MPE, on)
+        self.mac.set_rx_mode(|m| m.allmulti = on)
     }
 
     fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {
@@ -356,9 +365,11 @@ impl PortOps for E1000e {
     }
 
     fn set_mtu(&self, mtu: u16) -> Result<()> {
-        // RCTL.LPE is always on and longer frames span several buffers, so
-        // only the range is checked (the 82574L has no RLPML).
-        LIMITS.check_mtu(mtu)
+        // Frames longer than one buffer span several descriptors, so only
+        // RCTL.LPE changes (see STANDARD_MTU).
+        LIMITS.check_mtu(mtu)?;
+        self.mac.set_rctl_bits(RCTL_LPE, lpe_for(mtu) != 0);
+        Ok(())
     }
 
     fn disable_rx_queue(&self, _queue: u16) {
@@ -431,17 +442,23 @@ mod tests {
 
     #[test]
     fn rctl_latches_buffer_size_in_kib() {
-        let v = rctl_value(2048, false, false);
-        assert!(v & RCTL_EN != 0 && v & RCTL_SECRC != 0 && v & RCTL_LPE != 0);
+        let m = |promiscuous, allmulti| RxMode {
+            promiscuous,
+            allmulti,
+        };
+        let v = rctl_value(2048, m(false, false), 1500);
+        assert!(v & RCTL_EN != 0 && v & RCTL_SECRC != 0);
+        assert_eq!(v & RCTL_LPE, 0, "no long frames at MTU 1500");
+        assert_ne!(rctl_value(2048, m(false, false), 1501) & RCTL_LPE, 0);
         assert_eq!((v & RCTL_FLXBUF_MASK) >> RCTL_FLXBUF_SHIFT, 2);
         assert_eq!(v & RCTL_DTYP_MASK, 0, "one-buffer descriptors");
         assert_eq!(v & (RCTL_UPE | RCTL_MPE), 0);
         assert_eq!(
-            rctl_value(15 * 1024, true, false) & (RCTL_UPE | RCTL_MPE | RCTL_FLXBUF_MASK),
+            rctl_value(15 * 1024, m(true, false), 9000) & (RCTL_UPE | RCTL_MPE | RCTL_FLXBUF_MASK),
             RCTL_UPE | RCTL_MPE | (15 << RCTL_FLXBUF_SHIFT)
         );
         assert_eq!(
-            rctl_value(1024, false, true) & (RCTL_UPE | RCTL_MPE),
+            rctl_value(1024, m(false, true), 1500) & (RCTL_UPE | RCTL_MPE),
             RCTL_MPE
         );
     }

@@ -19,6 +19,7 @@ use hw::PciAddress;
 use hw::mmio::Bar;
 
 use crate::error::{Error, Result};
+use crate::mac::RxMode;
 use crate::port::{
     DeviceId, Driver, LinkStatus, OpenArgs, Opened, PortOps, RxBurst, Support, TxBurst,
 };
@@ -162,7 +163,8 @@ pub struct Igb {
     device: hw::vfio::Device,
     mac: [u8; 6],
     /// Serialises read-modify-write of RCTL and the filter tables.
-    ctl: Mutex<()>,
+    /// Also holds the receive mode RCTL.UPE/MPE are derived from.
+    ctl: Mutex<RxMode>,
     rx_queues: u16,
     tx_queues: u16,
     /// ICR.RXO (receive overrun) seen while reading statistics: the device
@@ -302,10 +304,12 @@ impl Igb {
         self.w(rah(i), hi);
     }
 
-    fn set_rctl_bits(&self, bits: u32, on: bool) {
-        let _g = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
-        let v = self.r(RCTL);
-        self.w(RCTL, if on { v | bits } else { v & !bits });
+    /// Changes the receive mode with `f` and writes RCTL.UPE/MPE to match.
+    fn set_rx_mode(&self, f: impl FnOnce(&mut RxMode)) {
+        let mut mode = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut mode);
+        let v = self.r(RCTL) & !(RCTL_UPE | RCTL_MPE);
+        self.w(RCTL, v | mode.rctl_bits());
     }
 
     fn program_rss(&self, cfg: &rss::RssConfig) {
@@ -406,12 +410,16 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     device
         .enable_bus_master()
         .map_err(|source| Error::BusMaster { addr, source })?;
+    let rx_mode = RxMode {
+        promiscuous: cfg.promiscuous,
+        allmulti: cfg.allmulti,
+    };
     let mut igb = Igb {
         addr,
         bar: bar.clone(),
         device,
         mac: [0; 6],
-        ctl: Mutex::new(()),
+        ctl: Mutex::new(rx_mode),
         rx_queues: cfg.rx_queues,
         tx_queues: cfg.tx_queues,
         rx_overrun_events: AtomicU64::new(0),
@@ -515,14 +523,10 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
             ctrl & !CTRL_VME
         },
     );
-    let mut rctl = RCTL_EN | RCTL_BAM | RCTL_SECRC | RCTL_LPE;
-    if cfg.promiscuous {
-        rctl |= RCTL_UPE | RCTL_MPE;
-    }
-    if cfg.allmulti {
-        rctl |= RCTL_MPE;
-    }
-    igb.w(RCTL, rctl);
+    igb.w(
+        RCTL,
+        RCTL_EN | RCTL_BAM | RCTL_SECRC | RCTL_LPE | rx_mode.rctl_bits(),
+    );
 
     // Transmit (datasheet 4.5.10).
     let mut tx: Vec<Box<dyn TxBurst>> = Vec::new();
@@ -641,11 +645,11 @@ impl PortOps for Igb {
     }
 
     fn set_promiscuous(&self, on: bool) {
-        self.set_rctl_bits(RCTL_UPE | RCTL_MPE, on)
+        self.set_rx_mode(|m| m.promiscuous = on)
     }
 
     fn set_allmulti(&self, on: bool) {
-        self.set_rctl_bits(RCTL_MPE, on)
+        self.set_rx_mode(|m| m.allmulti = on)
     }
 
     fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {

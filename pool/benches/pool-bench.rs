@@ -29,6 +29,12 @@ struct Opts {
     full: bool,
     /// `--one BULK KEEP CACHE`: only that pool case on one core (profiling).
     one: Option<(usize, usize, usize)>,
+    /// `--buffers N`: stop each core after N buffers (with `--one`, for
+    /// instruction counts under callgrind: run twice, divide the
+    /// difference).
+    buffers: u64,
+    /// `--track`: with `--one`, turn per-buffer state tracking on.
+    track: bool,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -36,6 +42,8 @@ fn parse_opts() -> Result<Opts, String> {
         duration: Duration::from_millis(200),
         full: false,
         one: None,
+        buffers: u64::MAX,
+        track: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -54,11 +62,17 @@ fn parse_opts() -> Result<Opts, String> {
                 };
                 opts.one = Some((num()?, num()?, num()?));
             }
+            "--buffers" => {
+                let v = args.next().ok_or("--buffers needs a value")?;
+                opts.buffers = v.parse().map_err(|_| format!("bad --buffers {v}"))?;
+            }
+            "--track" => opts.track = true,
             // cargo bench passes --bench; accept and ignore it.
             "--bench" => {}
             other => {
                 return Err(format!(
-                    "unknown option {other} (use --quick, --full, --duration-ms N)"
+                    "unknown option {other} (use --quick, --full, --duration-ms N, \
+                     --one BULK KEEP CACHE [--track] [--buffers N])"
                 ));
             }
         }
@@ -139,13 +153,20 @@ impl Store for MutexStore {
     }
 }
 
+/// How long each core runs: until `dur` has passed or `buffers` were moved.
+#[derive(Clone, Copy)]
+struct Limit {
+    dur: Duration,
+    buffers: u64,
+}
+
 /// DPDK's per-core loop; returns buffers taken and returned.
-fn per_core<S: Store>(s: &S, get: usize, put: usize, keep: usize, dur: Duration) -> u64 {
+fn per_core<S: Store>(s: &S, get: usize, put: usize, keep: usize, lim: Limit) -> u64 {
     let mut table: Vec<S::Obj> = Vec::with_capacity(MAX_KEEP + 128);
     let rounds = (CHECK_EVERY / keep).max(1);
     let start = Instant::now();
     let mut count = 0u64;
-    while start.elapsed() < dur {
+    while start.elapsed() < lim.dur && count < lim.buffers {
         for _ in 0..rounds {
             let mut idx = 0;
             while idx < keep {
@@ -174,7 +195,7 @@ fn run<S: Store + Clone>(
     get: usize,
     put: usize,
     keep: usize,
-    dur: Duration,
+    lim: Limit,
 ) -> f64 {
     let ids = core_affinity::get_core_ids().unwrap_or_default();
     let barrier = Arc::new(Barrier::new(cores));
@@ -192,7 +213,7 @@ fn run<S: Store + Clone>(
                 }
                 barrier.wait();
                 let t = Instant::now();
-                let n = per_core(&s, get, put, keep, dur);
+                let n = per_core(&s, get, put, keep, lim);
                 (n, t.elapsed())
             })
         })
@@ -357,15 +378,19 @@ fn main() {
         }
     };
     let dur = opts.duration;
+    let lim = Limit {
+        dur,
+        buffers: opts.buffers,
+    };
     if let Some((bulk, keep, cache)) = opts.one {
         let cfg = PoolConfig::new("one", pool_size(1))
             .with_cache_size(cache)
             .with_lcores(1)
-            .with_track_state(false);
+            .with_track_state(opts.track);
         let Ok(p) = Pool::with_host_memory(&cfg) else {
             return;
         };
-        let rate = run(&p, 1, bulk, bulk, keep, dur);
+        let rate = run(&p, 1, bulk, bulk, keep, lim);
         println!("pool cache {cache} bulk {bulk} keep {keep}: {rate:.4e} buffers/s");
         return;
     }
@@ -380,7 +405,7 @@ fn main() {
                     }
                     let size = pool_size(cores);
                     let m = ArcM(Arc::new(MutexStore(Mutex::new((0..size).collect()))));
-                    let mrate = run(&m, cores, get, put, keep, dur);
+                    let mrate = run(&m, cores, get, put, keep, lim);
                     rows.push(Row {
                         store: "mutex_vec",
                         cache: "-".into(),
@@ -395,7 +420,7 @@ fn main() {
                         let _ = q.push(i);
                     }
                     let q = ArcQ(Arc::new(QueueStore(q)));
-                    let qrate = run(&q, cores, get, put, keep, dur);
+                    let qrate = run(&q, cores, get, put, keep, lim);
                     rows.push(Row {
                         store: "arrayqueue",
                         cache: "-".into(),
@@ -417,7 +442,7 @@ fn main() {
                                 std::process::exit(1);
                             }
                         };
-                        let rate = run(&p, cores, get, put, keep, dur);
+                        let rate = run(&p, cores, get, put, keep, lim);
                         if p.in_use() != 0 {
                             eprintln!("pool-bench: {} buffers not returned", p.in_use());
                         }

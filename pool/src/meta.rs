@@ -22,6 +22,8 @@ pub(crate) const NET_IOV: usize = 1;
 pub(crate) const SHARED: usize = 2;
 /// Bits of a handle that are not part of the metadata address.
 pub(crate) const TAG_MASK: usize = 31;
+/// Width of `TAG_MASK`.
+pub(crate) const TAG_BITS: u32 = TAG_MASK.count_ones();
 
 /// `refs` value of a buffer given back to its provider.
 pub(crate) const REFS_RETIRED: u64 = u64::MAX;
@@ -67,6 +69,8 @@ pub(crate) struct Meta {
 }
 
 const _: () = assert!(std::mem::size_of::<Meta>() == 32);
+// Handle offsets divided by the metadata size are buffer indices.
+const _: () = assert!(std::mem::size_of::<Meta>() == 1 << TAG_BITS);
 const _: () = assert!(std::mem::align_of::<Meta>() > TAG_MASK);
 
 /// The metadata a handle points to.

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crossbeam_utils::CachePadded;
 
 use crate::PoolError;
-use crate::config::PoolConfig;
+use crate::config::{MAX_CACHE_SIZE, PoolConfig};
 use crate::lcore;
 use crate::meta::{
     self, Meta, NET_IOV, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE, STATE_OUT, TAG_MASK,
@@ -27,6 +27,26 @@ pub const HOST_PAGE_SIZE: usize = 2 << 20;
 
 /// Buffers handed to the pool per batch when freeing in bulk.
 const FREE_BATCH: usize = 64;
+
+/// Copies `n` words: an inline loop for the few words of a small burst
+/// (where a call to `memcpy` would cost more than the copy), `memcpy`
+/// beyond.
+///
+/// # Safety
+/// `src` is valid for reading and `dst` for writing `n` words, and the two
+/// ranges do not overlap.
+#[inline(always)]
+unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
+    if n <= 8 {
+        for i in 0..n {
+            // SAFETY: i < n, within both ranges (caller's contract).
+            unsafe { dst.add(i).write(src.add(i).read()) };
+        }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
+    }
+}
 
 /// Identity of a pool (stable while the pool lives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,37 +76,49 @@ enum Memory {
     NetIov(#[allow(dead_code)] Box<dyn DeviceRegion>),
 }
 
-/// One lcore's cache: a LIFO stack of raw handles.
+/// One lcore's cache: a LIFO stack of raw handles, stored inline (as
+/// DPDK's `rte_mempool_cache`) so that reaching an entry takes no pointer
+/// load; `cache_size` of the pool bounds `len`.
 struct CacheStack {
     len: usize,
-    objs: Box<[MaybeUninit<usize>]>,
+    objs: [MaybeUninit<usize>; MAX_CACHE_SIZE],
 }
 
+/// An lcore's counters and cache. `repr(C)` with the counters first: the
+/// counters and `len` share the slot's first 128 bytes, the entries follow,
+/// and the slot is `CachePadded` (128-byte aligned on x86-64), so two
+/// lcores never write the same cache line or adjacent-line pair.
+#[repr(C)]
 struct LcoreSlot {
-    cache: UnsafeCell<CacheStack>,
     stats: Counters,
+    cache: UnsafeCell<CacheStack>,
 }
 
 /// Everything a pool owns. Allocated on its own so that it can outlive the
 /// `Pool` value when buffers are still out at destroy (it is then leaked).
+/// `repr(C)` with the fields the fast paths read first (one cache line,
+/// read-only after construction).
+#[repr(C)]
 pub(crate) struct Core {
-    pub(crate) name: String,
-    tag: usize,
-    pub(crate) buf_size: usize,
-    count: usize,
-    pub(crate) cpu_base: *mut u8,
-    pub(crate) iova_base: u64,
-    metas: Box<[Meta]>,
-    /// Handle of buffer 0 (metadata address | kind tag) and the byte span
-    /// of the metadata: a word `w` is an unshared handle of this pool iff
-    /// `w - handle_base < span` and `(w - handle_base) % 32 == 0`.
+    lcores: Box<[CachePadded<LcoreSlot>]>,
+    cache_size: usize,
+    /// Handle of buffer 0 (metadata address | kind tag) and the mask of
+    /// the offset bits that must be clear: the metadata array has a power
+    /// of two of entries (`count` buffers, the rest padding that is never
+    /// handed out), so a word `w` is an unshared handle of this pool iff
+    /// `(w - handle_base) & handle_mask == 0` (wrapping subtraction).
     handle_base: usize,
-    span: usize,
+    handle_mask: usize,
+    count: usize,
     /// Per-buffer state tracking (double release detection, exact leak
     /// report) on.
     track: bool,
-    cache_size: usize,
-    lcores: Box<[CachePadded<LcoreSlot>]>,
+    pub(crate) name: String,
+    tag: usize,
+    pub(crate) buf_size: usize,
+    pub(crate) cpu_base: *mut u8,
+    pub(crate) iova_base: u64,
+    metas: Box<[Meta]>,
     ring: Ring,
     shared: CachePadded<Counters>,
     warned_bad_ref: AtomicBool,
@@ -226,23 +258,34 @@ impl Pool {
         dma_of: impl Fn(usize) -> u64,
         memory: Memory,
     ) -> Arc<Pool> {
-        let metas: Box<[Meta]> = (0..cfg.count)
-            .map(|i| Meta {
-                pool: std::ptr::null(),
-                refs: std::sync::atomic::AtomicU64::new(REFS_ONE),
-                dma: dma_of(i),
-                index: i as u32,
-                state: std::sync::atomic::AtomicU32::new(STATE_FREE),
+        // A power of two of entries, so that ownership is one mask test
+        // (`handle_mask`). The padding entries past `count` belong to no
+        // buffer: retired, never in the ring or a cache.
+        let slots = cfg.count.next_power_of_two();
+        let metas: Box<[Meta]> = (0..slots)
+            .map(|i| {
+                let real = i < cfg.count;
+                Meta {
+                    pool: std::ptr::null(),
+                    refs: std::sync::atomic::AtomicU64::new(if real {
+                        REFS_ONE
+                    } else {
+                        REFS_RETIRED
+                    }),
+                    dma: if real { dma_of(i) } else { iova_base },
+                    index: i as u32,
+                    state: std::sync::atomic::AtomicU32::new(STATE_FREE),
+                }
             })
             .collect();
         let lcores = (0..cfg.lcores)
             .map(|_| {
                 CachePadded::new(LcoreSlot {
+                    stats: Counters::default(),
                     cache: UnsafeCell::new(CacheStack {
                         len: 0,
-                        objs: vec![MaybeUninit::uninit(); cfg.cache_size].into_boxed_slice(),
+                        objs: [MaybeUninit::uninit(); MAX_CACHE_SIZE],
                     }),
-                    stats: Counters::default(),
                 })
             })
             .collect();
@@ -254,7 +297,7 @@ impl Pool {
             cpu_base,
             iova_base,
             handle_base: 0,
-            span: cfg.count * std::mem::size_of::<Meta>(),
+            handle_mask: !(slots * std::mem::size_of::<Meta>() - 1) | TAG_MASK,
             track: cfg.track_state,
             metas,
             cache_size: cfg.cache_size,
@@ -276,8 +319,7 @@ impl Pool {
                 m.pool = core;
             }
             c.handle_base = c.metas.as_ptr() as usize | tag;
-            let raws: Vec<usize> = c
-                .metas
+            let raws: Vec<usize> = c.metas[..c.count]
                 .iter()
                 .map(|m| m as *const Meta as usize | tag)
                 .collect();
@@ -350,11 +392,11 @@ impl Pool {
     pub fn alloc_bulk(&self, out: &mut Vec<Netmem>, n: usize) -> usize {
         out.reserve(n);
         let len = out.len();
-        let spare = &mut out.spare_capacity_mut()[..n];
-        // SAFETY: Netmem is repr(transparent) over a usize-sized integer, so
-        // MaybeUninit<Netmem> and MaybeUninit<usize> share their layout.
+        // SAFETY: after `reserve(n)` the `n` slots past `len` are allocated
+        // (uninitialised); Netmem is repr(transparent) over a usize-sized
+        // integer, so they can be written as `MaybeUninit<usize>`.
         let slots = unsafe {
-            std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut MaybeUninit<usize>, n)
+            std::slice::from_raw_parts_mut(out.as_mut_ptr().add(len) as *mut MaybeUninit<usize>, n)
         };
         if !self.core().get(slots) {
             return 0;
@@ -585,19 +627,19 @@ impl Core {
     /// Whether `raw` is an unshared handle of this pool (no memory access).
     #[inline(always)]
     fn owns_unshared(&self, raw: usize) -> bool {
-        let off = raw.wrapping_sub(self.handle_base);
-        off < self.span && off & TAG_MASK == 0
+        raw.wrapping_sub(self.handle_base) & self.handle_mask == 0
     }
 
-    /// Whether every word is an unshared handle of this pool (a loop the
-    /// compiler vectorises: no memory access per word).
+    /// Whether every word is an unshared handle of this pool: no memory
+    /// access and no branch per word (a subtraction, an AND and an OR,
+    /// which vectorise).
     #[inline(always)]
     fn owns_all_unshared(&self, raws: &[usize]) -> bool {
-        let (base, span) = (self.handle_base, self.span);
-        raws.iter().fold(0usize, |bad, &raw| {
-            let off = raw.wrapping_sub(base);
-            bad | usize::from(off >= span) | (off & TAG_MASK)
-        }) == 0
+        let (base, mask) = (self.handle_base, self.handle_mask);
+        raws.iter()
+            .fold(0usize, |bad, &raw| bad | raw.wrapping_sub(base))
+            & mask
+            == 0
     }
 
     /// Releases up to `FREE_BATCH` handles from `it`: unshared handles of
@@ -668,9 +710,19 @@ impl Core {
             // SAFETY: only the thread holding this lcore id reaches its
             // slot, and nothing here re-enters the cache.
             let cache = unsafe { &mut *slot.cache.get() };
-            if n <= cache.len {
-                let start = cache.len - n;
-                dst.copy_from_slice(&cache.objs[start..cache.len]);
+            let len = cache.len;
+            if n <= len {
+                let start = len - n;
+                // SAFETY: `start..len` is within the cache (len <= its
+                // size) and initialised; `dst` has room for `n` words and
+                // is not part of the cache.
+                unsafe {
+                    copy_words(
+                        dst.as_mut_ptr() as *mut usize,
+                        cache.objs.as_ptr().add(start) as *const usize,
+                        n,
+                    )
+                };
                 cache.len = start;
                 slot.stats.add_local(Stat::AllocFast, n as u64);
                 return true;
@@ -791,10 +843,17 @@ impl Core {
             // slot, and nothing here re-enters the cache.
             let cache = unsafe { &mut *slot.cache.get() };
             let len = cache.len;
-            if len + n <= self.cache_size {
-                for (d, &r) in cache.objs[len..len + n].iter_mut().zip(raws) {
-                    d.write(r);
-                }
+            if n <= self.cache_size - len {
+                // SAFETY: `len..len + n` is within the cache (checked just
+                // above against its size, which is the length of `objs`);
+                // `raws` is not part of the cache.
+                unsafe {
+                    copy_words(
+                        cache.objs.as_mut_ptr().add(len) as *mut usize,
+                        raws.as_ptr(),
+                        n,
+                    )
+                };
                 cache.len = len + n;
                 slot.stats.add_local(Stat::RecycleCached, n as u64);
                 return;
@@ -916,7 +975,7 @@ impl Core {
         s.add_counters(&self.shared);
         s.in_use = s.compute_in_use();
         s.in_ring = self.ring.len() as u64;
-        s.in_caches = self.metas.len().saturating_sub(
+        s.in_caches = self.count.saturating_sub(
             s.in_use as usize + s.in_ring as usize + s.released_to_provider as usize,
         ) as u64;
         s.count = self.count as u64;
@@ -927,7 +986,7 @@ impl Core {
     /// those whose counts differ from an unshared handle's (shared,
     /// page-referenced, or kept out after a bad release).
     fn outstanding(&self) -> Vec<Outstanding> {
-        self.metas
+        self.metas[..self.count]
             .iter()
             .filter_map(|m| {
                 let r = m.refs.load(Acquire);

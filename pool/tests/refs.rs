@@ -236,3 +236,46 @@ proptest! {
         prop_assert_eq!(p.in_use(), 0);
     }
 }
+
+proptest! {
+    /// The bulk release's one-mask ownership test: a burst mixing this
+    /// pool's unshared and shared (fragment) handles with another pool's,
+    /// for pools of any size (so with metadata padding past the last
+    /// buffer), releases each handle by its own rule: foreign ones are
+    /// reported and go home, every buffer comes back exactly once.
+    #[test]
+    fn bulk_release_sorts_out_foreign_and_shared_handles(
+        count_p in 1usize..40,
+        count_q in 1usize..40,
+        net_iov in any::<bool>(),
+        picks in proptest::collection::vec((any::<bool>(), any::<bool>()), 1..64),
+    ) {
+        let make = |name: &str, count: usize| if net_iov { net_iovs(name, count) } else { pages(name, count) };
+        let (p, q) = (make("mine", count_p), make("theirs", count_q));
+        let mut burst = Vec::new();
+        let mut foreign = 0u64;
+        for (from_q, frag) in picks {
+            let pool = if from_q { &q } else { &p };
+            let Some(mut nm) = pool.alloc() else { continue };
+            let n = if frag {
+                burst.push(nm.frag_ref());
+                2
+            } else {
+                1
+            };
+            burst.push(nm);
+            if !from_q {
+                foreign += n;
+            }
+        }
+        let len = burst.len();
+        q.free_bulk_from(&mut burst, len);
+        prop_assert!(burst.is_empty());
+        prop_assert_eq!(q.stats().wrong_pool, foreign);
+        prop_assert_eq!((p.in_use(), q.in_use()), (0, 0));
+        let mut all = Vec::new();
+        prop_assert_eq!(p.alloc_bulk(&mut all, count_p), count_p);
+        prop_assert_eq!(q.alloc_bulk(&mut all, count_q), count_q);
+        prop_assert!(p.alloc().is_none() && q.alloc().is_none(), "nothing duplicated");
+    }
+}

@@ -94,6 +94,8 @@ pub struct TrafficReport {
     pub foreign: u64,
     /// Times the sender waited the full stall limit at the in-flight bound.
     pub stalls: u64,
+    /// Probe frames sent during the warm-up (they cross the forwarder too).
+    pub probes: u64,
     /// Time from the first probe to the first probe back.
     pub warmup: Duration,
     /// Sending time (warm-up and drain excluded).
@@ -269,6 +271,7 @@ pub fn run(
         }
     }
     report.warmup = t0.elapsed();
+    report.probes = probe;
     // Let the other probes come back before counting starts.
     std::thread::sleep(Duration::from_millis(200));
     for f in rx.drain() {

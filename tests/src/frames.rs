@@ -184,21 +184,24 @@ pub fn checksum(b: &[u8]) -> u16 {
     !fold(sum16(0, b))
 }
 
-/// The TCP/UDP checksum of the L4 segment at `l4_start` (field included as
-/// it is: 0 when computing, the sent value when verifying → 0 if right).
-pub fn l4_checksum(f: &[u8], ip: Ip, proto: u8, l4_start: usize) -> u16 {
+/// The one's-complement of the pseudo-header plus L4 segment sum (field
+/// included as it is): 0 when a received segment's checksum is right.
+fn l4_residue(f: &[u8], ip: Ip, proto: u8, l4_start: usize) -> u16 {
     let seg = &f[l4_start..];
     let mut s = match ip {
         Ip::V4(a, b) => sum16(sum16(0, &a.octets()), &b.octets()),
         Ip::V6(a, b) => sum16(sum16(0, &a.octets()), &b.octets()),
     };
     s += u32::from(proto) + seg.len() as u32;
-    s = sum16(s, seg);
-    let c = !fold(s);
-    if c == 0 && proto == PROTO_UDP {
-        0xFFFF
-    } else {
-        c
+    !fold(sum16(s, seg))
+}
+
+/// The TCP/UDP checksum to put in the segment at `l4_start`, whose checksum
+/// field must be 0 (UDP sends a computed 0 as 0xFFFF).
+pub fn l4_checksum(f: &[u8], ip: Ip, proto: u8, l4_start: usize) -> u16 {
+    match l4_residue(f, ip, proto, l4_start) {
+        0 if proto == PROTO_UDP => 0xFFFF,
+        c => c,
     }
 }
 
@@ -258,7 +261,7 @@ pub fn parse(f: &[u8]) -> Option<Parsed> {
         _ => return None,
     };
     let seg = f.get(..end)?;
-    let l4_ok = l4_checksum(seg, ip, proto, l4) == 0
+    let l4_ok = l4_residue(seg, ip, proto, l4) == 0
         || (proto == PROTO_UDP && u16::from_be_bytes([*seg.get(l4 + 6)?, seg[l4 + 7]]) == 0);
     let (payload_start, seq, flags) = match proto {
         PROTO_TCP => {

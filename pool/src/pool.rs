@@ -704,9 +704,7 @@ impl Core {
     #[inline(always)]
     fn get(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
         let n = dst.len();
-        if !self.track
-            && let Some(slot) = self.my_slot()
-        {
+        if let Some(slot) = self.my_slot() {
             // SAFETY: only the thread holding this lcore id reaches its
             // slot, and nothing here re-enters the cache.
             let cache = unsafe { &mut *slot.cache.get() };
@@ -725,10 +723,24 @@ impl Core {
                 };
                 cache.len = start;
                 slot.stats.add_local(Stat::AllocFast, n as u64);
+                if self.track {
+                    self.mark_out(dst);
+                }
                 return true;
             }
         }
         self.get_slow(dst)
+    }
+
+    /// Records each buffer of a filled `dst` as handed out (tracking).
+    #[inline]
+    fn mark_out(&self, dst: &[MaybeUninit<usize>]) {
+        for d in dst {
+            // SAFETY: filled with handles of this pool by the caller.
+            let raw = unsafe { d.assume_init() };
+            // SAFETY: a handle of this live pool.
+            unsafe { meta::meta(raw) }.state.store(STATE_OUT, Relaxed);
+        }
     }
 
     #[inline(never)]
@@ -768,12 +780,7 @@ impl Core {
             }
         };
         if ok && self.track {
-            for d in dst.iter() {
-                // SAFETY: filled above with handles of this pool.
-                let raw = unsafe { d.assume_init() };
-                // SAFETY: handles of this live pool.
-                unsafe { meta::meta(raw) }.state.store(STATE_OUT, Relaxed);
-            }
+            self.mark_out(dst);
         }
         ok
     }
@@ -809,10 +816,30 @@ impl Core {
         }
     }
 
+    /// Tracking: checks that every buffer is out (one pass, no branch per
+    /// buffer), flips them to free and puts them; a burst with a buffer
+    /// the pool already holds takes the filtering path.
+    #[inline]
+    fn put_tracked(&self, raws: &[usize]) {
+        let bad = raws.iter().fold(0u32, |bad, &raw| {
+            // SAFETY: unshared handles of this live pool.
+            bad | (unsafe { meta::meta(raw) }.state.load(Relaxed) ^ STATE_OUT)
+        });
+        if bad != 0 {
+            self.put_tracked_filtering(raws);
+            return;
+        }
+        for &raw in raws {
+            // SAFETY: as above.
+            unsafe { meta::meta(raw) }.state.store(STATE_FREE, Relaxed);
+        }
+        self.put(raws);
+    }
+
     /// Checks and flips each buffer's state; releasing a buffer the pool
     /// already holds is reported and skipped.
     #[cold]
-    fn put_tracked(&self, raws: &[usize]) {
+    fn put_tracked_filtering(&self, raws: &[usize]) {
         let mut ok = [0usize; FREE_BATCH];
         for chunk in raws.chunks(FREE_BATCH) {
             let mut n = 0;

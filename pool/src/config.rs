@@ -26,15 +26,27 @@ pub struct PoolConfig {
     /// threads use the shared ring directly.
     pub lcores: usize,
     /// Track each buffer's state (one store per buffer on alloc, a check
-    /// per buffer on release): detects double release of unshared handles
-    /// (only possible through misuse of the unsafe `Netmem::from_raw`) and
-    /// lets the leak report name every buffer still out. On by default;
-    /// turn off for the bare copy-of-words fast path.
+    /// and a store per buffer on release, in the buffer's metadata):
+    /// detects double release of unshared handles and lets the leak report
+    /// name every buffer still out.
+    ///
+    /// Default: on in debug builds, off in release builds
+    /// (`cfg!(debug_assertions)` of the pool crate). Safe code cannot
+    /// release an owned handle twice (handles release on drop, once); a
+    /// double release needs a broken `unsafe` contract
+    /// (`Netmem::from_raw` or `Pool::free_raw_bulk` given one word twice),
+    /// so tracking is a debugging aid, and it costs about 3x the
+    /// instructions of the untracked cached bulk path (`pool-bench` reports
+    /// both). Without it, the leak report still names buffers held through
+    /// shared or full references (their counts differ from a free
+    /// buffer's) and counts every buffer out.
     pub track_state: bool,
 }
 
 impl PoolConfig {
-    /// `count` buffers of 2048 bytes, a 256-entry cache per lcore, 2 lcores.
+    /// `count` buffers of 2048 bytes, a 256-entry cache per lcore, 2
+    /// lcores, state tracking in debug builds only (see
+    /// [`PoolConfig::track_state`]).
     pub fn new(name: impl Into<String>, count: usize) -> Self {
         Self {
             name: name.into(),
@@ -43,7 +55,7 @@ impl PoolConfig {
             cache_size: 256,
             ring_size: 0,
             lcores: 2,
-            track_state: true,
+            track_state: cfg!(debug_assertions),
         }
     }
 

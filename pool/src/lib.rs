@@ -16,6 +16,11 @@
 //!   the ring directly.
 //!
 //! Reference rules: see [`netmem`](Netmem) docs.
+//!
+//! Per-buffer state tracking ([`PoolConfig::track_state`]) is on by default
+//! in debug builds and off in release builds: it only catches misuse of the
+//! unsafe raw-handle API (a word released twice), and it triples the cost
+//! of the cached path, which is otherwise a copy of handle words.
 
 mod config;
 mod error;

@@ -40,6 +40,10 @@ pub(crate) const REFS_ONE: u64 = PP_ONE | FULL_ONE;
 pub(crate) const STATE_FREE: u32 = 0x0050_5046;
 /// `state` of a buffer handed out (tracked only with `track_state`).
 pub(crate) const STATE_OUT: u32 = 0x0050_504f;
+/// `state` of a buffer kept out of circulation after a release to the
+/// provider while still referenced (set with or without `track_state`, so
+/// that the leak report always names it).
+pub(crate) const STATE_KEPT: u32 = 0x0050_504b;
 
 #[inline]
 pub(crate) fn pp_of(refs: u64) -> u32 {

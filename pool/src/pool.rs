@@ -14,7 +14,8 @@ use crate::PoolError;
 use crate::config::{MAX_CACHE_SIZE, PoolConfig};
 use crate::lcore;
 use crate::meta::{
-    self, Meta, NET_IOV, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE, STATE_OUT, TAG_MASK,
+    self, Meta, NET_IOV, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE, STATE_KEPT, STATE_OUT,
+    TAG_MASK,
 };
 use crate::netmem::{self, Netmem};
 use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
@@ -486,6 +487,7 @@ impl Pool {
                 Ok(())
             }
             Err(cur) => {
+                m.state.store(STATE_KEPT, Relaxed);
                 core.count(Stat::ReleaseBadRef, 1);
                 let (pp, full) = (meta::pp_of(cur), meta::full_of(cur));
                 if !core.warned_bad_ref.swap(true, Relaxed) {
@@ -1017,11 +1019,13 @@ impl Core {
             .iter()
             .filter_map(|m| {
                 let r = m.refs.load(Acquire);
-                let out = if self.track {
-                    m.state.load(Acquire) == STATE_OUT
-                } else {
-                    r != REFS_ONE && r != REFS_RETIRED
-                };
+                let state = m.state.load(Acquire);
+                let out = state == STATE_KEPT
+                    || if self.track {
+                        state == STATE_OUT
+                    } else {
+                        r != REFS_ONE && r != REFS_RETIRED
+                    };
                 out.then(|| Outstanding {
                     index: m.index,
                     dma: m.dma,

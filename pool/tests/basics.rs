@@ -169,3 +169,17 @@ fn bad_configurations_are_refused() {
         Err(PoolError::RegionTooSmall { .. })
     ));
 }
+
+#[test]
+fn state_tracking_defaults_to_debug_builds_only() {
+    let cfg = PoolConfig::new("default", 4).with_cache_size(0);
+    assert_eq!(cfg.track_state, cfg!(debug_assertions));
+    let p = Pool::with_host_memory(&cfg).unwrap();
+    let a = p.alloc().unwrap();
+    // Counted out either way; named by the leak report only when tracked
+    // (an unshared handle leaves no other trace in the metadata).
+    assert_eq!(p.in_use(), 1);
+    assert_eq!(p.outstanding().len(), usize::from(cfg!(debug_assertions)));
+    drop(a);
+    assert_eq!((p.in_use(), p.outstanding().len()), (0, 0));
+}

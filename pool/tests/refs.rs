@@ -82,7 +82,12 @@ fn a_net_iov_released_to_its_provider_while_referenced_is_reported_and_not_freed
 
 #[test]
 fn double_release_through_from_raw_is_detected_and_ignored() {
-    let p = pages("double", 4);
+    // Detecting it is what state tracking is for (off by default in
+    // release builds).
+    let cfg = PoolConfig::new("double", 4)
+        .with_cache_size(0)
+        .with_track_state(true);
+    let p = Pool::with_host_memory(&cfg).unwrap();
     let raw = p.alloc().unwrap().into_raw();
     // SAFETY: deliberately broken contract (the word is used twice) to
     // check that the pool detects it; the page's bytes are not touched.
@@ -118,7 +123,11 @@ fn a_buffer_handed_to_the_wrong_pool_is_reported_and_goes_home() {
 
 #[test]
 fn a_pool_dropped_with_buffers_out_reports_them_and_stays_valid_for_them() {
-    let p = pages("leaky", 4);
+    // With tracking the leak report names unshared handles too.
+    let cfg = PoolConfig::new("leaky", 4)
+        .with_cache_size(0)
+        .with_track_state(true);
+    let p = Pool::with_host_memory(&cfg).unwrap();
     let mut a = p.alloc().unwrap();
     let id = p.id();
     assert_eq!(p.outstanding().len(), 1);

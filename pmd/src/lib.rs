@@ -21,18 +21,31 @@
 //!   model for tests.
 //! - [`stats`]: hardware counter tables ([`stats::HwCounter`], read low half
 //!   first), per-queue software counters, [`PortStats`], [`XStat`].
+//! - [`mac`]: the MAC block both families share ([`mac::Mac`]): register
+//!   offsets and bits that are the same on both chips ([`mac::regs`], which
+//!   each driver's `regs` re-exports), reset, EEPROM MAC, address and
+//!   multicast filters, RCTL receive mode, RSS key/RETA/MRQC writes, ring
+//!   placement, TX drain, link, counter reading.
+//! - [`mac_port`]: [`mac_port::MacPort`], the port made of a `Mac`: shared
+//!   bring-up and end of open, and every [`port::PortOps`] operation that
+//!   is the same on both chips; a driver supplies a [`mac_port::Chip`] for
+//!   the rest (limits, MTU, queue disable/stop, extra interrupt masks).
+//! - [`queue`]: [`queue::Limits`] (config checks) and ring construction
+//!   over fresh descriptor memory (`rx_ring`/`tx_ring`).
 //! - [`port`]: the public API ([`Port`], [`RxQueue`], [`TxQueue`],
 //!   [`PortConfig`]) and driver selection by PCI ID ([`port::DRIVERS`]).
 //!
 //! Per driver, in its own module (`igb/`, `e1000e/`):
-//! - `regs.rs`: register offsets and bits, datasheet names.
+//! - `regs.rs`: `pub use crate::mac::regs::*` plus the registers and bits
+//!   only this chip has, datasheet names.
 //! - `desc.rs`: the descriptor formats, as `impl RxFormat` / `impl TxFormat`
 //!   (pure bit packing; unit-tested on the host).
-//! - `stats.rs`: a `&'static [HwCounter]` table.
-//! - `mod.rs`: `DEVICE_IDS`, `DRIVER` (add it to [`port::DRIVERS`]), the open
-//!   function (reset, MAC, link, queue registers, then
-//!   `RxRing::<YourRx>::new(DmaQueue::new(..))` / `TxRing::<YourTx>::new(..)`
-//!   boxed as [`port::RxBurst`]/[`port::TxBurst`]) and an `impl PortOps`.
+//! - `stats.rs`: a `&'static [HwCounter]` table (e1000e reuses igb's: the
+//!   statistics block is the same).
+//! - `mod.rs`: `DEVICE_IDS`, `DRIVER` (add it to [`port::DRIVERS`]), an
+//!   `impl Chip` and the open function: `MacPort::bring_up`, link, queue
+//!   registers over `queue::rx_ring`/`queue::tx_ring`, then
+//!   `MacPort::finish`.
 //!
 //! A driver never writes ring bookkeeping, packet handling or counter
 //! accumulation of its own.
@@ -41,6 +54,7 @@ pub mod e1000e;
 pub mod error;
 pub mod igb;
 pub mod mac;
+pub mod mac_port;
 pub mod offload;
 pub mod packet;
 pub mod port;

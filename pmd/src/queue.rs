@@ -28,6 +28,21 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// What the 82576 and the 82574L both take, with `max_queues` queue
+    /// pairs: rings of 64..=4096 descriptors in multiples of 8 (ring lengths
+    /// are multiples of 128 bytes), MTU 68..=9000 (9018-byte jumbo frames).
+    pub const fn intel_1g(driver: &'static str, max_queues: u16) -> Limits {
+        Limits {
+            driver,
+            max_queues,
+            min_ring: 64,
+            max_ring: 4096,
+            ring_multiple: 8,
+            min_mtu: 68,
+            max_mtu: 9000,
+        }
+    }
+
     /// Checks queue counts, ring sizes and MTU.
     pub fn check(&self, cfg: &PortConfig) -> Result<()> {
         let d = self.driver;
@@ -149,15 +164,7 @@ pub fn tx_ring<F: TxFormat>(
 mod tests {
     use super::*;
 
-    const L: Limits = Limits {
-        driver: "test",
-        max_queues: 2,
-        min_ring: 64,
-        max_ring: 4096,
-        ring_multiple: 8,
-        min_mtu: 68,
-        max_mtu: 9000,
-    };
+    const L: Limits = Limits::intel_1g("test", 2);
 
     #[test]
     fn limits_refuse_what_the_device_cannot_do() {

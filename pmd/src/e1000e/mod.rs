@@ -20,17 +20,13 @@
 pub mod desc;
 pub mod regs;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::error::Result;
-use crate::mac::{self, Mac, RxMode};
-use crate::port::{
-    DeviceId, Driver, LinkStatus, OpenArgs, Opened, PortOps, RxBurst, Support, TxBurst,
-};
+use crate::mac::{Mac, RxMode};
+use crate::mac_port::{Chip, MacPort, Queues};
+use crate::port::{DeviceId, Driver, OpenArgs, Opened, Support};
 use crate::queue::{self, Limits};
 use crate::rss;
-use crate::stats::{HwCounter, HwStats};
+use crate::stats::HwCounter;
 use desc::{CtxTx, ExtRx};
 use regs::*;
 
@@ -62,7 +58,7 @@ pub static DEVICE_IDS: &[DeviceId] = &[
 ];
 
 pub static DRIVER: Driver = Driver {
-    name: "e1000e",
+    name: E1000e::LIMITS.driver,
     ids: DEVICE_IDS,
     open,
 };
@@ -71,32 +67,43 @@ pub static DRIVER: Driver = Driver {
 /// offsets, names and clear-on-read behaviour), so the table is shared.
 pub static COUNTERS: &[HwCounter] = crate::igb::stats::COUNTERS;
 
-pub const LIMITS: Limits = Limits {
-    driver: "e1000e",
-    // Two RX and two TX queues; RX queue 1 is reached only through RSS.
-    max_queues: 2,
-    min_ring: 64,
-    max_ring: 4096,
-    ring_multiple: 8,
-    min_mtu: 68,
-    // 9018-byte jumbo frames (datasheet 1.5): 9000 + 14 + 4.
-    max_mtu: 9000,
-};
-
 /// RCTL.FLXBUF granularity and largest size.
 const RX_BUF_UNIT: usize = 1024;
 const RX_BUF_MAX: usize = RCTL_FLXBUF_MAX_KB as usize * 1024;
 
-const RESET_TIMEOUT: Duration = Duration::from_millis(100);
-const DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// What the 82574L does its own way (see [`Chip`]); the port is
+/// `MacPort<E1000e>`.
+pub struct E1000e;
 
-/// Port-wide state of one 82574L.
-pub struct E1000e {
-    mac: Mac,
-    device: hw::vfio::Device,
-    addr: [u8; 6],
-    rx_queues: u16,
-    tx_queues: u16,
+impl Chip for E1000e {
+    /// Two RX and two TX queues; RX queue 1 is reached only through RSS.
+    const LIMITS: Limits = Limits::intel_1g("e1000e", 2);
+
+    fn set_mtu(&self, mac: &Mac, mtu: u16) {
+        // Frames longer than one buffer span several descriptors, so only
+        // RCTL.LPE changes (see STANDARD_MTU).
+        mac.set_rctl_bits(RCTL_LPE, lpe_for(mtu) != 0);
+    }
+
+    fn disable_rx_queue(&self, mac: &Mac, _queue: u16) {
+        // The 82574L has no per-queue receive enable: the port's receive
+        // stops, so the device writes into no ring after this.
+        mac.set_rctl_bits(RCTL_EN, false);
+        mac.flush();
+    }
+
+    fn disable_tx_queue(&self, mac: &Mac, queue: u16) {
+        let n = usize::from(queue);
+        mac.drain_tx(tdbal(n), queue);
+        mac.update(tarc(n), |v| v & !TARC_ENABLE);
+        mac.flush();
+    }
+
+    fn stop_queues(&self, mac: &Mac, _rx_queues: u16, tx_queues: u16) {
+        for q in 0..tx_queues {
+            mac.drain_tx(tdbal(usize::from(q)), q);
+        }
+    }
 }
 
 /// The MRQC value for `types` (the 82574L hashes no UDP: those types are
@@ -151,88 +158,40 @@ pub fn rctl_value(buf_len: u16, mode: RxMode, mtu: u16) -> u32 {
         | mode.rctl_bits()
 }
 
-impl E1000e {
-    fn r(&self, reg: usize) -> u32 {
-        self.mac.r(reg)
+/// Programs RSS for `rx_queues` queues (UDP hash types dropped).
+fn program_rss(mac: &Mac, cfg: &rss::RssConfig, rx_queues: u16) {
+    let reta = cfg.reta.unwrap_or_else(|| rss::default_reta(rx_queues));
+    let types = cfg.hash_types.intersection(rss::HashTypes::NO_UDP);
+    if types != cfg.hash_types {
+        log::info!(
+            "{}: the 82574L has no UDP RSS hash types; UDP packets get the address hash",
+            mac.addr()
+        );
     }
-    fn w(&self, reg: usize, v: u32) {
-        self.mac.w(reg, v)
-    }
-
-    fn program_rss(&self, cfg: &rss::RssConfig) {
-        for (i, v) in rss::key_registers(&cfg.key).iter().enumerate() {
-            self.w(RSSRK + 4 * i, *v);
-        }
-        let reta = cfg
-            .reta
-            .unwrap_or_else(|| rss::default_reta(self.rx_queues));
-        for (i, v) in reta_registers(&reta).iter().enumerate() {
-            self.w(RETA + 4 * i, *v);
-        }
-        let types = cfg.hash_types.intersection(rss::HashTypes::NO_UDP);
-        if types != cfg.hash_types {
-            log::info!(
-                "{}: the 82574L has no UDP RSS hash types; UDP packets get the address hash",
-                self.mac.addr()
-            );
-        }
-        self.w(MRQC, mrqc_for(types));
-    }
-
-    /// Waits for the device to fetch every queued descriptor of TX queue
-    /// `n` (TDH reaches TDT).
-    fn drain_tx(&self, n: usize) {
-        if !mac::poll(DRAIN_TIMEOUT, || self.r(tdh(n)) == self.r(tdt(n))) {
-            log::warn!("{}: TX queue {n} did not drain", self.mac.addr());
-        }
-    }
+    mac.program_rss(&cfg.key, &reta_registers(&reta), mrqc_for(types));
 }
 
 fn open(args: OpenArgs<'_>) -> Result<Opened> {
-    let OpenArgs {
-        device,
-        addr,
-        config: cfg,
-        pools,
-        ..
-    } = args;
-    LIMITS.check(cfg)?;
-    let bar = Arc::new(device.map_bar(0).map_err(|source| crate::Error::MapBar {
-        addr,
-        bar: 0,
-        source,
-    })?);
-    device
-        .enable_bus_master()
-        .map_err(|source| crate::Error::BusMaster { addr, source })?;
-    let mac = Mac::new(addr, bar.clone());
-    mac.global_reset(RESET_TIMEOUT)?;
-    mac.set_driver_loaded(true);
-    let mut dev = E1000e {
-        mac,
-        device,
-        addr: [0; 6],
-        rx_queues: cfg.rx_queues,
-        tx_queues: cfg.tx_queues,
-    };
-    dev.addr = dev.mac.read_mac();
-    log::info!("{addr}: MAC {}", mac::format_mac(&dev.addr));
-    dev.mac.init_filters(&dev.addr, RAR_ENTRIES);
+    let (port, setup) = MacPort::bring_up(args, E1000e)?;
+    let (cfg, pools, doorbell) = (setup.cfg, setup.pools, setup.doorbell);
+    let mac = &port.mac;
 
     // Link: the MAC follows the PHY's autonegotiation (copper).
-    let ctrl = dev.r(CTRL) & !(CTRL_FRCSPD | CTRL_FRCDPLX);
-    let ctrl = if cfg.vlan_strip {
-        ctrl | CTRL_VME
-    } else {
-        ctrl & !CTRL_VME
-    };
-    dev.w(CTRL, ctrl | CTRL_SLU);
-    dev.w(VET, VET_8021Q);
+    mac.update(CTRL, |c| {
+        let c = c & !(CTRL_FRCSPD | CTRL_FRCDPLX);
+        let c = if cfg.vlan_strip {
+            c | CTRL_VME
+        } else {
+            c & !CTRL_VME
+        };
+        c | CTRL_SLU
+    });
+    mac.w(VET, VET_8021Q);
 
     // Receive (datasheet 4.6.5): everything before RCTL.EN, which latches
     // the buffer size and descriptor type.
-    dev.w(RCTL, 0);
-    dev.w(
+    mac.w(RCTL, 0);
+    mac.w(
         RFCTL,
         RFCTL_EXTEN | RFCTL_ISCSI_DIS | RFCTL_NFSW_DIS | RFCTL_NFSR_DIS,
     );
@@ -240,45 +199,31 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     let smallest = (0..cfg.rx_queues)
         .min_by_key(|&q| pools[usize::from(q)].buf_size())
         .unwrap_or(0);
-    let rx_mode = RxMode {
-        promiscuous: cfg.promiscuous,
-        allmulti: cfg.allmulti,
-    };
     let layout = queue::rx_layout(
         smallest,
         &pools[usize::from(smallest)],
         RX_BUF_UNIT,
         RX_BUF_MAX,
     )?;
-    let doorbell: Arc<dyn crate::ring::Doorbell> = bar.clone();
     let mut rx_rings = Vec::new();
-    let mut rx_counters = Vec::new();
     for q in 0..cfg.rx_queues {
         let n = usize::from(q);
         let b = queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, &doorbell, rdt(n))?;
-        dev.w(rdbal(n), b.base as u32);
-        dev.w(rdbah(n), (b.base >> 32) as u32);
-        dev.w(rdlen(n), b.len);
-        dev.w(rdh(n), 0);
-        dev.w(rdt(n), 0);
-        rx_rings.push(b.ring);
-        rx_counters.push(b.counters);
+        mac.program_ring(rdbal(n), b.base, b.len);
+        rx_rings.push(b);
     }
     // Checksum status always; PCSD puts the RSS hash in the descriptor (and
     // is what enables RSS).
-    dev.w(RXCSUM, RXCSUM_IPOFL | RXCSUM_TUOFL | RXCSUM_PCSD);
-    dev.program_rss(&cfg.rss);
-    dev.w(RCTL, rctl_value(layout.buf_len, rx_mode, cfg.mtu));
-    dev.mac.init_rx_mode(rx_mode);
-    let mut rx: Vec<Box<dyn RxBurst>> = Vec::new();
-    for mut ring in rx_rings {
-        ring.start();
-        rx.push(Box::new(ring));
+    mac.w(RXCSUM, RXCSUM_IPOFL | RXCSUM_TUOFL | RXCSUM_PCSD);
+    program_rss(mac, &cfg.rss, cfg.rx_queues);
+    mac.w(RCTL, rctl_value(layout.buf_len, mac.rx_mode(), cfg.mtu));
+    let mut queues = Queues::default();
+    for mut b in rx_rings {
+        b.ring.start();
+        queues.push_rx(b.ring, b.counters);
     }
 
     // Transmit (datasheet 4.6.6).
-    let mut tx: Vec<Box<dyn TxBurst>> = Vec::new();
-    let mut tx_counters = Vec::new();
     for q in 0..cfg.tx_queues {
         let n = usize::from(q);
         let mut b = queue::tx_ring::<CtxTx>(q, cfg, &doorbell, tdt(n))?;
@@ -286,130 +231,17 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         // also strips received tags: without VLAN stripping the ring
         // inserts them in software.
         b.ring.set_software_vlan(!cfg.vlan_strip);
-        dev.w(tdbal(n), b.base as u32);
-        dev.w(tdbah(n), (b.base >> 32) as u32);
-        dev.w(tdlen(n), b.len);
-        dev.w(tdh(n), 0);
-        dev.w(tdt(n), 0);
+        mac.program_ring(tdbal(n), b.base, b.len);
         // WTHRESH 0: write-back only for RS'd descriptors, which the ring
         // batches.
-        dev.w(txdctl(n), TXDCTL_GRAN | TXDCTL_COUNT_DESC);
-        let t = dev.r(tarc(n));
-        dev.w(tarc(n), t | TARC_ENABLE);
-        tx.push(Box::new(b.ring));
-        tx_counters.push(b.counters);
+        mac.w(txdctl(n), TXDCTL_GRAN | TXDCTL_COUNT_DESC);
+        mac.update(tarc(n), |t| t | TARC_ENABLE);
+        queues.push_tx(b.ring, b.counters);
     }
-    dev.w(TIPG, TIPG_COPPER);
-    dev.w(
-        TCTL,
-        TCTL_EN
-            | TCTL_PSP
-            | TCTL_RTLC
-            | (COLLISION_THRESHOLD << TCTL_CT_SHIFT)
-            | (COLLISION_DISTANCE << TCTL_COLD_SHIFT),
-    );
+    mac.w(TIPG, TIPG_COPPER);
+    mac.enable_transmit();
 
-    // Start the statistics from zero.
-    let dev = Arc::new(dev);
-    dev.read_hw_stats(&mut HwStats::new(COUNTERS));
-
-    if cfg.wait_for_link {
-        let l = dev.mac.wait_for_link(cfg.link_timeout)?;
-        log::info!("{addr}: link {l}");
-    }
-    Ok(Opened {
-        ops: dev,
-        rx,
-        tx,
-        rx_counters,
-        tx_counters,
-        hw_counters: COUNTERS,
-    })
-}
-
-impl PortOps for E1000e {
-    fn driver_name(&self) -> &'static str {
-        "e1000e"
-    }
-
-    fn mac_addr(&self) -> [u8; 6] {
-        self.addr
-    }
-
-    fn link(&self) -> LinkStatus {
-        self.mac.link()
-    }
-
-    fn read_hw_stats(&self, hw: &mut HwStats) {
-        self.mac.read_counters(hw)
-    }
-
-    fn events(&self) -> Vec<(String, u64)> {
-        self.mac.events()
-    }
-
-    fn set_promiscuous(&self, on: bool) {
-        self.mac.set_rx_mode(|m| m.promiscuous = on)
-    }
-
-    fn set_allmulti(&self, on: bool) {
-        self.mac.set_rx_mode(|m| m.allmulti = on)
-    }
-
-    fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {
-        self.mac.set_unicast_filters(addrs, RAR_ENTRIES)
-    }
-
-    fn set_multicast_filters(&self, addrs: &[[u8; 6]]) {
-        self.mac.set_multicast_filters(addrs)
-    }
-
-    fn set_mtu(&self, mtu: u16) -> Result<()> {
-        // Frames longer than one buffer span several descriptors, so only
-        // RCTL.LPE changes (see STANDARD_MTU).
-        LIMITS.check_mtu(mtu)?;
-        self.mac.set_rctl_bits(RCTL_LPE, lpe_for(mtu) != 0);
-        Ok(())
-    }
-
-    fn disable_rx_queue(&self, _queue: u16) {
-        // The 82574L has no per-queue receive enable: the port's receive
-        // stops, so the device writes into no ring after this.
-        self.mac.set_rctl_bits(RCTL_EN, false);
-        self.mac.flush();
-    }
-
-    fn disable_tx_queue(&self, queue: u16) {
-        let n = usize::from(queue);
-        self.drain_tx(n);
-        self.mac.update(tarc(n), |v| v & !TARC_ENABLE);
-        self.mac.flush();
-    }
-
-    fn stop(&self) {
-        self.mac.set_rctl_bits(RCTL_EN, false);
-        for q in 0..self.tx_queues {
-            self.drain_tx(usize::from(q));
-        }
-        self.mac.update(TCTL, |v| v & !TCTL_EN);
-        self.mac.flush();
-    }
-
-    #[cfg(feature = "mmio-count")]
-    fn mmio_counts(&self) -> Option<(u64, u64)> {
-        Some(self.mac.bar().access_counts())
-    }
-
-    fn close(&self) {
-        self.stop();
-        if let Err(e) = self.mac.global_reset(RESET_TIMEOUT) {
-            log::warn!("{e}");
-        }
-        self.mac.set_driver_loaded(false);
-        if let Err(e) = self.device.disable_bus_master() {
-            log::warn!("{}: disabling bus mastering: {e}", self.mac.addr());
-        }
-    }
+    port.finish(cfg, queues, COUNTERS)
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! 82574L register offsets and bit fields, named as in the Intel 82574 GbE
 //! Controller Family Datasheet (section 10) and Linux `e1000e`'s `regs.h` /
 //! `defines.h`. Offsets are byte offsets into BAR0. What the 82574L shares
-//! with the 82576 (CTRL, STATUS, EERD, RCTL/TCTL filter bits, RAL/RAH, MTA,
-//! the statistics block) lives in [`crate::mac::regs`] and is re-exported.
+//! with the 82576 (CTRL, STATUS, EERD, MDIC, RCTL/TCTL, RXCSUM, RAL/RAH,
+//! MTA, VFTA, RSS key/RETA/MRQC, the statistics block) lives in
+//! [`crate::mac::regs`] and is re-exported; this file holds only what the
+//! 82574L has alone.
 //!
 //! Queue registers: queue n at +0x100 * n from queue 0 (two queues).
 
@@ -11,28 +13,10 @@
 pub use crate::mac::regs::*;
 
 // General.
-pub const EECD: usize = 0x0010;
-pub const MDIC: usize = 0x0020;
-pub const VET: usize = 0x0038;
 pub const ICS: usize = 0x00C8;
-pub const IMS: usize = 0x00D0;
 pub const IAM: usize = 0x00E0;
 pub const EIAC: usize = 0x00DC;
-pub const TIPG: usize = 0x0410;
 pub const PSRCTL: usize = 0x2170;
-
-// Receive.
-pub const RXCSUM: usize = 0x5000;
-pub const RFCTL: usize = 0x5008;
-pub const MRQC: usize = 0x5818;
-pub const RETA: usize = 0x5C00;
-/// 32 RETA registers of four one-byte entries (128 entries).
-pub const RETA_REGS: usize = 32;
-pub const RSSRK: usize = 0x5C80;
-/// 10 RSS key registers (40 bytes).
-pub const RSSRK_REGS: usize = 10;
-/// Receive address registers RAL/RAH[0..15].
-pub const RAR_ENTRIES: usize = 16;
 
 // Per-queue registers (n = 0, 1).
 pub const fn rdbal(n: usize) -> usize {
@@ -97,21 +81,9 @@ pub const RFCTL_EXTEN: u32 = 1 << 15;
 pub const RFCTL_IPV6_EX_DIS: u32 = 1 << 16;
 pub const RFCTL_NEW_IPV6_EXT_DIS: u32 = 1 << 17;
 
-// RXCSUM.
-pub const RXCSUM_IPOFL: u32 = 1 << 8;
-pub const RXCSUM_TUOFL: u32 = 1 << 9;
-/// Packet checksum disable: the descriptor carries the RSS hash instead of
-/// the packet checksum (required for RSS).
-pub const RXCSUM_PCSD: u32 = 1 << 13;
-
-// MRQC: MRQE (bits 1:0) = 01b enables RSS; hash field enables above.
+// MRQC: MRQE (bits 1:0) = 01b enables RSS (the hash field enables are
+// shared).
 pub const MRQC_ENABLE_RSS_2Q: u32 = 0x1;
-pub const MRQC_RSS_FIELD_IPV4_TCP: u32 = 1 << 16;
-pub const MRQC_RSS_FIELD_IPV4: u32 = 1 << 17;
-/// TCP over IPv6, with or without extension headers.
-pub const MRQC_RSS_FIELD_IPV6_TCP_EX: u32 = 1 << 18;
-pub const MRQC_RSS_FIELD_IPV6_EX: u32 = 1 << 19;
-pub const MRQC_RSS_FIELD_IPV6: u32 = 1 << 20;
 /// RETA entry: bit 7 selects the queue (0 or 1); bits 6:0 are unused.
 pub const RETA_QUEUE_SHIFT: u32 = 7;
 

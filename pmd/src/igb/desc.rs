@@ -2,7 +2,7 @@
 //! one-buffer format and the transmit data and context formats, as the
 //! shared rings' [`RxFormat`] and [`TxFormat`].
 
-use crate::offload::OffloadError;
+use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, RxFlags, TxFlags};
 use crate::ring::Desc;
 use crate::rx::RxFormat;
@@ -144,19 +144,7 @@ impl TxFormat for AdvTx {
             }
         }
         if f.contains(TxFlags::TCP_SEG) {
-            if o.mss == 0 || o.mss > TSO_MAX_MSS {
-                return Err(OffloadError::BadMss {
-                    mss: o.mss,
-                    max: TSO_MAX_MSS,
-                });
-            }
-            let hdr = usize::from(o.l2_len) + usize::from(o.l3_len) + usize::from(o.l4_len);
-            if hdr > TSO_MAX_HDR {
-                return Err(OffloadError::HeadersTooLong {
-                    len: hdr,
-                    max: TSO_MAX_HDR,
-                });
-            }
+            offload::tso_header_len(o, TSO_MAX_MSS, TSO_MAX_HDR)?;
             mss_l4len = (u32::from(o.l4_len) << ADVTXD_L4LEN_SHIFT)
                 | (u32::from(o.mss) << ADVTXD_MSS_SHIFT);
         }

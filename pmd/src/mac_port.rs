@@ -1,0 +1,240 @@
+//! The port both Intel 1 GbE families make of their shared MAC block,
+//! written once: [`MacPort`] holds the [`Mac`], the VFIO device and the
+//! station address, does the bring-up they share (BAR 0, bus mastering,
+//! global reset, EEPROM MAC, filter tables) and the end of open (counters
+//! from zero, link wait), and implements every [`PortOps`] operation that
+//! is the same on both. What a chip does its own way (extra interrupt
+//! registers, the MTU limit, stopping queues) is its [`Chip`] impl.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool::Pool;
+
+use crate::error::{Error, Result};
+use crate::mac::regs::*;
+use crate::mac::{self, Mac, RxMode};
+use crate::port::{LinkStatus, OpenArgs, Opened, PortConfig, PortOps, RxBurst, TxBurst};
+use crate::queue::Limits;
+use crate::ring::Doorbell;
+use crate::stats::{HwCounter, HwStats, QueueCounters};
+
+/// How long CTRL.RST may take to self-clear (both families).
+pub const RESET_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// What one chip does differently; each method gets the port's [`Mac`].
+pub trait Chip: Send + Sync + 'static {
+    /// Queue, ring and MTU limits; `LIMITS.driver` is the driver name.
+    const LIMITS: Limits;
+    /// Masks interrupt causes beyond IMC (the 82576's extended ones);
+    /// called before and after every global reset.
+    fn mask_extra_interrupts(&self, _mac: &Mac) {}
+    /// Applies an MTU already checked against [`Chip::LIMITS`].
+    fn set_mtu(&self, mac: &Mac, mtu: u16);
+    /// See [`PortOps::disable_rx_queue`].
+    fn disable_rx_queue(&self, mac: &Mac, queue: u16);
+    /// See [`PortOps::disable_tx_queue`].
+    fn disable_tx_queue(&self, mac: &Mac, queue: u16);
+    /// The queue part of [`PortOps::stop`], between RCTL.EN off and
+    /// TCTL.EN off.
+    fn stop_queues(&self, mac: &Mac, rx_queues: u16, tx_queues: u16);
+}
+
+/// Port-wide state of one device driven through its shared MAC block.
+pub struct MacPort<C> {
+    pub mac: Mac,
+    device: hw::vfio::Device,
+    station: [u8; 6],
+    rx_queues: u16,
+    tx_queues: u16,
+    chip: C,
+}
+
+/// What an open works with after [`MacPort::bring_up`].
+pub struct Setup<'a> {
+    pub cfg: &'a PortConfig,
+    /// One pool per RX queue.
+    pub pools: Vec<Arc<Pool>>,
+    /// BAR 0, where the rings' tail registers are.
+    pub doorbell: Arc<dyn Doorbell>,
+}
+
+/// The queues an open built, in queue order, for [`MacPort::finish`].
+#[derive(Default)]
+pub struct Queues {
+    rx: Vec<Box<dyn RxBurst>>,
+    tx: Vec<Box<dyn TxBurst>>,
+    rx_counters: Vec<Arc<QueueCounters>>,
+    tx_counters: Vec<Arc<QueueCounters>>,
+}
+
+impl Queues {
+    /// Adds the next RX queue (already started).
+    pub fn push_rx(&mut self, ring: impl RxBurst + 'static, counters: Arc<QueueCounters>) {
+        self.rx.push(Box::new(ring));
+        self.rx_counters.push(counters);
+    }
+    /// Adds the next TX queue.
+    pub fn push_tx(&mut self, ring: impl TxBurst + 'static, counters: Arc<QueueCounters>) {
+        self.tx.push(Box::new(ring));
+        self.tx_counters.push(counters);
+    }
+}
+
+impl<C: Chip> MacPort<C> {
+    /// Checks the configuration against the chip's limits, maps BAR 0,
+    /// turns bus mastering on, resets the device, marks the driver loaded,
+    /// reads the MAC address, initialises the address, multicast and VLAN
+    /// filter tables and records the receive mode the configuration asks
+    /// for ([`Mac::rx_mode`], for the chip's first RCTL write).
+    pub fn bring_up(args: OpenArgs<'_>, chip: C) -> Result<(MacPort<C>, Setup<'_>)> {
+        let OpenArgs {
+            device,
+            addr,
+            config: cfg,
+            pools,
+            ..
+        } = args;
+        C::LIMITS.check(cfg)?;
+        let bar = Arc::new(device.map_bar(0).map_err(|source| Error::MapBar {
+            addr,
+            bar: 0,
+            source,
+        })?);
+        device
+            .enable_bus_master()
+            .map_err(|source| Error::BusMaster { addr, source })?;
+        let mut port = MacPort {
+            mac: Mac::new(addr, bar.clone()),
+            device,
+            station: [0; 6],
+            rx_queues: cfg.rx_queues,
+            tx_queues: cfg.tx_queues,
+            chip,
+        };
+        port.reset()?;
+        port.mac.set_driver_loaded(true);
+        port.station = port.mac.read_mac();
+        log::info!("{addr}: MAC {}", mac::format_mac(&port.station));
+        port.mac.init_filters(&port.station, RAR_ENTRIES);
+        port.mac.init_rx_mode(RxMode {
+            promiscuous: cfg.promiscuous,
+            allmulti: cfg.allmulti,
+        });
+        Ok((
+            port,
+            Setup {
+                cfg,
+                pools,
+                doorbell: bar,
+            },
+        ))
+    }
+
+    /// Global reset with every interrupt cause masked before and after.
+    fn reset(&self) -> Result<()> {
+        self.chip.mask_extra_interrupts(&self.mac);
+        self.mac.global_reset(RESET_TIMEOUT)?;
+        self.chip.mask_extra_interrupts(&self.mac);
+        Ok(())
+    }
+
+    /// Ends an open: the hardware counters start from zero, the link is
+    /// waited for if `cfg` asks, and the port is handed out with `queues`.
+    pub fn finish(
+        self,
+        cfg: &PortConfig,
+        queues: Queues,
+        counters: &'static [HwCounter],
+    ) -> Result<Opened> {
+        self.mac.read_counters(&mut HwStats::new(counters));
+        if cfg.wait_for_link {
+            let l = self.mac.wait_for_link(cfg.link_timeout)?;
+            log::info!("{}: link {l}", self.mac.addr());
+        }
+        Ok(Opened {
+            ops: Arc::new(self),
+            rx: queues.rx,
+            tx: queues.tx,
+            rx_counters: queues.rx_counters,
+            tx_counters: queues.tx_counters,
+            hw_counters: counters,
+        })
+    }
+}
+
+impl<C: Chip> PortOps for MacPort<C> {
+    fn driver_name(&self) -> &'static str {
+        C::LIMITS.driver
+    }
+
+    fn mac_addr(&self) -> [u8; 6] {
+        self.station
+    }
+
+    fn link(&self) -> LinkStatus {
+        self.mac.link()
+    }
+
+    fn read_hw_stats(&self, hw: &mut HwStats) {
+        self.mac.read_counters(hw)
+    }
+
+    fn events(&self) -> Vec<(String, u64)> {
+        self.mac.events()
+    }
+
+    fn set_promiscuous(&self, on: bool) {
+        self.mac.set_rx_mode(|m| m.promiscuous = on)
+    }
+
+    fn set_allmulti(&self, on: bool) {
+        self.mac.set_rx_mode(|m| m.allmulti = on)
+    }
+
+    fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {
+        self.mac.set_unicast_filters(addrs, RAR_ENTRIES)
+    }
+
+    fn set_multicast_filters(&self, addrs: &[[u8; 6]]) {
+        self.mac.set_multicast_filters(addrs)
+    }
+
+    fn set_mtu(&self, mtu: u16) -> Result<()> {
+        C::LIMITS.check_mtu(mtu)?;
+        self.chip.set_mtu(&self.mac, mtu);
+        Ok(())
+    }
+
+    fn disable_rx_queue(&self, queue: u16) {
+        self.chip.disable_rx_queue(&self.mac, queue)
+    }
+
+    fn disable_tx_queue(&self, queue: u16) {
+        self.chip.disable_tx_queue(&self.mac, queue)
+    }
+
+    fn stop(&self) {
+        self.mac.set_rctl_bits(RCTL_EN, false);
+        self.chip
+            .stop_queues(&self.mac, self.rx_queues, self.tx_queues);
+        self.mac.update(TCTL, |v| v & !TCTL_EN);
+        self.mac.flush();
+    }
+
+    #[cfg(feature = "mmio-count")]
+    fn mmio_counts(&self) -> Option<(u64, u64)> {
+        Some(self.mac.bar().access_counts())
+    }
+
+    fn close(&self) {
+        self.stop();
+        if let Err(e) = self.reset() {
+            log::warn!("{e}");
+        }
+        self.mac.set_driver_loaded(false);
+        if let Err(e) = self.device.disable_bus_master() {
+            log::warn!("{}: disabling bus mastering: {e}", self.mac.addr());
+        }
+    }
+}

@@ -8,6 +8,12 @@
 //! Run: `cargo bench -p pool --bench pool-bench -- [--quick] [--full]
 //! [--duration-ms N]`. Default: n_get_bulk == n_put_bulk, 200 ms per case
 //! (about 30 s in all); `--full` runs every get/put pair as DPDK does.
+//!
+//! Profiling: `--one BULK KEEP CACHE [--track] [--buffers N]` runs only
+//! that pool case on one core; with `--buffers` it does a fixed amount of
+//! work, so two runs under `valgrind --tool=callgrind` with different N
+//! give instructions per buffer (difference of totals / difference of N;
+//! N a multiple of 65536).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};

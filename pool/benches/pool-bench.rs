@@ -41,6 +41,8 @@ struct Opts {
     buffers: u64,
     /// `--track`: with `--one`, turn per-buffer state tracking on.
     track: bool,
+    /// `--cores N`: with `--one`, run on N cores (lcores 0..N).
+    cores: usize,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -50,6 +52,7 @@ fn parse_opts() -> Result<Opts, String> {
         one: None,
         buffers: u64::MAX,
         track: false,
+        cores: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -73,12 +76,16 @@ fn parse_opts() -> Result<Opts, String> {
                 opts.buffers = v.parse().map_err(|_| format!("bad --buffers {v}"))?;
             }
             "--track" => opts.track = true,
+            "--cores" => {
+                let v = args.next().ok_or("--cores needs a value")?;
+                opts.cores = v.parse().map_err(|_| format!("bad --cores {v}"))?;
+            }
             // cargo bench passes --bench; accept and ignore it.
             "--bench" => {}
             other => {
                 return Err(format!(
                     "unknown option {other} (use --quick, --full, --duration-ms N, \
-                     --one BULK KEEP CACHE [--track] [--buffers N])"
+                     --one BULK KEEP CACHE [--track] [--cores N] [--buffers N])"
                 ));
             }
         }
@@ -389,15 +396,16 @@ fn main() {
         buffers: opts.buffers,
     };
     if let Some((bulk, keep, cache)) = opts.one {
-        let cfg = PoolConfig::new("one", pool_size(1))
+        let cores = opts.cores;
+        let cfg = PoolConfig::new("one", pool_size(cores))
             .with_cache_size(cache)
-            .with_lcores(1)
+            .with_lcores(cores)
             .with_track_state(opts.track);
         let Ok(p) = Pool::with_host_memory(&cfg) else {
             return;
         };
-        let rate = run(&p, 1, bulk, bulk, keep, lim);
-        println!("pool cache {cache} bulk {bulk} keep {keep}: {rate:.4e} buffers/s");
+        let rate = run(&p, cores, bulk, bulk, keep, lim);
+        println!("pool cache {cache} bulk {bulk} keep {keep} cores {cores}: {rate:.4e} buffers/s");
         return;
     }
     let mut rows = Vec::new();

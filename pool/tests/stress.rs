@@ -64,9 +64,15 @@ fn cross_core_frees_return_every_buffer_and_counters_agree() {
                     }
                     let _ = next.send(v);
                 }
-                // Free what is still queued for us, then hand this lcore's
-                // cache back to the ring before the thread exits.
-                drop(rx);
+                // Stop sending, then free everything the previous worker
+                // still sends until it is done too (so each worker frees
+                // through its own path even if it ran ahead of its
+                // sender), then hand this lcore's cache back to the ring
+                // before the thread exits.
+                drop(next);
+                for batch in rx {
+                    drop(batch);
+                }
                 p.flush_cache();
                 empty
             })

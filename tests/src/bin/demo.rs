@@ -4,7 +4,7 @@
 //! progress line, counts what comes back on the e1000e's wire, then prints
 //! testpmd's final report and a one-line verdict.
 //!
-//! `cargo run --release -p rig --bin demo -- [--seconds 20] [--rate 20000]
+//! `cargo run --release -p rig --bin demo -- [--seconds 20] [--rate 50000]
 //!  [--frame-len 60] [--burst 32] [--in-flight 128]`
 
 use rig::traffic::{self, TrafficConfig};
@@ -32,7 +32,7 @@ fn parse() -> Result<Args, String> {
     let d = TrafficConfig::default();
     let mut a = Args {
         seconds: 20,
-        rate: d.rate_pps,
+        rate: 50_000,
         frame_len: d.frame_len,
         burst: 32,
         in_flight: d.max_in_flight,

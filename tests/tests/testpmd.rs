@@ -358,6 +358,7 @@ fn interactive_prompt_runs_a_script_of_commands() {
         "show port info all",
         "set promisc 0 off",
         "show port info 0",
+        "set capture 1 /tmp/i.pcap",
         "start",
         "@sleep 12",
         "show port stats all",
@@ -418,6 +419,12 @@ fn interactive_prompt_runs_a_script_of_commands() {
     assert!(o.contains("NIC extended statistics for port 0"));
     assert!(o.contains("rx_good_packets:"));
     assert_eq!(fwd_stats(o, 0).0, n);
+    assert!(
+        o.contains(&format!(
+            "Capture of port 1: {n} frames written to /tmp/i.pcap, 0 not captured"
+        )),
+        "{o}"
+    );
     assert!(o.contains("Set macswap packet forwarding mode"));
     assert!(o.contains("macswap packet forwarding - ports=2"));
     assert!(o.contains("NIC statistics for port 0 cleared"));

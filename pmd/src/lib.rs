@@ -65,6 +65,9 @@ pub mod rx;
 pub mod stats;
 pub mod tx;
 
+#[cfg(test)]
+mod sim;
+
 pub use error::{Error, Result};
 pub use packet::{HEADROOM, Packet, RxFlags, Segment, TxFlags, TxOffload};
 pub use port::{LinkStatus, Port, PortConfig, RxQueue, TxQueue};

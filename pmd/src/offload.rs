@@ -48,6 +48,11 @@ pub fn tso_header_len(o: &TxOffload, max_mss: u16, max_hdr: usize) -> Result<usi
 /// `l2_len` accordingly.
 pub fn insert_vlan(pkt: &mut Packet) -> Result<(), OffloadError> {
     let tci = pkt.tx.vlan_tci;
+    // l2_len 0 means "not given"; otherwise it grows by the tag.
+    let l2_len = match pkt.tx.l2_len {
+        0 => 0,
+        n => n.checked_add(4).ok_or(OffloadError::BadHeaders)?,
+    };
     let head = pkt.head_mut();
     let (off, len) = (head.offset(), head.len());
     if off < 4 || len < 12 {
@@ -64,22 +69,27 @@ pub fn insert_vlan(pkt: &mut Packet) -> Result<(), OffloadError> {
     d[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
     d[14..16].copy_from_slice(&tci.to_be_bytes());
     pkt.tx.flags = TxFlags(pkt.tx.flags.0 & !TxFlags::VLAN.0);
-    if pkt.tx.l2_len != 0 {
-        pkt.tx.l2_len += 4;
-    }
+    pkt.tx.l2_len = l2_len;
     Ok(())
 }
 
-/// One's-complement sum of 16-bit big-endian words (odd byte padded).
-pub fn csum_add(mut sum: u32, bytes: &[u8]) -> u32 {
+/// One's-complement sum of 16-bit big-endian words (odd byte padded),
+/// added to `sum`. Any length: carries out of 32 bits are folded back in
+/// (2^32 is 1 in one's-complement 16-bit arithmetic), so nothing overflows.
+pub fn csum_add(sum: u32, bytes: &[u8]) -> u32 {
+    let mut s = u64::from(sum);
     let mut chunks = bytes.chunks_exact(2);
     for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        s += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
     if let [b] = chunks.remainder() {
-        sum += u32::from(*b) << 8;
+        s += u64::from(*b) << 8;
     }
-    sum
+    while s > u64::from(u32::MAX) {
+        s = (s & u64::from(u32::MAX)) + (s >> 32);
+    }
+    // The loop left at most 32 bits.
+    s as u32
 }
 
 /// Folds a 32-bit one's-complement sum to 16 bits.
@@ -202,6 +212,18 @@ mod tests {
     }
 
     #[test]
+    fn checksum_of_any_length_does_not_overflow() {
+        // 2^17 words of 0xFFFF would overflow a 32-bit running sum; their
+        // one's-complement sum is 0xFFFF (negative zero), checksum 0.
+        let ones = vec![0xFFu8; 1 << 18];
+        assert_eq!(checksum(&ones), 0);
+        // 0x0001 repeated 2^17 times: 2^17 mod 0xFFFF = 2.
+        let words: Vec<u8> = (0..1 << 17).flat_map(|_| [0u8, 1]).collect();
+        assert_eq!(csum_fold(csum_add(0, &words)), 2);
+        assert_eq!(csum_fold(csum_add(u32::MAX, &[0xFF, 0xFF])), 0xFFFF);
+    }
+
+    #[test]
     fn software_vlan_insertion_uses_the_headroom() {
         let cfg = pool::PoolConfig::new("vlan-test", 2).with_buf_size(512);
         let pool = pool::Pool::with_host_memory(&cfg).expect("host pool");
@@ -224,6 +246,14 @@ mod tests {
         let mut p = Packet::new(buf, 0, 60).expect("packet");
         p.tx.flags = TxFlags::VLAN;
         assert_eq!(insert_vlan(&mut p), Err(OffloadError::NoVlanRoom));
+
+        // An L2 length that cannot grow by the tag is refused, frame untouched.
+        drop(p);
+        let mut p = Packet::from_bytes(&pool, &frame).expect("packet");
+        p.tx.flags = TxFlags::VLAN;
+        p.tx.l2_len = 253;
+        assert_eq!(insert_vlan(&mut p), Err(OffloadError::BadHeaders));
+        assert_eq!(p.to_vec().expect("readable"), frame);
     }
 
     #[test]

@@ -420,8 +420,8 @@ impl Port {
             let q = c.snapshot().since(*b);
             s.q_ipackets.push(q.packets);
             s.q_ibytes.push(q.bytes);
-            s.q_errors.push(q.errors);
-            s.ierrors += q.errors;
+            s.q_errors.push(q.errors + q.bad_desc);
+            s.ierrors += q.errors + q.bad_desc;
             s.rx_nombuf += q.nombuf;
             s.imissed += q.nombuf;
         }
@@ -459,6 +459,7 @@ impl Port {
             push(format!("rx_q{i}_errors"), q.errors);
             push(format!("rx_q{i}_nombuf"), q.nombuf);
             push(format!("rx_q{i}_ring_full"), q.ring_full);
+            push(format!("rx_q{i}_bad_desc"), q.bad_desc);
         }
         for (i, (c, b)) in self.shared.tx_counters.iter().zip(&base.1).enumerate() {
             let q = c.snapshot().since(*b);

@@ -61,6 +61,18 @@ impl Limits {
                 )));
             }
         }
+        if let Some(reta) = &cfg.rss.reta
+            && let Some((i, q)) = reta
+                .iter()
+                .enumerate()
+                .find(|(_, q)| u16::from(**q) >= cfg.rx_queues)
+        {
+            return Err(Error::Config(format!(
+                "RSS redirection table entry {i} names RX queue {q}, but the port has {} RX queues (0..={})",
+                cfg.rx_queues,
+                cfg.rx_queues - 1
+            )));
+        }
         self.check_mtu(cfg.mtu)
     }
 
@@ -127,6 +139,7 @@ pub fn rx_ring<F: RxFormat>(
     )
     .map_err(|e| match e {
         RxSetupError::PoolTooSmall { needed } => Error::PoolTooSmall { queue, needed },
+        RxSetupError::RingTooSmall(e) => Error::Config(format!("RX queue {queue}: {e}")),
     })?;
     Ok(Built {
         ring,
@@ -151,7 +164,8 @@ pub fn tx_ring<F: TxFormat>(
         })?;
     let (base, len) = (hwq.iova(), hwq.byte_len());
     let counters = Arc::new(QueueCounters::default());
-    let ring = TxRing::<F>::new(hwq, cfg.tx_rs_thresh, cfg.tx_free_thresh, counters.clone());
+    let ring = TxRing::<F>::new(hwq, cfg.tx_rs_thresh, cfg.tx_free_thresh, counters.clone())
+        .map_err(|e| Error::Config(format!("TX queue {queue}: {e}")))?;
     Ok(Built {
         ring,
         base,
@@ -187,5 +201,27 @@ mod tests {
             L.check(&big),
             Err(Error::BadMtu { mtu: 9001, .. })
         ));
+        let mut reta = [0u8; crate::rss::RETA_LEN];
+        reta[100] = 2;
+        let bad_reta = PortConfig {
+            rx_queues: 2,
+            rss: crate::rss::RssConfig {
+                reta: Some(reta),
+                ..Default::default()
+            },
+            ..PortConfig::default()
+        };
+        assert!(
+            matches!(L.check(&bad_reta), Err(Error::Config(m)) if m.contains("entry 100 names RX queue 2"))
+        );
+        reta[100] = 1;
+        let good_reta = PortConfig {
+            rss: crate::rss::RssConfig {
+                reta: Some(reta),
+                ..Default::default()
+            },
+            ..bad_reta
+        };
+        assert!(L.check(&good_reta).is_ok());
     }
 }

@@ -35,15 +35,30 @@ pub trait QueueHw: Send {
     fn write_tail(&mut self, value: u16);
 }
 
-/// Ring index arithmetic for a ring of `size` entries.
+/// Fewest descriptors a ring works with: one held back so the tail never
+/// equals the head, at least one for the device.
+pub const MIN_RING: u16 = 2;
+
+/// A ring too small to work with (below [`MIN_RING`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a descriptor ring needs at least {MIN_RING} descriptors, got {size}")]
+pub struct RingTooSmall {
+    pub size: u16,
+}
+
+/// Ring index arithmetic for a ring of `size` entries (at least
+/// [`MIN_RING`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ring {
     size: u16,
 }
 
 impl Ring {
-    pub fn new(size: u16) -> Ring {
-        Ring { size }
+    pub fn new(size: u16) -> Result<Ring, RingTooSmall> {
+        if size < MIN_RING {
+            return Err(RingTooSmall { size });
+        }
+        Ok(Ring { size })
     }
     pub fn size(self) -> u16 {
         self.size
@@ -51,6 +66,7 @@ impl Ring {
     /// `i + n` wrapped.
     pub fn add(self, i: u16, n: u16) -> u16 {
         let s = u32::from(i) + u32::from(n);
+        // The remainder is below `size`, a u16.
         (s % u32::from(self.size)) as u16
     }
     /// `i - 1` wrapped.
@@ -154,7 +170,7 @@ mod tests {
 
     #[test]
     fn index_arithmetic_wraps() {
-        let r = Ring::new(64);
+        let r = Ring::new(64).expect("valid size");
         assert_eq!(r.add(63, 1), 0);
         assert_eq!(r.add(60, 10), 6);
         assert_eq!(r.prev(0), 63);
@@ -162,6 +178,13 @@ mod tests {
         assert_eq!(r.distance(10, 10), 0);
         assert_eq!(r.distance(60, 4), 8);
         assert_eq!(r.distance(4, 60), 56);
+    }
+
+    #[test]
+    fn rings_below_two_descriptors_are_refused() {
+        assert_eq!(Ring::new(0), Err(RingTooSmall { size: 0 }));
+        assert_eq!(Ring::new(1), Err(RingTooSmall { size: 1 }));
+        assert!(Ring::new(2).is_ok());
     }
 
     #[test]

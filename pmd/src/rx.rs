@@ -10,7 +10,7 @@ use std::sync::Arc;
 use pool::{Netmem, Pool};
 
 use crate::packet::{Packet, Segment};
-use crate::ring::{Desc, DmaQueue, QueueHw, Ring};
+use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
 use crate::stats::QueueCounters;
 
 /// A receive descriptor format (16 bytes: `lo`, `hi` quadwords).
@@ -71,6 +71,19 @@ impl Drop for Shadow {
     }
 }
 
+/// Why the frame being assembled is thrown away; its remaining
+/// descriptors are recycled up to its EOP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Discard {
+    /// No replacement buffer: counted in `nombuf` at EOP.
+    NoBuf,
+    /// The device's write-back was impossible: counted in `bad_desc` at EOP.
+    Bad,
+    /// Already counted in `bad_desc` (the frame overran the ring, so its
+    /// EOP may never come): nothing more is counted at EOP.
+    Counted,
+}
+
 /// Buffers the ring refills from the pool at a time.
 const REFILL_BULK: usize = 32;
 
@@ -119,7 +132,10 @@ pub struct RxRing<F: RxFormat, H: QueueHw = DmaQueue> {
     layout: RxBufLayout,
     /// Frame being assembled across descriptors (and bursts).
     partial: Option<Packet>,
-    partial_bad: bool,
+    /// Descriptors the frame being assembled has used so far.
+    frame_descs: u16,
+    /// Set when the frame being assembled is dropped.
+    discard: Option<Discard>,
     queue: u16,
     counters: Arc<QueueCounters>,
     _format: PhantomData<F>,
@@ -130,6 +146,8 @@ pub struct RxRing<F: RxFormat, H: QueueHw = DmaQueue> {
 pub enum RxSetupError {
     #[error("pool has too few free buffers to fill {needed} RX descriptors")]
     PoolTooSmall { needed: usize },
+    #[error(transparent)]
+    RingTooSmall(#[from] RingTooSmall),
 }
 
 impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
@@ -145,6 +163,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         counters: Arc<QueueCounters>,
     ) -> Result<Self, RxSetupError> {
         let size = hw.size();
+        let ring = Ring::new(size)?;
         let mut bufs = Shadow::new(usize::from(size));
         let mut got = Vec::with_capacity(usize::from(size));
         if pool.alloc_bulk(&mut got, usize::from(size)) != usize::from(size) {
@@ -152,16 +171,13 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                 needed: usize::from(size),
             });
         }
-        for (i, b) in got.into_iter().enumerate() {
-            hw.write(
-                i as u16,
-                F::buffer_desc(b.dma_addr() + u64::from(layout.headroom)),
-            );
-            bufs.replace(i, b);
+        for (i, b) in (0..size).zip(got) {
+            hw.write(i, F::buffer_desc(b.dma_addr() + u64::from(layout.headroom)));
+            bufs.replace(usize::from(i), b);
         }
         Ok(RxRing {
             hw,
-            ring: Ring::new(size),
+            ring,
             next: 0,
             tail: 0,
             held: 0,
@@ -171,7 +187,8 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
             pool,
             layout,
             partial: None,
-            partial_bad: false,
+            frame_descs: 0,
+            discard: None,
             queue,
             counters,
             _format: PhantomData,
@@ -191,13 +208,28 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         &self.hw
     }
 
+    /// Drops the frame being assembled; its later descriptors are recycled
+    /// up to its EOP. The first reason given is the one counted.
+    fn discard(&mut self, why: Discard) {
+        self.partial = None;
+        if self.discard.is_none() {
+            self.discard = Some(why);
+        }
+    }
+
     /// Receives up to `max` packets, appending them to `out`. Returns how
     /// many were appended.
+    ///
+    /// Nothing the device writes back can make this panic or read outside
+    /// a buffer: a frame with a length beyond its buffer, with no bytes, or
+    /// spanning more descriptors than the device could own is dropped and
+    /// counted in [`QueueCounters::bad_desc`]. A frame whose EOP descriptor
+    /// is not written yet stays on the ring for a later burst.
     pub fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
         let device_owned = self.ring.distance(self.next, self.tail);
         let mut consumed = 0u16;
         let mut delivered = 0usize;
-        let (mut bytes, mut errors, mut nombuf) = (0u64, 0u64, 0u64);
+        let (mut bytes, mut errors, mut nombuf, mut bad) = (0u64, 0u64, 0u64, 0u64);
         while delivered < max {
             let i = self.next;
             let hi = self.hw.read_hi(i);
@@ -230,34 +262,56 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                         self.hw
                             .write(i, F::buffer_desc(a + u64::from(self.layout.headroom)));
                     }
-                    self.partial_bad = true;
+                    self.discard(Discard::NoBuf);
                     None
                 }
             };
             self.next = self.ring.add(i, 1);
             self.held += 1;
             consumed += 1;
+            self.frame_descs = self.frame_descs.saturating_add(1);
 
             if let Some(buf) = filled {
-                let len = F::len(hi).min(self.layout.buf_len);
-                let seg = Segment::new(buf, self.layout.headroom, len);
-                match self.partial.as_mut() {
-                    Some(p) => p.push_segment(seg),
-                    None => self.partial = Some(Packet::from_segment(seg)),
+                let len = F::len(hi);
+                if len > self.layout.buf_len {
+                    // More bytes than the buffer holds: a mangled write-back.
+                    self.discard(Discard::Bad);
+                } else if len > 0 && self.discard.is_none() {
+                    let seg = Segment::new(buf, self.layout.headroom, len);
+                    match self.partial.as_mut() {
+                        Some(p) => p.push_segment(seg),
+                        None => self.partial = Some(Packet::from_segment(seg)),
+                    }
                 }
+                // Otherwise `buf` (empty, or of a dropped frame) goes back
+                // to the pool here.
             }
             if !F::eop(hi) {
+                // A frame fits in the size - 1 descriptors the device owns at
+                // most; one without EOP by then is a device fault.
+                if self.frame_descs >= self.ring.size() - 1
+                    && self.discard != Some(Discard::Counted)
+                {
+                    self.partial = None;
+                    self.discard = Some(Discard::Counted);
+                    bad += 1;
+                }
                 continue;
             }
-            let lost_buffer = std::mem::take(&mut self.partial_bad);
-            let Some(mut pkt) = self.partial.take() else {
-                nombuf += 1;
-                continue;
+            self.frame_descs = 0;
+            let mut pkt = match (self.discard.take(), self.partial.take()) {
+                (None, Some(pkt)) => pkt,
+                (Some(Discard::NoBuf), _) => {
+                    nombuf += 1;
+                    continue;
+                }
+                // Bad, or a frame of zero bytes.
+                (Some(Discard::Bad), _) | (None, None) => {
+                    bad += 1;
+                    continue;
+                }
+                (Some(Discard::Counted), _) => continue,
             };
-            if lost_buffer {
-                nombuf += 1;
-                continue;
-            }
             if !F::fill(lo, hi, &mut pkt) {
                 errors += 1;
                 continue;
@@ -280,6 +334,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         QueueCounters::add(&c.bytes, bytes);
         QueueCounters::add(&c.errors, errors);
         QueueCounters::add(&c.nombuf, nombuf);
+        QueueCounters::add(&c.bad_desc, bad);
         delivered
     }
 
@@ -296,6 +351,8 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         if let Some(p) = self.partial.take() {
             n += p.segment_count();
         }
+        self.frame_descs = 0;
+        self.discard = None;
         n
     }
 

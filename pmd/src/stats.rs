@@ -137,6 +137,11 @@ pub struct QueueCounters {
     /// RX: bursts that found every device-owned descriptor filled (the ring
     /// was full, so the device may have dropped frames it does not count).
     pub ring_full: AtomicU64,
+    /// RX: frames dropped because the device's write-back was impossible
+    /// (a length beyond the buffer, an empty frame, a frame spanning more
+    /// descriptors than the device could own): a device fault, never
+    /// delivered.
+    pub bad_desc: AtomicU64,
 }
 
 impl QueueCounters {
@@ -155,6 +160,7 @@ impl QueueCounters {
             errors: self.errors.load(Ordering::Relaxed),
             nombuf: self.nombuf.load(Ordering::Relaxed),
             ring_full: self.ring_full.load(Ordering::Relaxed),
+            bad_desc: self.bad_desc.load(Ordering::Relaxed),
         }
     }
 }
@@ -167,6 +173,7 @@ pub struct QueueSnapshot {
     pub errors: u64,
     pub nombuf: u64,
     pub ring_full: u64,
+    pub bad_desc: u64,
 }
 
 impl QueueSnapshot {
@@ -178,6 +185,7 @@ impl QueueSnapshot {
             errors: self.errors.wrapping_sub(base.errors),
             nombuf: self.nombuf.wrapping_sub(base.nombuf),
             ring_full: self.ring_full.wrapping_sub(base.ring_full),
+            bad_desc: self.bad_desc.wrapping_sub(base.bad_desc),
         }
     }
 }
@@ -194,7 +202,8 @@ pub struct PortStats {
     /// Frames dropped for lack of room: the device's count plus the driver's
     /// (frames dropped for lack of a replacement buffer).
     pub imissed: u64,
-    /// Receive errors: the device's plus errored frames the driver dropped.
+    /// Receive errors: the device's plus errored or mangled frames the
+    /// driver dropped.
     pub ierrors: u64,
     /// Transmit errors: the device's plus packets the driver refused.
     pub oerrors: u64,

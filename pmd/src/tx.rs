@@ -13,7 +13,7 @@ use pool::Netmem;
 
 use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, TxFlags};
-use crate::ring::{Desc, DmaQueue, QueueHw, Ring};
+use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
 use crate::stats::QueueCounters;
 
 /// What a data descriptor needs to know of its packet.
@@ -79,15 +79,22 @@ pub struct TxRing<F: TxFormat, H: QueueHw = DmaQueue> {
 }
 
 impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
-    /// A ring over `hw` with RS set every `rs_thresh` descriptors and cleanup
-    /// when fewer than `free_thresh` descriptors are free.
-    pub fn new(hw: H, rs_thresh: u16, free_thresh: u16, counters: Arc<QueueCounters>) -> Self {
+    /// A ring over `hw` with RS set every `rs_thresh` descriptors (clamped
+    /// to 1..=size/2) and cleanup when fewer than `free_thresh` descriptors
+    /// are free.
+    pub fn new(
+        hw: H,
+        rs_thresh: u16,
+        free_thresh: u16,
+        counters: Arc<QueueCounters>,
+    ) -> Result<Self, RingTooSmall> {
         let size = hw.size();
+        let ring = Ring::new(size)?;
         let mut bufs = Vec::with_capacity(usize::from(size));
         bufs.resize_with(usize::from(size), || None);
-        TxRing {
+        Ok(TxRing {
             hw,
-            ring: Ring::new(size),
+            ring,
             next: 0,
             clean: 0,
             free: size - 1,
@@ -102,7 +109,14 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             sw_vlan: false,
             counters,
             _format: PhantomData,
-        }
+        })
+    }
+
+    /// Most descriptors one packet may use: up to `rs_thresh - 1`
+    /// descriptors can wait for a later RS and stay uncleaned, so a larger
+    /// packet might never fit.
+    pub fn max_packet_descs(&self) -> usize {
+        usize::from(self.ring.size() - self.rs_thresh)
     }
 
     /// Inserts requested VLAN tags in software instead of asking the
@@ -140,7 +154,8 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
 
     /// Queues packets from the front of `pkts`, removing those taken; the
     /// rest stay in `pkts` (ring full). Returns how many were taken.
-    /// Packets whose offload request the device cannot honour are taken,
+    /// Packets the device cannot send (an offload request it cannot honour,
+    /// no bytes, more segments than [`Self::max_packet_descs`]) are taken,
     /// dropped and counted as errors.
     pub fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
         if self.free < self.free_thresh {
@@ -150,8 +165,14 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         // offloads (a cached context only makes room to spare).
         let mut room = self.free;
         let mut take = 0;
+        let max_need = self.max_packet_descs();
         for p in pkts.iter() {
-            let need = p.segment_count() + usize::from(!p.tx.flags.is_empty());
+            let need = Self::descs_needed(p);
+            if need > max_need {
+                // Never fits: taken and dropped below, using no room.
+                take += 1;
+                continue;
+            }
             if need > usize::from(room) {
                 room += self.cleanup();
                 if need > usize::from(room) {
@@ -166,6 +187,10 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         }
         let (mut sent, mut bytes, mut errors) = (0u64, 0u64, 0u64);
         for mut pkt in pkts.drain(..take) {
+            if Self::descs_needed(&pkt) > max_need || pkt.is_empty() {
+                errors += 1;
+                continue;
+            }
             match self.enqueue(&mut pkt) {
                 Ok(()) => {
                     sent += 1;
@@ -183,6 +208,11 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         QueueCounters::add(&c.bytes, bytes);
         QueueCounters::add(&c.errors, errors);
         take
+    }
+
+    /// Descriptors `p` may use: one per segment, one for a context.
+    fn descs_needed(p: &Packet) -> usize {
+        p.segment_count() + usize::from(!p.tx.flags.is_empty())
     }
 
     /// Writes the descriptors of one packet (its buffers are stored by

@@ -101,7 +101,9 @@ impl TxFormat for CtxTx {
         let (mut hdr_len, mut mss) = (0u8, 0u16);
         if f.contains(TxFlags::TCP_SEG) {
             let hdr = offload::tso_header_len(o, TSO_MAX_MSS, TSO_MAX_HDR)?;
-            let paylen = (pkt.len() - hdr) as u32 & TXD_LEN_MASK;
+            let payload = pkt.len().checked_sub(hdr).ok_or(OffloadError::BadHeaders)?;
+            let paylen =
+                u32::try_from(payload).map_err(|_| OffloadError::BadHeaders)? & TXD_LEN_MASK;
             cmd_and_length |= TXD_CMD_TSE | paylen;
             hdr_len = hdr as u8;
             mss = o.mss;
@@ -298,6 +300,9 @@ mod tests {
             CtxTx::context(&bad),
             Err(OffloadError::BadMss { .. })
         ));
+        // Headers longer than the packet itself.
+        let short = tcp4_packet(40, TxFlags::IPV4 | TxFlags::TCP_SEG, 1000);
+        assert_eq!(CtxTx::context(&short), Err(OffloadError::BadHeaders));
         let mut long = tcp4_packet(9000, TxFlags::IPV4 | TxFlags::TCP_SEG, 1000);
         long.tx.l3_len = 240;
         assert!(matches!(

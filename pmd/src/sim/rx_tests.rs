@@ -1,0 +1,325 @@
+//! The receive ring against the simulated device.
+
+use std::sync::Arc;
+
+use pool::{Pool, PoolConfig};
+
+use super::SimQueue;
+use crate::igb::desc::AdvRx;
+use crate::packet::Packet;
+use crate::rx::{RxBufLayout, RxRing};
+use crate::stats::{QueueCounters, QueueSnapshot};
+
+const SIZE: u16 = 64;
+const THRESH: u16 = 32;
+/// Device buffer of 1 KiB behind 128 bytes of headroom in 2 KiB pool buffers.
+const LAYOUT: RxBufLayout = RxBufLayout {
+    headroom: 128,
+    buf_len: 1024,
+};
+const BUF: usize = 1024;
+
+/// An RX ring of igb advanced descriptors over `dev` (one buffer per
+/// descriptor, no header split).
+fn new_ring(
+    dev: SimQueue,
+    pool: &Arc<Pool>,
+    queue: u16,
+    counters: &Arc<QueueCounters>,
+) -> Result<RxRing<AdvRx, SimQueue>, crate::rx::RxSetupError> {
+    RxRing::new(dev, pool.clone(), LAYOUT, queue, THRESH, counters.clone())
+}
+
+struct Rig {
+    dev: SimQueue,
+    ring: RxRing<AdvRx, SimQueue>,
+    pool: Arc<Pool>,
+    counters: Arc<QueueCounters>,
+}
+
+fn rig(pool_bufs: usize) -> Rig {
+    let pool = Pool::with_host_memory(&PoolConfig::new("rx-sim", pool_bufs).with_buf_size(2048))
+        .expect("host pool");
+    let dev = SimQueue::new(SIZE);
+    let counters = Arc::new(QueueCounters::default());
+    let mut ring = new_ring(dev.clone(), &pool, 3, &counters).expect("ring");
+    ring.start();
+    Rig {
+        dev,
+        ring,
+        pool,
+        counters,
+    }
+}
+
+impl Rig {
+    fn burst(&mut self, max: usize) -> Vec<Packet> {
+        let mut out = Vec::new();
+        let n = self.ring.rx_burst(&mut out, max);
+        assert_eq!(n, out.len());
+        out
+    }
+    fn counters(&self) -> QueueSnapshot {
+        self.counters.snapshot()
+    }
+    fn tails(&self) -> Vec<u16> {
+        self.dev.state().tails.clone()
+    }
+}
+
+/// Where a received packet's segments start, for the device; checks each
+/// starts after the headroom of its pool buffer.
+fn seg_addrs(p: &Packet) -> Vec<u64> {
+    p.segments()
+        .map(|s| {
+            assert_eq!(s.offset(), LAYOUT.headroom);
+            s.dma_addr()
+        })
+        .collect()
+}
+
+#[test]
+fn every_descriptor_but_one_is_posted_at_start() {
+    let r = rig(256);
+    assert_eq!(r.tails(), vec![SIZE - 1], "one tail write, size - 1");
+    let s = r.dev.state();
+    assert_eq!(s.owned(), SIZE - 1);
+    let mut addrs: Vec<u64> = s.descs.iter().map(|d| d.lo).collect();
+    assert!(s.descs.iter().all(|d| d.hi == 0), "no stale DD");
+    addrs.sort_unstable();
+    addrs.dedup();
+    assert_eq!(
+        addrs.len(),
+        usize::from(SIZE),
+        "a distinct buffer per descriptor"
+    );
+}
+
+#[test]
+fn tail_is_written_once_per_burst_and_never_reaches_the_head() {
+    let mut r = rig(256);
+    // The device fills everything it owns; one more frame has no room.
+    let mut sent = Vec::new();
+    for _ in 0..SIZE - 1 {
+        sent.push(r.dev.receive(60, BUF, 0).expect("room"));
+    }
+    assert!(
+        r.dev.receive(60, BUF, 0).is_none(),
+        "the held-back descriptor is not the device's"
+    );
+
+    let got = r.burst(32);
+    assert_eq!(got.len(), 32);
+    assert_eq!(r.tails(), vec![SIZE - 1, 31], "one write for 32 refills");
+    let got2 = r.burst(32);
+    assert_eq!(got2.len(), 31);
+    assert_eq!(r.tails().len(), 2, "31 held < threshold 32: no write");
+    // Nothing new: no write either.
+    assert!(r.burst(32).is_empty());
+    assert_eq!(r.tails().len(), 2);
+
+    for (p, a) in got.iter().chain(&got2).zip(&sent) {
+        assert_eq!(seg_addrs(p), vec![a[0]], "the buffer the device wrote");
+        assert_eq!(p.len(), 60);
+        assert_eq!(p.queue, 3);
+    }
+    {
+        let s = r.dev.state();
+        assert_ne!(s.tail(), s.head, "RDT == RDH would hand the device nothing");
+        assert_eq!(s.owned(), 32);
+    }
+    // One more frame: the 32nd refill crosses the threshold, the device
+    // gets every descriptor but one back.
+    r.dev.receive(60, BUF, 0).expect("room");
+    assert_eq!(r.burst(32).len(), 1);
+    let s = r.dev.state();
+    assert_eq!(s.tails, vec![SIZE - 1, 31, 63]);
+    assert_eq!(s.owned(), SIZE - 1);
+    let c = r.counters();
+    assert_eq!((c.packets, c.bytes), (64, 64 * 60));
+    assert_eq!(
+        c.ring_full, 0,
+        "no burst took every device-owned descriptor"
+    );
+}
+
+#[test]
+fn a_burst_draining_a_full_ring_counts_ring_full() {
+    let mut r = rig(256);
+    while r.dev.receive(60, BUF, 0).is_some() {}
+    assert_eq!(r.burst(128).len(), usize::from(SIZE) - 1);
+    assert_eq!(r.counters().ring_full, 1);
+    r.dev.receive(60, BUF, 0).expect("room");
+    assert_eq!(r.burst(128).len(), 1);
+    assert_eq!(r.counters().ring_full, 1);
+}
+
+#[test]
+fn wraps_around_many_times_with_partial_bursts() {
+    let mut r = rig(256);
+    let mut expected = std::collections::VecDeque::new();
+    let mut received = 0usize;
+    let lens = [60usize, 1024, 1514, 3000, 9018, 64, 2048];
+    let mut k = 0;
+    while received < 10 * usize::from(SIZE) {
+        // Fill a varying number of frames, read with a smaller burst.
+        for _ in 0..(k % 11) + 1 {
+            let len = lens[k % lens.len()];
+            k += 1;
+            match r.dev.receive(len, BUF, 0) {
+                Some(a) => expected.push_back((len, a)),
+                None => break,
+            }
+        }
+        for p in r.burst((k % 5) + 1) {
+            let (len, addrs) = expected.pop_front().expect("a frame was sent");
+            assert_eq!(p.len(), len);
+            assert_eq!(seg_addrs(&p), addrs);
+            let lens: Vec<u16> = p.segments().map(|s| s.len()).collect();
+            assert!(
+                lens[..lens.len() - 1]
+                    .iter()
+                    .all(|&l| usize::from(l) == BUF)
+            );
+            received += 1;
+        }
+        let s = r.dev.state();
+        assert!(s.owned() < SIZE, "never more than size - 1 owned");
+    }
+    while let Some(&(len, _)) = expected.front() {
+        let got = r.burst(32);
+        assert!(!got.is_empty(), "frames of {len} bytes left undelivered");
+        for p in got {
+            assert_eq!(p.len(), expected.pop_front().expect("sent").0);
+        }
+    }
+    let tails = r.tails();
+    assert!(tails.len() > 10, "the tail moved as the ring wrapped");
+    assert_eq!(r.counters().bad_desc + r.counters().nombuf, 0);
+}
+
+#[test]
+fn scattered_frame_waits_for_its_eop() {
+    let mut r = rig(256);
+    // First two descriptors of a 3000-byte frame written back, the EOP one
+    // not yet.
+    let a0 = r.dev.write_back_raw(1 | (1024u64 << 32));
+    let a1 = r.dev.write_back_raw(1 | (1024u64 << 32));
+    assert!(r.burst(32).is_empty(), "no partial frame delivered");
+    assert!(r.burst(32).is_empty());
+    let a2 = r.dev.write_back_raw(1 | 2 | (952u64 << 32));
+    r.dev.receive(60, BUF, 0).expect("room");
+    let got = r.burst(32);
+    assert_eq!(got.len(), 2);
+    let p = &got[0];
+    assert_eq!(p.len(), 3000);
+    assert_eq!(p.segment_count(), 3);
+    assert_eq!(seg_addrs(p), vec![a0, a1, a2]);
+    assert_eq!(got[1].len(), 60);
+}
+
+#[test]
+fn device_faults_are_dropped_and_counted_never_delivered() {
+    let mut r = rig(256);
+    // Length beyond the 1 KiB buffer (and beyond the pool buffer).
+    r.dev.write_back_raw(1 | 2 | (1025u64 << 32));
+    r.dev.write_back_raw(1 | 2 | (0xFFFFu64 << 32));
+    // A zero-length frame.
+    r.dev.write_back_raw(1 | 2);
+    // A bad length in the middle of a scattered frame drops all of it.
+    r.dev.write_back_raw(1 | (1024u64 << 32));
+    r.dev.write_back_raw(1 | (4000u64 << 32));
+    r.dev.write_back_raw(1 | 2 | (100u64 << 32));
+    // RXE: an errored frame (counted as an error, not a fault).
+    r.dev.receive(60, BUF, 1 << 31).expect("room");
+    // Then a good one.
+    let good = r.dev.receive(1514, BUF, 0).expect("room");
+    let got = r.burst(32);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].len(), 1514);
+    assert_eq!(seg_addrs(&got[0]), good);
+    let c = r.counters();
+    assert_eq!(c.bad_desc, 4);
+    assert_eq!(c.errors, 1);
+    assert_eq!(c.packets, 1);
+    drop(got);
+    drop(r.ring);
+    assert_eq!(r.pool.in_use(), 0, "dropped frames' buffers went back");
+}
+
+#[test]
+fn a_frame_longer_than_the_ring_is_dropped_once() {
+    let mut r = rig(256);
+    // The device writes every descriptor it owns without EOP.
+    for _ in 0..SIZE - 1 {
+        r.dev.write_back_raw(1 | (1024u64 << 32));
+    }
+    assert!(r.burst(128).is_empty());
+    assert_eq!(r.counters().bad_desc, 1, "counted when it overran the ring");
+    // It goes on (the tail was written: the device owns descriptors again)
+    // and finally ends; nothing more is counted, the next frame is fine.
+    for _ in 0..5 {
+        r.dev.write_back_raw(1 | (1024u64 << 32));
+    }
+    r.dev.write_back_raw(1 | 2 | (10u64 << 32));
+    r.dev.receive(100, BUF, 0).expect("room");
+    let got = r.burst(128);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].len(), 100);
+    assert_eq!(r.counters().bad_desc, 1);
+    // Memory stayed bounded: the ring's buffers, its spares and one packet.
+    assert!(r.pool.in_use() <= usize::from(SIZE) + 32 + 1);
+}
+
+#[test]
+fn empty_pool_recycles_the_buffer_and_counts_nombuf() {
+    // Exactly one buffer per descriptor: none to refill with.
+    let mut r = rig(usize::from(SIZE));
+    let posted: Vec<u64> = r.dev.state().descs.iter().map(|d| d.lo).collect();
+    for _ in 0..3 {
+        r.dev.receive(60, BUF, 0).expect("room");
+    }
+    assert!(r.burst(32).is_empty());
+    let c = r.counters();
+    assert_eq!((c.nombuf, c.packets), (3, 0));
+    let s = r.dev.state();
+    for (d, a) in s.descs.iter().zip(&posted).take(3) {
+        assert_eq!(d.lo, *a, "same buffer re-posted");
+        assert_eq!(d.hi, 0, "DD cleared");
+    }
+}
+
+#[test]
+fn dropping_the_ring_returns_every_buffer() {
+    let mut r = rig(256);
+    assert!(r.pool.in_use() >= usize::from(SIZE));
+    for _ in 0..10 {
+        r.dev.receive(60, BUF, 0).expect("room");
+    }
+    // Half a scattered frame stays inside the ring.
+    r.dev.write_back_raw(1 | (1024u64 << 32));
+    let got = r.burst(4);
+    assert_eq!(got.len(), 4);
+    let _ = r.burst(32);
+    drop(got);
+    assert!(r.pool.in_use() > 0);
+    drop(r.ring);
+    assert_eq!(r.pool.in_use(), 0);
+}
+
+#[test]
+fn rings_too_small_or_pools_too_small_are_refused() {
+    let pool = Pool::with_host_memory(&PoolConfig::new("rx-sim-small", 8).with_buf_size(2048))
+        .expect("host pool");
+    let c = Arc::new(QueueCounters::default());
+    for size in [0, 1] {
+        let e = new_ring(SimQueue::new(size), &pool, 0, &c);
+        assert!(matches!(e, Err(crate::rx::RxSetupError::RingTooSmall(_))));
+    }
+    let e = new_ring(SimQueue::new(16), &pool, 0, &c);
+    assert!(matches!(
+        e,
+        Err(crate::rx::RxSetupError::PoolTooSmall { needed: 16 })
+    ));
+    assert_eq!(pool.in_use(), 0);
+}

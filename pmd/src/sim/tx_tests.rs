@@ -1,0 +1,186 @@
+//! The transmit ring against the simulated device.
+
+use std::sync::Arc;
+
+use pool::{Pool, PoolConfig};
+
+use super::SimQueue;
+use crate::igb::desc::{ADVTXD_DCMD_EOP, ADVTXD_DCMD_RS, AdvTx};
+use crate::packet::{Packet, Segment, TxFlags};
+use crate::stats::QueueCounters;
+use crate::tx::TxRing;
+
+const SIZE: u16 = 64;
+const RS: u16 = 8;
+
+struct Rig {
+    dev: SimQueue,
+    ring: TxRing<AdvTx, SimQueue>,
+    pool: Arc<Pool>,
+    counters: Arc<QueueCounters>,
+}
+
+fn rig() -> Rig {
+    let pool = Pool::with_host_memory(&PoolConfig::new("tx-sim", 1024).with_buf_size(2048))
+        .expect("host pool");
+    let dev = SimQueue::new(SIZE);
+    let counters = Arc::new(QueueCounters::default());
+    let ring = TxRing::<AdvTx, _>::new(dev.clone(), RS, RS, counters.clone()).expect("ring");
+    Rig {
+        dev,
+        ring,
+        pool,
+        counters,
+    }
+}
+
+impl Rig {
+    /// `n` packets of `segs` segments of 100 bytes each.
+    fn packets(&self, n: usize, segs: usize) -> Vec<Packet> {
+        (0..n)
+            .map(|_| {
+                let seg = || Segment::new(self.pool.alloc().expect("buffer"), 0, 100);
+                let mut p = Packet::from_segment(seg());
+                for _ in 1..segs {
+                    p.push_segment(seg());
+                }
+                p
+            })
+            .collect()
+    }
+    fn cmd(&self, i: u16) -> u32 {
+        self.dev.state().descs[usize::from(i)].hi as u32
+    }
+}
+
+#[test]
+fn one_tail_write_per_burst_and_rs_every_threshold() {
+    let mut r = rig();
+    let mut pkts = r.packets(20, 1);
+    assert_eq!(r.ring.tx_burst(&mut pkts), 20);
+    assert!(pkts.is_empty());
+    assert_eq!(r.dev.state().tails, vec![20], "one tail write");
+    let rs: Vec<u16> = (0..20)
+        .filter(|&i| r.cmd(i) & ADVTXD_DCMD_RS != 0)
+        .collect();
+    assert_eq!(rs, vec![7, 15], "RS on every 8th descriptor only");
+    assert!((0..20).all(|i| r.cmd(i) & ADVTXD_DCMD_EOP != 0));
+    let c = r.counters.snapshot();
+    assert_eq!((c.packets, c.bytes), (20, 2000));
+    // An empty burst writes nothing.
+    assert_eq!(r.ring.tx_burst(&mut Vec::new()), 0);
+    assert_eq!(r.dev.state().tails.len(), 1);
+}
+
+#[test]
+fn multi_segment_packet_has_eop_on_its_last_descriptor() {
+    let mut r = rig();
+    let mut pkts = r.packets(1, 3);
+    let addrs: Vec<u64> = pkts[0].segments().map(|s| s.dma_addr()).collect();
+    assert_eq!(r.ring.tx_burst(&mut pkts), 1);
+    let s = r.dev.state();
+    assert_eq!(s.tails, vec![3]);
+    let got: Vec<u64> = s.descs[..3].iter().map(|d| d.lo).collect();
+    assert_eq!(got, addrs);
+    let eop: Vec<bool> = s.descs[..3]
+        .iter()
+        .map(|d| d.hi as u32 & ADVTXD_DCMD_EOP != 0)
+        .collect();
+    assert_eq!(eop, vec![false, false, true]);
+}
+
+#[test]
+fn backpressure_leaves_the_rest_with_the_caller_until_dd() {
+    let mut r = rig();
+    let mut pkts = r.packets(200, 1);
+    let order: Vec<u64> = pkts.iter().map(|p| p.head().dma_addr()).collect();
+    let taken = r.ring.tx_burst(&mut pkts);
+    assert_eq!(
+        taken,
+        usize::from(SIZE) - 1,
+        "size - 1: the tail never catches the head"
+    );
+    assert_eq!(pkts.len(), 200 - taken);
+    let left: Vec<u64> = pkts.iter().map(|p| p.head().dma_addr()).collect();
+    assert_eq!(left, order[taken..], "the rest stay, in order");
+    // Nothing completed: nothing more fits, and no tail write.
+    assert_eq!(r.ring.tx_burst(&mut pkts), 0);
+    assert_eq!(r.dev.state().tails, vec![SIZE - 1]);
+    let in_use = r.pool.in_use();
+
+    // A DD on a descriptor without RS is not what cleanup looks at.
+    r.dev.state().descs[0].hi |= 1 << 32;
+    assert_eq!(r.ring.cleanup(), 0);
+
+    // The device sends everything and writes DD into the RS'd descriptors
+    // (7, 15, .., 55): 56 freed; the 7 after the last RS wait.
+    assert_eq!(r.dev.transmit_all(), SIZE - 1);
+    assert_eq!(r.ring.tx_burst(&mut pkts), 56);
+    assert_eq!(
+        r.pool.in_use(),
+        in_use - 56,
+        "completed buffers back in the pool"
+    );
+    assert_eq!(r.dev.state().tails, vec![SIZE - 1, (SIZE - 1 + 56) % SIZE]);
+    assert_eq!(pkts.len(), 200 - taken - 56);
+}
+
+#[test]
+fn packets_that_can_never_fit_are_dropped_not_blocking() {
+    let mut r = rig();
+    // 64 - 8 = 56 descriptors at most per packet.
+    assert_eq!(r.ring.max_packet_descs(), 56);
+    let mut pkts = r.packets(1, 57);
+    pkts.extend(r.packets(1, 56));
+    // A packet with no bytes.
+    pkts.push(Packet::from_segment(Segment::new(
+        r.pool.alloc().expect("buffer"),
+        0,
+        0,
+    )));
+    pkts.extend(r.packets(1, 1));
+    assert_eq!(
+        r.ring.tx_burst(&mut pkts),
+        4,
+        "all taken: none blocks the queue"
+    );
+    assert!(pkts.is_empty());
+    let c = r.counters.snapshot();
+    assert_eq!(
+        (c.packets, c.errors),
+        (2, 2),
+        "the 57-segment and the empty one dropped"
+    );
+    assert_eq!(r.dev.state().tails, vec![57], "56 + 1 descriptors queued");
+}
+
+#[test]
+fn bad_offload_requests_are_taken_and_counted() {
+    let mut r = rig();
+    let mut pkts = r.packets(2, 1);
+    // TSO without an MSS cannot be done.
+    pkts[0].tx.flags = TxFlags::IPV4 | TxFlags::TCP_SEG;
+    assert_eq!(r.ring.tx_burst(&mut pkts), 2);
+    let c = r.counters.snapshot();
+    assert_eq!((c.packets, c.errors), (1, 1));
+}
+
+#[test]
+fn buffers_all_return_to_the_pool_when_the_ring_goes() {
+    let mut r = rig();
+    let mut pkts = r.packets(40, 2);
+    let taken = r.ring.tx_burst(&mut pkts);
+    assert!(taken > 0 && !pkts.is_empty());
+    drop(pkts);
+    assert!(r.pool.in_use() > 0);
+    drop(r.ring);
+    assert_eq!(r.pool.in_use(), 0);
+}
+
+#[test]
+fn rings_below_two_descriptors_are_refused() {
+    for size in [0, 1] {
+        let e = TxRing::<AdvTx, _>::new(SimQueue::new(size), 1, 1, Default::default());
+        assert!(e.is_err());
+    }
+}

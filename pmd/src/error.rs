@@ -85,6 +85,32 @@ pub enum Error {
         buf_size: usize,
         min: usize,
     },
+    #[error(
+        "RX queue {queue}: header split is not available on {driver} ({why}); receive into device memory on an igb (82576) port"
+    )]
+    HeaderSplitUnsupported {
+        driver: &'static str,
+        queue: u16,
+        why: &'static str,
+    },
+    #[error(
+        "RX queue {queue}: the {role} pool {pool:?} holds {got} buffers, but {role} buffers must be {want}"
+    )]
+    WrongPoolKind {
+        queue: u16,
+        role: &'static str,
+        pool: String,
+        got: &'static str,
+        want: &'static str,
+    },
+    #[error(
+        "RX queue {queue}: header buffers of {buf_size} bytes are too small (at least {min} bytes, for Ethernet + VLAN + IPv6 + TCP-with-options headers); give the header pool larger buffers"
+    )]
+    HeaderBufferTooSmall {
+        queue: u16,
+        buf_size: usize,
+        min: usize,
+    },
     #[error("{dir} queue {queue} does not exist or was already taken")]
     NoSuchQueue { dir: &'static str, queue: u16 },
     #[error("MAC address filter table is full ({max} unicast addresses)")]

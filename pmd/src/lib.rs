@@ -11,7 +11,9 @@
 //!   index arithmetic. A descriptor is 16 bytes: [`ring::Desc`] `{lo, hi}`.
 //! - [`rx`]: [`rx::RxRing`], generic over a [`rx::RxFormat`]: refill from the
 //!   pool, DD polling, multi-descriptor frames, drops counted, the tail
-//!   written at most once per burst and never read.
+//!   written at most once per burst and never read; header split (a header
+//!   page plus a packet buffer, e.g. a device-memory net_iov, per
+//!   descriptor) for formats with [`rx::RxFormat::HEADER_SPLIT`].
 //! - [`tx`]: [`tx::TxRing`], generic over a [`tx::TxFormat`]: context
 //!   caching, batched RS, DD-based cleanup, one tail write per burst,
 //!   backpressure.
@@ -33,7 +35,9 @@
 //! - [`queue`]: [`queue::Limits`] (config checks) and ring construction
 //!   over fresh descriptor memory (`rx_ring`/`tx_ring`).
 //! - [`port`]: the public API ([`Port`], [`RxQueue`], [`TxQueue`],
-//!   [`PortConfig`]) and driver selection by PCI ID ([`port::DRIVERS`]).
+//!   [`PortConfig`], [`RxQueueConfig`]: one page pool per RX queue, or
+//!   header split into a page pool and a net_iov pool) and driver
+//!   selection by PCI ID ([`port::DRIVERS`]).
 //!
 //! Per driver, in its own module (`igb/`, `e1000e/`):
 //! - `regs.rs`: `pub use crate::mac::regs::*` plus the registers and bits
@@ -69,7 +73,7 @@ pub mod tx;
 mod sim;
 
 pub use error::{Error, Result};
-pub use packet::{HEADROOM, Packet, RxFlags, Segment, TxFlags, TxOffload};
-pub use port::{LinkStatus, Port, PortConfig, RxQueue, TxQueue};
+pub use packet::{DevmemFrag, HEADROOM, Packet, RxFlags, Segment, TxFlags, TxOffload};
+pub use port::{LinkStatus, Port, PortConfig, RxQueue, RxQueueConfig, TxQueue};
 pub use rss::{HashTypes, RssConfig};
 pub use stats::{PortStats, XStat};

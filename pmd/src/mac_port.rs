@@ -9,12 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool::Pool;
-
 use crate::error::{Error, Result};
 use crate::mac::regs::*;
 use crate::mac::{self, Mac, RxMode};
-use crate::port::{LinkStatus, OpenArgs, Opened, PortConfig, PortOps, RxBurst, TxBurst};
+use crate::port::{
+    LinkStatus, OpenArgs, Opened, PortConfig, PortOps, RxBurst, RxQueueConfig, TxBurst,
+};
 use crate::queue::Limits;
 use crate::ring::Doorbell;
 use crate::stats::{HwCounter, HwStats, QueueCounters};
@@ -53,8 +53,8 @@ pub struct MacPort<C> {
 /// What an open works with after [`MacPort::bring_up`].
 pub struct Setup<'a> {
     pub cfg: &'a PortConfig,
-    /// One pool per RX queue.
-    pub pools: Vec<Arc<Pool>>,
+    /// One buffer configuration per RX queue.
+    pub rxq: Vec<RxQueueConfig>,
     /// BAR 0, where the rings' tail registers are.
     pub doorbell: Arc<dyn Doorbell>,
 }
@@ -92,7 +92,7 @@ impl<C: Chip> MacPort<C> {
             device,
             addr,
             config: cfg,
-            pools,
+            rxq,
             ..
         } = args;
         C::LIMITS.check(cfg)?;
@@ -125,7 +125,7 @@ impl<C: Chip> MacPort<C> {
             port,
             Setup {
                 cfg,
-                pools,
+                rxq,
                 doorbell: bar,
             },
         ))

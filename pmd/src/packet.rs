@@ -73,6 +73,28 @@ impl Segment {
     pub fn into_netmem(self) -> Netmem {
         self.buf
     }
+    /// Where this segment's bytes are in their device-memory region, as
+    /// devmem TCP reports a payload fragment to user space; `None` for a
+    /// page segment.
+    pub fn devmem_frag(&self) -> Option<DevmemFrag> {
+        let o = self.buf.net_iov_owner()?;
+        Some(DevmemFrag {
+            region_iova: o.region_iova,
+            offset: u64::from(o.index) * o.chunk_size as u64 + u64::from(self.off),
+            len: self.len,
+        })
+    }
+}
+
+/// A payload fragment in device memory: `len` bytes at `offset` from the
+/// start of the region whose device address is `region_iova`. The bytes
+/// are only reachable by devices (or by whoever owns the region's memory,
+/// e.g. a GPU or, in tests, the host side of an ivshmem file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DevmemFrag {
+    pub region_iova: u64,
+    pub offset: u64,
+    pub len: u16,
 }
 
 /// Receive flags reported by a driver (DPDK `RTE_MBUF_F_RX_*` meaning).
@@ -92,6 +114,11 @@ impl RxFlags {
     pub const L4_CKSUM_GOOD: RxFlags = RxFlags(1 << 4);
     /// The device checked the TCP/UDP checksum and found it wrong.
     pub const L4_CKSUM_BAD: RxFlags = RxFlags(1 << 5);
+    /// Header split: the device put the frame's headers (and only them)
+    /// in the first segment; the payload is in the others. Without it, on
+    /// a header-split queue, the first segment is empty and the whole
+    /// frame is in the others.
+    pub const HEADER_SPLIT: RxFlags = RxFlags(1 << 6);
 
     /// True when every flag of `other` is set.
     pub fn contains(self, other: RxFlags) -> bool {

@@ -83,6 +83,56 @@ impl std::fmt::Display for LinkStatus {
     }
 }
 
+/// Where one RX queue's buffers come from.
+///
+/// [`RxQueueConfig::new`]: one pool of CPU-readable pages; the device writes
+/// each frame into one or more of its buffers.
+///
+/// [`RxQueueConfig::header_split`]: header split (device-memory receive, as
+/// devmem TCP): the device writes each frame's L2+L3+L4 headers into a
+/// buffer of `header_pool` (pages the CPU reads) and the payload into
+/// buffers of `payload_pool`, which may be device memory (net_iovs) that
+/// safe code can never read. Received packets then have their headers as
+/// the first segment and the payload as further segments
+/// ([`crate::packet::Segment::devmem_frag`]). A frame the device does not
+/// split (not TCP/UDP over IP, or headers larger than a header buffer)
+/// arrives with an empty first segment and the whole frame in payload
+/// buffers, and without [`crate::RxFlags::HEADER_SPLIT`].
+#[derive(Clone, Debug)]
+pub struct RxQueueConfig {
+    pool: Arc<Pool>,
+    header_pool: Option<Arc<Pool>>,
+}
+
+impl RxQueueConfig {
+    /// One buffer pool (pages) for whole frames.
+    pub fn new(pool: Arc<Pool>) -> Self {
+        RxQueueConfig {
+            pool,
+            header_pool: None,
+        }
+    }
+    /// Header split: headers into `header_pool` (pages), payload into
+    /// `payload_pool` (net_iovs or pages). Only drivers whose device splits
+    /// headers accept it (igb); others refuse the port with
+    /// [`Error::HeaderSplitUnsupported`].
+    pub fn header_split(header_pool: Arc<Pool>, payload_pool: Arc<Pool>) -> Self {
+        RxQueueConfig {
+            pool: payload_pool,
+            header_pool: Some(header_pool),
+        }
+    }
+    /// The pool of the device's packet buffers (the payload pool with
+    /// header split).
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+    /// The header pool, with header split.
+    pub fn header_pool(&self) -> Option<&Arc<Pool>> {
+        self.header_pool.as_ref()
+    }
+}
+
 /// The receive side of one queue, as a ring implements it.
 pub trait RxBurst: Send {
     fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize;
@@ -167,8 +217,9 @@ pub struct OpenArgs<'a> {
     pub ids: (u16, u16),
     pub name: &'static str,
     pub config: &'a PortConfig,
-    /// One pool per RX queue (the same pool repeated if shared).
-    pub pools: Vec<Arc<Pool>>,
+    /// One buffer configuration per RX queue (the same pools repeated if
+    /// shared).
+    pub rxq: Vec<RxQueueConfig>,
 }
 
 /// Whether a listed device is driven or refused (and why).
@@ -241,11 +292,23 @@ impl Port {
     /// brings it up per `config`. `pools`: one pool shared by all RX queues,
     /// or one per RX queue.
     pub fn open(addr: &PciAddress, config: &PortConfig, pools: &[Arc<Pool>]) -> Result<Port> {
-        if pools.is_empty() || (pools.len() != 1 && pools.len() != usize::from(config.rx_queues)) {
+        let rxq: Vec<RxQueueConfig> = pools.iter().cloned().map(RxQueueConfig::new).collect();
+        Self::open_with_queues(addr, config, &rxq)
+    }
+
+    /// As [`Port::open`], with each RX queue's buffers described by an
+    /// [`RxQueueConfig`] (e.g. header split into device memory): one
+    /// configuration for all RX queues, or one per RX queue.
+    pub fn open_with_queues(
+        addr: &PciAddress,
+        config: &PortConfig,
+        rxq: &[RxQueueConfig],
+    ) -> Result<Port> {
+        if rxq.is_empty() || (rxq.len() != 1 && rxq.len() != usize::from(config.rx_queues)) {
             return Err(Error::Config(format!(
                 "give one pool or one per RX queue ({}), not {}",
                 config.rx_queues,
-                pools.len()
+                rxq.len()
             )));
         }
         let device = hw::vfio::Device::open(addr).map_err(|source| Error::Open {
@@ -272,8 +335,8 @@ impl Port {
                 why,
             });
         }
-        let pools = (0..usize::from(config.rx_queues))
-            .map(|q| pools[q.min(pools.len() - 1)].clone())
+        let rxq = (0..usize::from(config.rx_queues))
+            .map(|q| rxq[q.min(rxq.len() - 1)].clone())
             .collect();
         log::info!(
             "{addr}: {} ({vendor:04x}:{dev_id:04x}), driver {}",
@@ -286,7 +349,7 @@ impl Port {
             ids: (vendor, dev_id),
             name: id.name,
             config,
-            pools,
+            rxq,
         })?;
         let nrx = opened.rx_counters.len();
         let ntx = opened.tx_counters.len();

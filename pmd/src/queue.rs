@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use pool::Pool;
+use pool::{BufferKind, Pool};
 
 use crate::error::{Error, Result};
-use crate::port::PortConfig;
+use crate::port::{PortConfig, RxQueueConfig};
 use crate::ring::{DmaQueue, Doorbell, check_ring_size};
 use crate::rx::{RxBufLayout, RxFormat, RxRing, RxSetupError};
 use crate::stats::QueueCounters;
@@ -100,6 +100,70 @@ pub fn rx_layout(queue: u16, pool: &Pool, unit: usize, max: usize) -> Result<RxB
     })
 }
 
+/// The smallest header buffer header split accepts: Ethernet (14) + one
+/// VLAN tag (4) + IPv6 (40) + TCP with the most options (60) = 118 bytes,
+/// rounded up to the 64-byte unit.
+pub const MIN_HEADER_BUF: usize = 128;
+
+/// Checks the kinds of each RX queue's pools before anything touches the
+/// device. `no_split`: why this driver cannot split headers (`None` when it
+/// can). Packet buffers without header split must be pages (the CPU reads
+/// the headers in them); header buffers must be pages; payload buffers
+/// behind header split may be pages or net_iovs.
+pub fn check_rx_pools(
+    driver: &'static str,
+    rxq: &[RxQueueConfig],
+    no_split: Option<&'static str>,
+) -> Result<()> {
+    let kind = |p: &Pool| match p.kind() {
+        BufferKind::Page => "page",
+        BufferKind::NetIov => "device-memory (net_iov)",
+    };
+    for (q, c) in rxq.iter().enumerate() {
+        let queue = q as u16;
+        match (c.header_pool(), no_split) {
+            (Some(_), Some(why)) => {
+                return Err(Error::HeaderSplitUnsupported { driver, queue, why });
+            }
+            (Some(h), None) if h.kind() != BufferKind::Page => {
+                return Err(Error::WrongPoolKind {
+                    queue,
+                    role: "header",
+                    pool: h.name().to_string(),
+                    got: kind(h),
+                    want: "pages the CPU can read",
+                });
+            }
+            (None, _) if c.pool().kind() != BufferKind::Page => {
+                return Err(Error::WrongPoolKind {
+                    queue,
+                    role: "packet",
+                    pool: c.pool().name().to_string(),
+                    got: kind(c.pool()),
+                    want: "pages without header split (device memory takes payload only: use RxQueueConfig::header_split)",
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The header buffer layout for queue `queue`'s header pool: buffers a
+/// multiple of `unit` bytes (SRRCTL.BSIZEHEADER's), at most `max`, at
+/// least [`MIN_HEADER_BUF`].
+pub fn rx_header_layout(queue: u16, pool: &Pool, unit: usize, max: usize) -> Result<RxBufLayout> {
+    let too_small = Error::HeaderBufferTooSmall {
+        queue,
+        buf_size: pool.buf_size(),
+        min: MIN_HEADER_BUF,
+    };
+    match RxBufLayout::for_pool(pool.buf_size(), unit, max) {
+        Some(l) if usize::from(l.buf_len) >= MIN_HEADER_BUF => Ok(l),
+        _ => Err(too_small),
+    }
+}
+
 /// A ring just built: where its descriptors are, for the queue registers.
 pub struct Built<R> {
     pub ring: R,
@@ -111,13 +175,15 @@ pub struct Built<R> {
 }
 
 /// Builds RX queue `queue`: descriptor memory with its tail register at
-/// `tail`, every descriptor given a buffer from `pool`. The tail is not
-/// written yet ([`RxRing::start`]).
+/// `tail`, every descriptor given a buffer from `pool` (and, with
+/// `header`, a header buffer from that pool: header split). The tail is
+/// not written yet ([`RxRing::start`]).
 pub fn rx_ring<F: RxFormat>(
     queue: u16,
     cfg: &PortConfig,
     pool: &Arc<Pool>,
     layout: RxBufLayout,
+    header: Option<(&Arc<Pool>, RxBufLayout)>,
     doorbell: &Arc<dyn Doorbell>,
     tail: usize,
 ) -> Result<Built<RxRing<F>>> {
@@ -133,6 +199,7 @@ pub fn rx_ring<F: RxFormat>(
         hwq,
         pool.clone(),
         layout,
+        header.map(|(p, l)| (p.clone(), l)),
         queue,
         cfg.rx_free_thresh,
         counters.clone(),
@@ -140,6 +207,11 @@ pub fn rx_ring<F: RxFormat>(
     .map_err(|e| match e {
         RxSetupError::PoolTooSmall { needed } => Error::PoolTooSmall { queue, needed },
         RxSetupError::RingTooSmall(e) => Error::Config(format!("RX queue {queue}: {e}")),
+        RxSetupError::NoHeaderSplit => Error::HeaderSplitUnsupported {
+            driver: "this descriptor format",
+            queue,
+            why: "it has no header buffer address",
+        },
     })?;
     Ok(Built {
         ring,

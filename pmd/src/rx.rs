@@ -3,13 +3,21 @@
 //! pool (the calling lcore's cache), DD polling, chaining multi-descriptor
 //! frames, dropping and counting what cannot be delivered, and writing the
 //! tail register at most once per burst and never reading it back.
+//!
+//! With header split (a format with [`RxFormat::HEADER_SPLIT`] and a header
+//! pool) each descriptor carries two buffers: a header buffer (a page) and
+//! a packet buffer (a page or a device-memory net_iov). The device uses
+//! only the first descriptor's header buffer of a frame; the ring replaces
+//! that one and leaves the others posted. A packet then starts with the
+//! header segment (empty when the device did not split the frame) followed
+//! by the payload segments.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use pool::{Netmem, Pool};
 
-use crate::packet::{Packet, Segment};
+use crate::packet::{Packet, RxFlags, Segment};
 use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
 use crate::stats::QueueCounters;
 
@@ -17,6 +25,19 @@ use crate::stats::QueueCounters;
 pub trait RxFormat: Send + 'static {
     /// The read-format descriptor giving the device a buffer at `dma`.
     fn buffer_desc(dma: u64) -> Desc;
+    /// True when the format has a header buffer address (header split).
+    const HEADER_SPLIT: bool = false;
+    /// The read-format descriptor with a packet buffer at `pkt` and a header
+    /// buffer at `hdr`; used only when [`RxFormat::HEADER_SPLIT`].
+    fn split_desc(pkt: u64, _hdr: u64) -> Desc {
+        Self::buffer_desc(pkt)
+    }
+    /// With header split, from the first descriptor of a frame: the header
+    /// bytes the device wrote into the header buffer, or `None` when it did
+    /// not split the frame (the whole frame is in packet buffers).
+    fn header_len(_lo: u64, _hi: u64) -> Option<u16> {
+        None
+    }
     /// Descriptor done (DD) in a written-back high quadword.
     fn done(hi: u64) -> bool;
     /// End of packet (EOP).
@@ -87,6 +108,42 @@ enum Discard {
 /// Buffers the ring refills from the pool at a time.
 const REFILL_BULK: usize = 32;
 
+/// A buffer from `spare`, refilled from `pool` in bulk when empty.
+#[inline]
+fn take_fresh(spare: &mut Vec<Netmem>, pool: &Pool) -> Option<Netmem> {
+    if let Some(b) = spare.pop() {
+        return Some(b);
+    }
+    if pool.alloc_bulk(spare, REFILL_BULK) > 0 {
+        spare.pop()
+    } else {
+        None
+    }
+}
+
+/// All `size` buffers of a fresh ring's slots, from `pool`.
+fn fill_slots(pool: &Pool, size: u16) -> Result<Shadow, RxSetupError> {
+    let n = usize::from(size);
+    let mut got = Vec::with_capacity(n);
+    if pool.alloc_bulk(&mut got, n) != n {
+        return Err(RxSetupError::PoolTooSmall { needed: n });
+    }
+    let mut bufs = Shadow::new(n);
+    for (i, b) in got.into_iter().enumerate() {
+        bufs.replace(i, b);
+    }
+    Ok(bufs)
+}
+
+/// The header side of a header-split ring: one header buffer per
+/// descriptor.
+struct HeaderBufs {
+    bufs: Shadow,
+    spare: Vec<Netmem>,
+    pool: Arc<Pool>,
+    layout: RxBufLayout,
+}
+
 /// How a driver sizes a queue's buffers: the device writes at most
 /// `buf_len` bytes per descriptor at `headroom` into each pool buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +187,8 @@ pub struct RxRing<F: RxFormat, H: QueueHw = DmaQueue> {
     spare: Vec<Netmem>,
     pool: Arc<Pool>,
     layout: RxBufLayout,
+    /// Header buffers, with header split.
+    hdr: Option<HeaderBufs>,
     /// Frame being assembled across descriptors (and bursts).
     partial: Option<Packet>,
     /// Descriptors the frame being assembled has used so far.
@@ -148,34 +207,40 @@ pub enum RxSetupError {
     PoolTooSmall { needed: usize },
     #[error(transparent)]
     RingTooSmall(#[from] RingTooSmall),
+    #[error("header split asked of a descriptor format without a header buffer")]
+    NoHeaderSplit,
 }
 
 impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
-    /// A ring over `hw`, every descriptor given a buffer from `pool`. The
+    /// A ring over `hw`, every descriptor given a buffer from `pool` and,
+    /// with `header` (header split), a header buffer from that pool. The
     /// tail is not written: call [`RxRing::start`] once the device side of
     /// the queue is configured.
     pub fn new(
-        mut hw: H,
+        hw: H,
         pool: Arc<Pool>,
         layout: RxBufLayout,
+        header: Option<(Arc<Pool>, RxBufLayout)>,
         queue: u16,
         free_thresh: u16,
         counters: Arc<QueueCounters>,
     ) -> Result<Self, RxSetupError> {
+        if header.is_some() && !F::HEADER_SPLIT {
+            return Err(RxSetupError::NoHeaderSplit);
+        }
         let size = hw.size();
         let ring = Ring::new(size)?;
-        let mut bufs = Shadow::new(usize::from(size));
-        let mut got = Vec::with_capacity(usize::from(size));
-        if pool.alloc_bulk(&mut got, usize::from(size)) != usize::from(size) {
-            return Err(RxSetupError::PoolTooSmall {
-                needed: usize::from(size),
-            });
-        }
-        for (i, b) in (0..size).zip(got) {
-            hw.write(i, F::buffer_desc(b.dma_addr() + u64::from(layout.headroom)));
-            bufs.replace(usize::from(i), b);
-        }
-        Ok(RxRing {
+        let bufs = fill_slots(&pool, size)?;
+        let hdr = match header {
+            Some((pool, layout)) => Some(HeaderBufs {
+                bufs: fill_slots(&pool, size)?,
+                spare: Vec::with_capacity(REFILL_BULK),
+                pool,
+                layout,
+            }),
+            None => None,
+        };
+        let mut r = RxRing {
             hw,
             ring,
             next: 0,
@@ -186,13 +251,56 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
             spare: Vec::with_capacity(REFILL_BULK),
             pool,
             layout,
+            hdr,
             partial: None,
             frame_descs: 0,
             discard: None,
             queue,
             counters,
             _format: PhantomData,
-        })
+        };
+        for i in 0..size {
+            r.post(i);
+        }
+        Ok(r)
+    }
+
+    /// Writes descriptor `i` in read format from the buffers its slots
+    /// hold.
+    #[inline]
+    fn post(&mut self, i: u16) {
+        let idx = usize::from(i);
+        let Some(pkt) = self.bufs.dma_addr(idx) else {
+            return;
+        };
+        let pkt = pkt + u64::from(self.layout.headroom);
+        let hdr = self
+            .hdr
+            .as_mut()
+            .and_then(|h| Some(h.bufs.dma_addr(idx)? + u64::from(h.layout.headroom)));
+        let d = match hdr {
+            Some(hdr) => F::split_desc(pkt, hdr),
+            None => F::buffer_desc(pkt),
+        };
+        self.hw.write(i, d);
+    }
+
+    /// Replacement buffers for a consumed descriptor: a packet buffer and,
+    /// with header split on a frame's first descriptor, a header buffer.
+    /// `None` (nothing taken) when a pool is empty.
+    #[inline]
+    fn fresh_buffers(&mut self, first: bool) -> Option<(Netmem, Option<Netmem>)> {
+        let b = take_fresh(&mut self.spare, &self.pool)?;
+        match self.hdr.as_mut() {
+            Some(h) if first => match take_fresh(&mut h.spare, &h.pool) {
+                Some(hb) => Some((b, Some(hb))),
+                None => {
+                    self.spare.push(b);
+                    None
+                }
+            },
+            _ => Some((b, None)),
+        }
     }
 
     /// Hands the device every descriptor but one (tail = size - 1, so the
@@ -237,35 +345,25 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                 break;
             }
             let lo = self.hw.read_lo(i);
-            // A replacement buffer first: without one, the frame's buffer is
-            // given straight back to the device and the frame is dropped.
-            let fresh = match self.spare.pop() {
-                Some(b) => Some(b),
-                None => {
-                    if self.pool.alloc_bulk(&mut self.spare, REFILL_BULK) > 0 {
-                        self.spare.pop()
-                    } else {
-                        None
-                    }
-                }
-            };
-            let filled = match fresh {
-                Some(b) => {
-                    self.hw.write(
-                        i,
-                        F::buffer_desc(b.dma_addr() + u64::from(self.layout.headroom)),
-                    );
-                    self.bufs.replace(usize::from(i), b)
+            let idx = usize::from(i);
+            // Replacement buffers first: without them, the descriptor's
+            // buffers are given straight back to the device and the frame
+            // is dropped.
+            let (filled, header) = match self.fresh_buffers(self.frame_descs == 0) {
+                Some((b, h)) => {
+                    let old = self.bufs.replace(idx, b);
+                    let old_h = match (h, self.hdr.as_mut()) {
+                        (Some(h), Some(hs)) => hs.bufs.replace(idx, h),
+                        _ => None,
+                    };
+                    (old, old_h)
                 }
                 None => {
-                    if let Some(a) = self.bufs.dma_addr(usize::from(i)) {
-                        self.hw
-                            .write(i, F::buffer_desc(a + u64::from(self.layout.headroom)));
-                    }
                     self.discard(Discard::NoBuf);
-                    None
+                    (None, None)
                 }
             };
+            self.post(i);
             self.next = self.ring.add(i, 1);
             self.held += 1;
             consumed += 1;
@@ -276,6 +374,24 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                 if len > self.layout.buf_len {
                     // More bytes than the buffer holds: a mangled write-back.
                     self.discard(Discard::Bad);
+                } else if let (Some(h), Some(hs)) = (header, self.hdr.as_ref()) {
+                    // Header split, a frame's first descriptor: the header
+                    // segment (empty when the device did not split the
+                    // frame) starts the packet.
+                    match F::header_len(lo, hi) {
+                        Some(n) if n > hs.layout.buf_len => self.discard(Discard::Bad),
+                        hl => {
+                            let head = Segment::new(h, hs.layout.headroom, hl.unwrap_or(0));
+                            let mut p = Packet::from_segment(head);
+                            if hl.is_some() {
+                                p.rx_flags = RxFlags::HEADER_SPLIT;
+                            }
+                            if len > 0 {
+                                p.push_segment(Segment::new(buf, self.layout.headroom, len));
+                            }
+                            self.partial = Some(p);
+                        }
+                    }
                 } else if len > 0 && self.discard.is_none() {
                     let seg = Segment::new(buf, self.layout.headroom, len);
                     match self.partial.as_mut() {
@@ -312,10 +428,12 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                 }
                 (Some(Discard::Counted), _) => continue,
             };
+            let split = pkt.rx_flags;
             if !F::fill(lo, hi, &mut pkt) {
                 errors += 1;
                 continue;
             }
+            pkt.rx_flags.insert(split);
             pkt.queue = self.queue;
             bytes += pkt.len() as u64;
             out.push(pkt);
@@ -346,6 +464,15 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         for i in 0..self.bufs.0.len() {
             if self.bufs.take(i).is_some() {
                 n += 1;
+            }
+        }
+        if let Some(h) = self.hdr.as_mut() {
+            n += h.spare.len();
+            h.spare.clear();
+            for i in 0..h.bufs.0.len() {
+                if h.bufs.take(i).is_some() {
+                    n += 1;
+                }
             }
         }
         if let Some(p) = self.partial.take() {

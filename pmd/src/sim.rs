@@ -6,6 +6,7 @@
 //! check how often and with what values it writes it.
 
 mod rx_tests;
+mod split_tests;
 mod tx_tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -84,6 +85,19 @@ impl SimQueue {
         let addr = s.descs[usize::from(s.head)].lo;
         self_write_back(&mut s, hi);
         addr
+    }
+
+    /// The device writes back one receive descriptor at its head with both
+    /// quadwords as given (a header-split write-back has `hdr_info` in
+    /// `lo`). Returns the read-format descriptor that was posted there.
+    pub fn write_back_desc(&self, d: Desc) -> Desc {
+        let mut s = self.state();
+        assert!(s.owned() > 0, "the simulated device owns no descriptor");
+        let h = usize::from(s.head);
+        let posted = s.descs[h];
+        self_write_back(&mut s, d.hi);
+        s.descs[h].lo = d.lo;
+        posted
     }
 
     /// The transmit side: the device fetches every descriptor up to the

@@ -171,9 +171,15 @@ fn program_rss(mac: &Mac, cfg: &rss::RssConfig, rx_queues: u16) {
     mac.program_rss(&cfg.key, &reta_registers(&reta), mrqc_for(types));
 }
 
+/// Why this driver refuses header split.
+const NO_HEADER_SPLIT: &str = "the 82574L splits only through its packet-split descriptors \
+     (RCTL.DTYP 01b, PSRCTL), which this driver does not implement";
+
 fn open(args: OpenArgs<'_>) -> Result<Opened> {
+    queue::check_rx_pools(E1000e::LIMITS.driver, &args.rxq, Some(NO_HEADER_SPLIT))?;
     let (port, setup) = MacPort::bring_up(args, E1000e)?;
-    let (cfg, pools, doorbell) = (setup.cfg, setup.pools, setup.doorbell);
+    let (cfg, doorbell) = (setup.cfg, setup.doorbell);
+    let pools: Vec<_> = setup.rxq.iter().map(|c| c.pool().clone()).collect();
     let mac = &port.mac;
 
     // Link: the MAC follows the PHY's autonegotiation (copper).
@@ -208,7 +214,7 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     let mut rx_rings = Vec::new();
     for q in 0..cfg.rx_queues {
         let n = usize::from(q);
-        let b = queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, &doorbell, rdt(n))?;
+        let b = queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, None, &doorbell, rdt(n))?;
         mac.program_ring(rdbal(n), b.base, b.len);
         rx_rings.push(b);
     }

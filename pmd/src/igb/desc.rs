@@ -20,8 +20,32 @@ pub const RXDEXT_STATERR_IPE: u32 = 1 << 30;
 pub const RXDEXT_STATERR_RXE: u32 = 1 << 31;
 /// RSS type field of `pkt_info` (bits 3:0 of the low word of `lo`).
 pub const RXDADV_RSSTYPE_MASK: u64 = 0xF;
+/// Header split write-back, in `hdr_info` (bits 31:16 of `lo`): HDR_LEN
+/// (bits 30:21 of `lo`) and SPH (bit 31), split header present.
+pub const RXDADV_HDRBUFLEN_SHIFT: u32 = 21;
+pub const RXDADV_HDRBUFLEN_MASK: u64 = 0x3FF;
+pub const RXDADV_SPH: u64 = 1 << 31;
+/// HBO in the extended errors: the header did not fit the header buffer.
+pub const RXDADV_ERR_HBO: u64 = 1 << 23;
 
-/// Advanced one-buffer receive descriptors.
+/// Advanced receive descriptors: one buffer (SRRCTL.DESCTYPE 001b), or a
+/// packet and a header buffer (header split, 010b).
+///
+/// Header split as QEMU's igb (>= 8.2) emulates it, where it differs from
+/// the 82576 datasheet (7.1.4, 7.1.5):
+/// - PSRTYPE is ignored: TCP and UDP over IPv4/IPv6 are split after the L4
+///   header, other IP frames after the L3 header, non-IP frames never.
+/// - HDR_LEN and SPH are written in every descriptor of a frame (the
+///   datasheet defines them in the first only); this format is asked about
+///   the first descriptor only.
+/// - A frame it does not split still reports HDR_LEN (the header buffer
+///   size for non-IP frames), with SPH clear: HDR_LEN is read only with
+///   SPH.
+/// - Headers longer than the header buffer set both SPH and HBO and the
+///   frame is not split (whole in the packet buffer): HBO wins here.
+/// - A descriptor with a zero header address is skipped while splitting,
+///   even a later descriptor of a frame whose header buffer is never used:
+///   the ring keeps a header buffer posted on every descriptor.
 pub struct AdvRx;
 
 impl RxFormat for AdvRx {
@@ -30,6 +54,20 @@ impl RxFormat for AdvRx {
         // Header address 0: no header split; its bit 0 overlaps DD and must
         // be 0 so a stale DD is never seen.
         Desc { lo: dma, hi: 0 }
+    }
+    const HEADER_SPLIT: bool = true;
+    #[inline]
+    fn split_desc(pkt: u64, hdr: u64) -> Desc {
+        // Header buffers are 64-byte aligned pool buffers plus a headroom
+        // that is a multiple of 64, so bit 0 (DD's place) is clear.
+        Desc { lo: pkt, hi: hdr }
+    }
+    #[inline]
+    fn header_len(lo: u64, hi: u64) -> Option<u16> {
+        if lo & RXDADV_SPH == 0 || hi & RXDADV_ERR_HBO != 0 {
+            return None;
+        }
+        Some(((lo >> RXDADV_HDRBUFLEN_SHIFT) & RXDADV_HDRBUFLEN_MASK) as u16)
     }
     #[inline]
     fn done(hi: u64) -> bool {

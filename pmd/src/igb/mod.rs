@@ -19,6 +19,7 @@ use crate::mac_port::{Chip, MacPort, Queues};
 use crate::port::{DeviceId, Driver, OpenArgs, Opened, Support};
 use crate::queue::{self, Limits};
 use crate::rss;
+use crate::rx::RxBufLayout;
 use desc::{AdvRx, AdvTx};
 use regs::*;
 
@@ -273,9 +274,37 @@ pub fn mrqc_for(types: rss::HashTypes) -> u32 {
     mrqc
 }
 
+/// PSRTYPE for header split: every header type the 82576 can split at.
+const PSRTYPE_ALL: u32 =
+    PSRTYPE_L2HDR | PSRTYPE_IPV4HDR | PSRTYPE_IPV6HDR | PSRTYPE_TCPHDR | PSRTYPE_UDPHDR;
+
+/// The SRRCTL value of a queue: packet buffer size, and with a header
+/// layout, header split.
+///
+/// Header split uses DESCTYPE 010b, not split-always (101b), because of
+/// what the 82576 does with frames it cannot split (datasheet 7.1.4): in
+/// 010b such a frame goes whole into the packet buffer, so with a
+/// device-memory payload pool nothing but parsed headers ever lands in
+/// CPU-readable memory (the safe state is the unreadable one). In 101b a
+/// frame no longer than the header buffer goes whole into the header
+/// buffer, and an unsplittable one has its first BSIZEHEADER bytes put
+/// there: payload bytes in readable pages, which devmem must never allow.
+pub fn srrctl_value(packet: RxBufLayout, header: Option<RxBufLayout>) -> u32 {
+    let bsize = u32::from(packet.buf_len) >> SRRCTL_BSIZEPKT_SHIFT;
+    match header {
+        None => bsize | SRRCTL_DESCTYPE_ADV_ONEBUF,
+        Some(h) => {
+            bsize
+                | ((u32::from(h.buf_len) << SRRCTL_BSIZEHDR_SHIFT) & SRRCTL_BSIZEHDR_MASK)
+                | SRRCTL_DESCTYPE_HDR_SPLIT
+        }
+    }
+}
+
 fn open(args: OpenArgs<'_>) -> Result<Opened> {
+    queue::check_rx_pools(Igb::LIMITS.driver, &args.rxq, None)?;
     let (port, setup) = MacPort::bring_up(args, Igb)?;
-    let (cfg, pools, doorbell) = (setup.cfg, setup.pools, setup.doorbell);
+    let (cfg, rxq, doorbell) = (setup.cfg, setup.rxq, setup.doorbell);
     let mac = &port.mac;
     setup_link(mac)?;
 
@@ -284,14 +313,22 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     let mut queues = Queues::default();
     for q in 0..cfg.rx_queues {
         let n = usize::from(q);
-        let layout = queue::rx_layout(q, &pools[n], RX_BUF_UNIT, RX_BUF_MAX)?;
-        let mut b = queue::rx_ring::<AdvRx>(q, cfg, &pools[n], layout, &doorbell, rdt(n))?;
+        let pool = rxq[n].pool();
+        let layout = queue::rx_layout(q, pool, RX_BUF_UNIT, RX_BUF_MAX)?;
+        let header = match rxq[n].header_pool() {
+            Some(h) => Some((
+                h,
+                queue::rx_header_layout(q, h, SRRCTL_BSIZEHDR_UNIT, SRRCTL_BSIZEHDR_MAX)?,
+            )),
+            None => None,
+        };
+        let mut b = queue::rx_ring::<AdvRx>(q, cfg, pool, layout, header, &doorbell, rdt(n))?;
         mac.w(rxdctl(n), 0);
         mac.program_ring(rdbal(n), b.base, b.len);
-        mac.w(
-            srrctl(n),
-            (u32::from(layout.buf_len) >> SRRCTL_BSIZEPKT_SHIFT) | SRRCTL_DESCTYPE_ADV_ONEBUF,
-        );
+        if header.is_some() {
+            mac.w(psrtype(n % 8), PSRTYPE_ALL);
+        }
+        mac.w(srrctl(n), srrctl_value(layout, header.map(|(_, l)| l)));
         // Prefetch/host/write-back thresholds as DPDK's igb defaults.
         enable_queue(
             mac,

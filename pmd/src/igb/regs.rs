@@ -43,6 +43,10 @@ pub const fn rdlen(n: usize) -> usize {
 pub const fn srrctl(n: usize) -> usize {
     0xC00C + 0x40 * n
 }
+/// Packet Split Receive Type, one per pool (queue n uses PSRTYPE(n % 8)).
+pub const fn psrtype(n: usize) -> usize {
+    0x5480 + 4 * n
+}
 pub const fn rdh(n: usize) -> usize {
     0xC010 + 0x40 * n
 }
@@ -92,9 +96,25 @@ pub const BMSR_ANEGCOMPLETE: u16 = 1 << 5;
 // SRRCTL.
 pub const SRRCTL_BSIZEPKT_SHIFT: u32 = 10;
 pub const SRRCTL_BSIZEPKT_MASK: u32 = 0x7F;
-pub const SRRCTL_BSIZEHDR_SHIFT: u32 = 2; // header size in 64-byte units at bits 8..11
+/// BSIZEHEADER: header buffer size in 64-byte units at bits 11:8, so the
+/// size in bytes shifted left by 2 (at most 15 units, 960 bytes).
+pub const SRRCTL_BSIZEHDR_SHIFT: u32 = 2;
+pub const SRRCTL_BSIZEHDR_MASK: u32 = 0xF00;
+pub const SRRCTL_BSIZEHDR_UNIT: usize = 64;
+pub const SRRCTL_BSIZEHDR_MAX: usize = 15 * 64;
+/// DESCTYPE (bits 27:25): advanced one buffer (001b), header split
+/// (010b), header split always using the header buffer (101b).
 pub const SRRCTL_DESCTYPE_ADV_ONEBUF: u32 = 1 << 25;
+pub const SRRCTL_DESCTYPE_HDR_SPLIT: u32 = 2 << 25;
+pub const SRRCTL_DESCTYPE_HDR_SPLIT_ALWAYS: u32 = 5 << 25;
 pub const SRRCTL_DROP_EN: u32 = 1 << 31;
+
+// PSRTYPE: the headers the device recognises for header split.
+pub const PSRTYPE_TCPHDR: u32 = 1 << 4;
+pub const PSRTYPE_UDPHDR: u32 = 1 << 5;
+pub const PSRTYPE_IPV4HDR: u32 = 1 << 8;
+pub const PSRTYPE_IPV6HDR: u32 = 1 << 9;
+pub const PSRTYPE_L2HDR: u32 = 1 << 12;
 
 // RXDCTL / TXDCTL.
 pub const RXDCTL_PTHRESH_SHIFT: u32 = 0;

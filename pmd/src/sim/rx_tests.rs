@@ -27,7 +27,15 @@ fn new_ring(
     queue: u16,
     counters: &Arc<QueueCounters>,
 ) -> Result<RxRing<AdvRx, SimQueue>, crate::rx::RxSetupError> {
-    RxRing::new(dev, pool.clone(), LAYOUT, queue, THRESH, counters.clone())
+    RxRing::new(
+        dev,
+        pool.clone(),
+        LAYOUT,
+        None,
+        queue,
+        THRESH,
+        counters.clone(),
+    )
 }
 
 struct Rig {

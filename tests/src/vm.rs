@@ -430,6 +430,41 @@ impl Vm {
         st.all[from..].join("\n")
     }
 
+    /// Why this VM failed for reasons of the emulator rather than of the
+    /// code under test, if it did: QEMU died of a signal (its assertions
+    /// abort), or the guest stopped beating while its command still ran (a
+    /// TCG vCPU stall, seen about once in 85 boots on these machines).
+    /// Sampling the heartbeat takes 2.5 s, so only when `check_stall`.
+    fn emulator_fault(&mut self, check_stall: bool) -> Option<String> {
+        if self.console.lock().exit.is_some() {
+            return None;
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                use std::os::unix::process::ExitStatusExt;
+                let st = self.console.lock();
+                let said = st
+                    .all
+                    .iter()
+                    .rev()
+                    .find(|l| l.starts_with("qemu: "))
+                    .cloned()
+                    .unwrap_or_default();
+                status
+                    .signal()
+                    .map(|sig| format!("QEMU died of signal {sig}: {said}"))
+            }
+            Ok(None) if check_stall => {
+                let len = |d: &Path| fs::metadata(d.join("heartbeat")).map_or(0, |m| m.len());
+                let before = len(&self.dir);
+                std::thread::sleep(Duration::from_millis(2500));
+                (len(&self.dir) == before)
+                    .then(|| "the guest stopped beating while its command ran".to_string())
+            }
+            Ok(None) | Err(_) => None,
+        }
+    }
+
     fn heartbeat_age(&self) -> Duration {
         let len = fs::metadata(self.dir.join("heartbeat"))
             .map(|m| m.len())
@@ -475,6 +510,7 @@ impl Vm {
                 let age = self.heartbeat_age();
                 st = self.console.lock();
                 if age > self.config.stall_timeout {
+                    note_emulator_fault(format!("no heartbeat for {} s", age.as_secs()));
                     return Err(Error::Stalled {
                         secs: age.as_secs(),
                         tail: tail(&st),
@@ -500,6 +536,9 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
+        if let Some(fault) = self.emulator_fault(std::thread::panicking()) {
+            note_emulator_fault(fault);
+        }
         if let Ok(None) = self.child.try_wait() {
             // SAFETY: kill(2) on the process group QEMU leads (process_group(0)
             // made its pid the group id); no memory is involved.
@@ -511,6 +550,37 @@ impl Drop for Vm {
         self.peers.clear();
         self.shm = None;
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+thread_local! {
+    static EMULATOR_FAULT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn note_emulator_fault(reason: String) {
+    EMULATOR_FAULT.with(|f| *f.borrow_mut() = Some(reason));
+}
+
+/// Takes the emulator fault the last VM dropped on this thread recorded.
+pub fn take_emulator_fault() -> Option<String> {
+    EMULATOR_FAULT.with(|f| f.borrow_mut().take())
+}
+
+/// Runs a guest test, and runs it once more if it failed because the
+/// emulator did (QEMU crashed, or a TCG vCPU stalled: see
+/// `Vm::emulator_fault`), saying so on stderr. A failure of the code under
+/// test, or a second emulator fault, fails the test as usual.
+pub fn retry_on_emulator_fault<T>(test: &str, mut f: impl FnMut() -> T) -> T {
+    let _ = take_emulator_fault();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut f)) {
+        Ok(v) => v,
+        Err(panic) => match take_emulator_fault() {
+            Some(reason) => {
+                eprintln!("rig: {test}: emulator fault ({reason}); running the test once more");
+                f()
+            }
+            None => std::panic::resume_unwind(panic),
+        },
     }
 }
 

@@ -261,23 +261,33 @@ fn run(nic: usize, steps: &[Step], roc: Roc) {
 
 #[test]
 fn igb_promiscuous_allmulti_unicast_multicast_filters_and_mtu() {
-    let mut steps = common_steps();
-    let no_mc = without(BASE, &[TO_MC_IN]);
-    // RLPML: MTU 1000 admits frames up to 1000 + 14 bytes (+ 8 for two VLAN
-    // tags) and drops longer ones.
-    steps.push(step("mtu=1000", &without(&no_mc, &[OWN_1114, OWN_1514])));
-    steps.push(step("mtu=1500", &no_mc));
-    run(IGB, &steps, Roc::NotAsserted);
+    rig::retry_on_emulator_fault(
+        "igb_promiscuous_allmulti_unicast_multicast_filters_and_mtu",
+        || {
+            let mut steps = common_steps();
+            let no_mc = without(BASE, &[TO_MC_IN]);
+            // RLPML: MTU 1000 admits frames up to 1000 + 14 bytes (+ 8 for two VLAN
+            // tags) and drops longer ones.
+            steps.push(step("mtu=1000", &without(&no_mc, &[OWN_1114, OWN_1514])));
+            steps.push(step("mtu=1500", &no_mc));
+            run(IGB, &steps, Roc::NotAsserted);
+        },
+    )
 }
 
 #[test]
 fn e1000e_promiscuous_allmulti_unicast_multicast_filters_and_mtu() {
-    let mut steps = common_steps();
-    let no_mc = without(BASE, &[TO_MC_IN]);
-    // The 82574L has no RLPML: without RCTL.LPE it drops frames longer than
-    // 1522 bytes (with FCS and a VLAN tag) and nothing shorter, so an MTU
-    // below 1500 does not drop a 1114-byte frame.
-    steps.push(step("mtu=1000", &no_mc));
-    steps.push(step("mtu=1500", &no_mc));
-    run(E1000E, &steps, Roc::Counted);
+    rig::retry_on_emulator_fault(
+        "e1000e_promiscuous_allmulti_unicast_multicast_filters_and_mtu",
+        || {
+            let mut steps = common_steps();
+            let no_mc = without(BASE, &[TO_MC_IN]);
+            // The 82574L has no RLPML: without RCTL.LPE it drops frames longer than
+            // 1522 bytes (with FCS and a VLAN tag) and nothing shorter, so an MTU
+            // below 1500 does not drop a 1114-byte frame.
+            steps.push(step("mtu=1000", &no_mc));
+            steps.push(step("mtu=1500", &no_mc));
+            run(E1000E, &steps, Roc::Counted);
+        },
+    )
 }

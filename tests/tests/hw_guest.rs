@@ -64,30 +64,32 @@ fn script(seed: u64) -> String {
 
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let seed = 0x0bad_cafe_u64 ^ u64::from(std::process::id());
-        let vm = Vm::start(VmConfig::default(), &script(seed)).expect("boot the guest");
-        // Read the ivshmem file while the VM (which owns it) still runs.
-        let shm = match vm.wait_for_line("hwcheck: dma-ivshmem:", Duration::from_secs(120)) {
-            Ok(_) => vm
-                .shm()
-                .expect("the default VM has ivshmem")
-                .read(0, 4096)
-                .expect("read the shm file"),
-            Err(e) => panic!("dma-ivshmem never reported: {e}"),
-        };
-        let out = vm.wait().expect("guest run");
-        println!(
-            "boot + all hw scenarios: {:.1} s",
-            out.elapsed.as_secs_f64()
-        );
-        Run {
-            output: out.output,
-            console: out.console,
-            shm,
-            seed,
-        }
-    })
+    RUN.get_or_init(|| rig::retry_on_emulator_fault("hw_guest", boot_and_run_all))
+}
+
+fn boot_and_run_all() -> Run {
+    let seed = 0x0bad_cafe_u64 ^ u64::from(std::process::id());
+    let vm = Vm::start(VmConfig::default(), &script(seed)).expect("boot the guest");
+    // Read the ivshmem file while the VM (which owns it) still runs.
+    let shm = match vm.wait_for_line("hwcheck: dma-ivshmem:", Duration::from_secs(120)) {
+        Ok(_) => vm
+            .shm()
+            .expect("the default VM has ivshmem")
+            .read(0, 4096)
+            .expect("read the shm file"),
+        Err(e) => panic!("dma-ivshmem never reported: {e}"),
+    };
+    let out = vm.wait().expect("guest run");
+    println!(
+        "boot + all hw scenarios: {:.1} s",
+        out.elapsed.as_secs_f64()
+    );
+    Run {
+        output: out.output,
+        console: out.console,
+        shm,
+        seed,
+    }
 }
 
 /// The lines of one scenario.

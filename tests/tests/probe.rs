@@ -48,42 +48,44 @@ fn check_nic(output: &str, pci: &str, mac: &[u8; 6]) -> Result<(), String> {
 
 #[test]
 fn probe_reads_macs_and_writes_device_memory() {
-    let seed = 0x5eed_1234_u64 ^ u64::from(std::process::id());
-    let vm =
-        Vm::start(VmConfig::default(), &format!("probe --seed {seed}")).expect("boot the guest");
-    let nics = vm.nics().to_vec();
-    let shm_path = vm.shm().expect("ivshmem").path().to_path_buf();
-    // Read the shared memory before the VM (and its file) go away: wait for
-    // probe's last line, then read.
-    vm.wait_for_line("probe: done", std::time::Duration::from_secs(60))
-        .expect("probe finished");
-    let shm = vm
-        .shm()
-        .expect("ivshmem")
-        .read(0, 4096)
-        .expect("read the shm file");
-    let out = vm.wait().expect("guest run");
-    println!(
-        "boot + probe + shutdown: {:.2} s",
-        out.elapsed.as_secs_f64()
-    );
-    assert_eq!(out.status, 0, "probe failed:\n{}", out.console);
-    for nic in &nics {
-        check_nic(&out.output, &nic.pci, &nic.mac)
-            .unwrap_or_else(|e| panic!("{e}\n{}", out.output));
-    }
-    assert!(
-        out.output
-            .contains(&format!("probe: ivshmem {IVSHMEM_PCI}")),
-        "{}",
-        out.output
-    );
-    assert_eq!(
-        shm,
-        pattern(seed),
-        "the pattern probe wrote is not in {}",
-        shm_path.display()
-    );
+    rig::retry_on_emulator_fault("probe_reads_macs_and_writes_device_memory", || {
+        let seed = 0x5eed_1234_u64 ^ u64::from(std::process::id());
+        let vm = Vm::start(VmConfig::default(), &format!("probe --seed {seed}"))
+            .expect("boot the guest");
+        let nics = vm.nics().to_vec();
+        let shm_path = vm.shm().expect("ivshmem").path().to_path_buf();
+        // Read the shared memory before the VM (and its file) go away: wait for
+        // probe's last line, then read.
+        vm.wait_for_line("probe: done", std::time::Duration::from_secs(60))
+            .expect("probe finished");
+        let shm = vm
+            .shm()
+            .expect("ivshmem")
+            .read(0, 4096)
+            .expect("read the shm file");
+        let out = vm.wait().expect("guest run");
+        println!(
+            "boot + probe + shutdown: {:.2} s",
+            out.elapsed.as_secs_f64()
+        );
+        assert_eq!(out.status, 0, "probe failed:\n{}", out.console);
+        for nic in &nics {
+            check_nic(&out.output, &nic.pci, &nic.mac)
+                .unwrap_or_else(|e| panic!("{e}\n{}", out.output));
+        }
+        assert!(
+            out.output
+                .contains(&format!("probe: ivshmem {IVSHMEM_PCI}")),
+            "{}",
+            out.output
+        );
+        assert_eq!(
+            shm,
+            pattern(seed),
+            "the pattern probe wrote is not in {}",
+            shm_path.display()
+        );
+    })
 }
 
 #[test]

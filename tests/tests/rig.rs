@@ -67,3 +67,47 @@ fn missing_qemu_names_scripts_setup() {
     assert!(matches!(err, Error::SetupMissing(_)), "got {err}");
     assert!(err.to_string().contains("scripts/setup"), "{err}");
 }
+
+#[test]
+fn a_stalled_guest_is_reported_and_its_test_run_once_more() {
+    // A frozen QEMU (SIGSTOP: what a stalled TCG vCPU looks like from the
+    // host) must end in Error::Stalled within the stall timeout, be recorded
+    // as an emulator fault, and make retry_on_emulator_fault run the test
+    // body a second time.
+    let mut calls = 0;
+    let got = rig::retry_on_emulator_fault("stall", || {
+        calls += 1;
+        if calls > 1 {
+            return "second run";
+        }
+        let config = VmConfig {
+            stall_timeout: Duration::from_secs(5),
+            ..VmConfig::default()
+        };
+        let vm = Vm::start(config, "echo go; sleep 120").expect("boot");
+        vm.wait_for_line("go", Duration::from_secs(60))
+            .expect("command started");
+        // SAFETY: kill(2) on QEMU's pid, which this test's Vm owns; Drop
+        // sends SIGKILL, which ends a stopped process too.
+        unsafe { libc::kill(vm.qemu_pid() as i32, libc::SIGSTOP) };
+        let started = std::time::Instant::now();
+        let err = vm.wait().expect_err("a stopped guest must not pass");
+        assert!(matches!(err, Error::Stalled { .. }), "got {err}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{err}");
+        panic!("the guest stalled: {err}");
+    });
+    assert_eq!((got, calls), ("second run", 2));
+}
+
+#[test]
+fn a_failure_of_the_code_under_test_is_not_run_again() {
+    let mut calls = 0;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rig::retry_on_emulator_fault("plain", || {
+            calls += 1;
+            panic!("an assertion of the test failed");
+        })
+    }));
+    assert!(r.is_err());
+    assert_eq!(calls, 1);
+}

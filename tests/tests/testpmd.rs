@@ -102,34 +102,38 @@ fn crossed(r: &TrafficReport) -> u64 {
 
 #[test]
 fn io_forwards_both_ways_without_loss_and_reports_it() {
-    let vm = start(&format!(
-        "testpmd -l 0-1 {} --forward-mode=io --idle-timeout=2 --duration=90",
-        ports()
-    ));
-    let (a, b) = std::thread::scope(|s| {
-        let a =
-            s.spawn(|| traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 3, 5000)));
-        let b =
-            s.spawn(|| traffic::run(vm.peer(1), vm.peer(0), &quick_traffic(nic_mac(1), 3, 5000)));
-        (a.join().unwrap(), b.join().unwrap())
-    });
-    let (a, b) = (a.expect("0 -> 1 traffic"), b.expect("1 -> 0 traffic"));
-    assert!(a.lossless(), "port 0 -> 1: {}", a.summary());
-    assert!(b.lossless(), "port 1 -> 0: {}", b.summary());
-    assert!(
-        a.sent > 10_000 && b.sent > 10_000,
-        "{} / {}",
-        a.summary(),
-        b.summary()
-    );
-    let out = finish(vm);
-    assert_eq!(fwd_stats(&out.output, 0), (crossed(&a), 0, crossed(&b), 0));
-    assert_eq!(fwd_stats(&out.output, 1), (crossed(&b), 0, crossed(&a), 0));
-    assert!(
-        out.output
-            .contains("Accumulated forward statistics for all ports")
-    );
-    assert!(out.output.contains("RX-Mpps:") && out.output.contains("TX-Mbit/s:"));
+    rig::retry_on_emulator_fault("io_forwards_both_ways_without_loss_and_reports_it", || {
+        let vm = start(&format!(
+            "testpmd -l 0-1 {} --forward-mode=io --idle-timeout=2 --duration=90",
+            ports()
+        ));
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| {
+                traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 3, 5000))
+            });
+            let b = s.spawn(|| {
+                traffic::run(vm.peer(1), vm.peer(0), &quick_traffic(nic_mac(1), 3, 5000))
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let (a, b) = (a.expect("0 -> 1 traffic"), b.expect("1 -> 0 traffic"));
+        assert!(a.lossless(), "port 0 -> 1: {}", a.summary());
+        assert!(b.lossless(), "port 1 -> 0: {}", b.summary());
+        assert!(
+            a.sent > 10_000 && b.sent > 10_000,
+            "{} / {}",
+            a.summary(),
+            b.summary()
+        );
+        let out = finish(vm);
+        assert_eq!(fwd_stats(&out.output, 0), (crossed(&a), 0, crossed(&b), 0));
+        assert_eq!(fwd_stats(&out.output, 1), (crossed(&b), 0, crossed(&a), 0));
+        assert!(
+            out.output
+                .contains("Accumulated forward statistics for all ports")
+        );
+        assert!(out.output.contains("RX-Mpps:") && out.output.contains("TX-Mbit/s:"));
+    })
 }
 
 fn rewrite_test(mode: &str, extra: &str, check: impl Fn(&[u8], &[u8])) {
@@ -156,37 +160,43 @@ fn rewrite_test(mode: &str, extra: &str, check: impl Fn(&[u8], &[u8])) {
 
 #[test]
 fn mac_mode_writes_tx_port_and_peer_addresses() {
-    let peer = [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01];
-    rewrite_test("mac", "--eth-peer=1,aa:bb:cc:dd:ee:01", |_, g| {
-        assert_eq!(g[0..6], peer, "destination is port 1's peer");
-        assert_eq!(g[6..12], nic_mac(1), "source is port 1's MAC");
-    });
+    rig::retry_on_emulator_fault("mac_mode_writes_tx_port_and_peer_addresses", || {
+        let peer = [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01];
+        rewrite_test("mac", "--eth-peer=1,aa:bb:cc:dd:ee:01", |_, g| {
+            assert_eq!(g[0..6], peer, "destination is port 1's peer");
+            assert_eq!(g[6..12], nic_mac(1), "source is port 1's MAC");
+        });
+    })
 }
 
 #[test]
 fn macswap_mode_swaps_addresses() {
-    rewrite_test("macswap", "", |s, g| {
-        assert_eq!(g[0..6], s[6..12]);
-        assert_eq!(g[6..12], s[0..6]);
-    });
+    rig::retry_on_emulator_fault("macswap_mode_swaps_addresses", || {
+        rewrite_test("macswap", "", |s, g| {
+            assert_eq!(g[0..6], s[6..12]);
+            assert_eq!(g[6..12], s[0..6]);
+        });
+    })
 }
 
 #[test]
 fn rxonly_counts_and_sends_nothing() {
-    let n = 100;
-    let vm = start(&format!(
-        "testpmd -l 0-1 {} --forward-mode=rxonly --json --max-packets={n}",
-        ports()
-    ));
-    let sent: Vec<Vec<u8>> = (0..n).map(|i| udp(nic_mac(0), i as u8, 64)).collect();
-    send_all(vm.peer(0), &sent);
-    let out = finish(vm);
-    assert!(vm_quiet(&out), "nothing may come out");
-    let f = final_json(&out.output);
-    assert_eq!(f["mode"], "rxonly");
-    assert_eq!(f["ports"][0]["rx_packets"], n);
-    assert_eq!(f["total"]["tx_packets"], 0);
-    assert_eq!(f["total"]["rx_dropped"], 0);
+    rig::retry_on_emulator_fault("rxonly_counts_and_sends_nothing", || {
+        let n = 100;
+        let vm = start(&format!(
+            "testpmd -l 0-1 {} --forward-mode=rxonly --json --max-packets={n}",
+            ports()
+        ));
+        let sent: Vec<Vec<u8>> = (0..n).map(|i| udp(nic_mac(0), i as u8, 64)).collect();
+        send_all(vm.peer(0), &sent);
+        let out = finish(vm);
+        assert!(vm_quiet(&out), "nothing may come out");
+        let f = final_json(&out.output);
+        assert_eq!(f["mode"], "rxonly");
+        assert_eq!(f["ports"][0]["rx_packets"], n);
+        assert_eq!(f["total"]["tx_packets"], 0);
+        assert_eq!(f["total"]["rx_dropped"], 0);
+    })
 }
 
 /// rxonly sends nothing: the report's TX totals are zero.
@@ -210,71 +220,75 @@ fn generated(args: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Value) {
 
 #[test]
 fn txonly_sends_multi_segment_udp_frames() {
-    let (p0, p1, f) = generated(
-        "--forward-mode=txonly --txpkts=64,36 --tx-ip=10.1.0.1,10.1.0.2 --tx-udp=1000,2000 --eth-peer=1,aa:bb:cc:dd:ee:01 --max-packets=2000",
-    );
-    assert_eq!(f["mode"], "txonly");
-    assert!(f["total"]["tx_packets"].as_u64().unwrap() >= 2000, "{f}");
-    assert_eq!(
-        f["ports"][1]["tx_packets"].as_u64().unwrap(),
-        p1.len() as u64
-    );
-    assert_eq!(
-        f["ports"][0]["tx_packets"].as_u64().unwrap(),
-        p0.len() as u64
-    );
-    assert!(!p1.is_empty() && !p0.is_empty());
-    for (port, frames, dst) in [
-        (1, &p1, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01]),
-        (0, &p0, [2, 0, 0, 0, 0, 0]),
-    ] {
-        for g in frames.iter() {
-            assert_eq!(g.len(), 100, "port {port}: 64 + 36 bytes");
-            assert_eq!(g[0..6], dst, "port {port}: peer address");
-            assert_eq!(g[6..12], nic_mac(port), "port {port}: own address");
-            let p = frames::parse(g).expect("UDP/IPv4");
-            assert_eq!(
-                p.ip,
-                frames::Ip::V4(Ipv4Addr::new(10, 1, 0, 1), Ipv4Addr::new(10, 1, 0, 2))
-            );
-            assert!(p.ip_csum_ok);
-            assert_eq!(
-                g[34..38],
-                [0x03, 0xe8, 0x07, 0xd0],
-                "UDP ports 1000 -> 2000"
-            );
-            // The second segment's bytes arrive after the first's.
-            for (i, b) in g.iter().enumerate().skip(42) {
-                assert_eq!(*b, i as u8, "payload byte {i}");
+    rig::retry_on_emulator_fault("txonly_sends_multi_segment_udp_frames", || {
+        let (p0, p1, f) = generated(
+            "--forward-mode=txonly --txpkts=64,36 --tx-ip=10.1.0.1,10.1.0.2 --tx-udp=1000,2000 --eth-peer=1,aa:bb:cc:dd:ee:01 --max-packets=2000",
+        );
+        assert_eq!(f["mode"], "txonly");
+        assert!(f["total"]["tx_packets"].as_u64().unwrap() >= 2000, "{f}");
+        assert_eq!(
+            f["ports"][1]["tx_packets"].as_u64().unwrap(),
+            p1.len() as u64
+        );
+        assert_eq!(
+            f["ports"][0]["tx_packets"].as_u64().unwrap(),
+            p0.len() as u64
+        );
+        assert!(!p1.is_empty() && !p0.is_empty());
+        for (port, frames, dst) in [
+            (1, &p1, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01]),
+            (0, &p0, [2, 0, 0, 0, 0, 0]),
+        ] {
+            for g in frames.iter() {
+                assert_eq!(g.len(), 100, "port {port}: 64 + 36 bytes");
+                assert_eq!(g[0..6], dst, "port {port}: peer address");
+                assert_eq!(g[6..12], nic_mac(port), "port {port}: own address");
+                let p = frames::parse(g).expect("UDP/IPv4");
+                assert_eq!(
+                    p.ip,
+                    frames::Ip::V4(Ipv4Addr::new(10, 1, 0, 1), Ipv4Addr::new(10, 1, 0, 2))
+                );
+                assert!(p.ip_csum_ok);
+                assert_eq!(
+                    g[34..38],
+                    [0x03, 0xe8, 0x07, 0xd0],
+                    "UDP ports 1000 -> 2000"
+                );
+                // The second segment's bytes arrive after the first's.
+                for (i, b) in g.iter().enumerate().skip(42) {
+                    assert_eq!(*b, i as u8, "payload byte {i}");
+                }
             }
         }
-    }
+    })
 }
 
 #[test]
 fn flowgen_cycles_destination_addresses() {
-    let (_, p1, f) = generated("--forward-mode=flowgen --flows=8 --max-packets=800");
-    assert_eq!(f["mode"], "flowgen");
-    assert_eq!(
-        f["ports"][1]["tx_packets"].as_u64().unwrap(),
-        p1.len() as u64
-    );
-    assert!(p1.len() >= 16);
-    let dsts: Vec<Ipv4Addr> = p1
-        .iter()
-        .map(|g| match frames::parse(g).expect("UDP/IPv4") {
-            p if !p.ip_csum_ok => panic!("bad IPv4 checksum"),
-            frames::Parsed {
-                ip: frames::Ip::V4(_, d),
-                ..
-            } => d,
-            p => panic!("{p:?}"),
-        })
-        .collect();
-    for (i, d) in dsts.iter().enumerate() {
-        let want = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 2)) + (i % 8) as u32);
-        assert_eq!(*d, want, "frame {i}");
-    }
+    rig::retry_on_emulator_fault("flowgen_cycles_destination_addresses", || {
+        let (_, p1, f) = generated("--forward-mode=flowgen --flows=8 --max-packets=800");
+        assert_eq!(f["mode"], "flowgen");
+        assert_eq!(
+            f["ports"][1]["tx_packets"].as_u64().unwrap(),
+            p1.len() as u64
+        );
+        assert!(p1.len() >= 16);
+        let dsts: Vec<Ipv4Addr> = p1
+            .iter()
+            .map(|g| match frames::parse(g).expect("UDP/IPv4") {
+                p if !p.ip_csum_ok => panic!("bad IPv4 checksum"),
+                frames::Parsed {
+                    ip: frames::Ip::V4(_, d),
+                    ..
+                } => d,
+                p => panic!("{p:?}"),
+            })
+            .collect();
+        for (i, d) in dsts.iter().enumerate() {
+            let want = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 2)) + (i % 8) as u32);
+            assert_eq!(*d, want, "frame {i}");
+        }
+    })
 }
 
 fn arp_request(target: [u8; 4]) -> Vec<u8> {
@@ -311,160 +325,166 @@ fn echo_request(dst: [u8; 6], id: u16, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn icmpecho_answers_arp_and_ping_on_both_ports() {
-    let vm = start(&format!(
-        "testpmd -l 0-1 {} --forward-mode=icmpecho --idle-timeout=2 --duration=60",
-        ports()
-    ));
-    for port in 0..2 {
-        let peer = vm.peer(port);
-        let mac = nic_mac(port);
-        peer.send(&arp_request([10, 0, 0, 2])).unwrap();
-        let r = peer.recv(Duration::from_secs(5)).expect("ARP reply");
-        assert_eq!(r[0..6], HOST, "port {port}: reply to the asker");
-        assert_eq!(r[6..12], mac);
-        assert_eq!(r[12..14], [0x08, 0x06]);
-        assert_eq!(r[20..22], [0, 2], "ARP reply opcode");
-        assert_eq!(r[22..28], mac, "sender hardware address");
-        assert_eq!(r[28..32], [10, 0, 0, 2], "sender protocol address");
-        assert_eq!(r[32..38], HOST);
-        assert_eq!(r[38..42], [10, 0, 0, 1]);
+    rig::retry_on_emulator_fault("icmpecho_answers_arp_and_ping_on_both_ports", || {
+        let vm = start(&format!(
+            "testpmd -l 0-1 {} --forward-mode=icmpecho --idle-timeout=2 --duration=60",
+            ports()
+        ));
+        for port in 0..2 {
+            let peer = vm.peer(port);
+            let mac = nic_mac(port);
+            peer.send(&arp_request([10, 0, 0, 2])).unwrap();
+            let r = peer.recv(Duration::from_secs(5)).expect("ARP reply");
+            assert_eq!(r[0..6], HOST, "port {port}: reply to the asker");
+            assert_eq!(r[6..12], mac);
+            assert_eq!(r[12..14], [0x08, 0x06]);
+            assert_eq!(r[20..22], [0, 2], "ARP reply opcode");
+            assert_eq!(r[22..28], mac, "sender hardware address");
+            assert_eq!(r[28..32], [10, 0, 0, 2], "sender protocol address");
+            assert_eq!(r[32..38], HOST);
+            assert_eq!(r[38..42], [10, 0, 0, 1]);
 
-        let payload: Vec<u8> = (0..56u8).collect();
-        peer.send(&echo_request(mac, 0x4242 + port as u16, &payload))
-            .unwrap();
-        let r = peer.recv(Duration::from_secs(5)).expect("echo reply");
-        assert_eq!(r[0..6], HOST);
-        assert_eq!(r[6..12], mac);
-        assert_eq!(r[26..30], [10, 0, 0, 2], "from the pinged address");
-        assert_eq!(r[30..34], [10, 0, 0, 1]);
-        assert_eq!(frames::checksum(&r[14..34]), 0, "IPv4 checksum");
-        assert_eq!(r[34], 0, "echo reply");
-        assert_eq!(frames::checksum(&r[34..]), 0, "ICMP checksum");
-        assert_eq!(r[38..40], (0x4242 + port as u16).to_be_bytes());
-        assert_eq!(r[42..], payload[..]);
+            let payload: Vec<u8> = (0..56u8).collect();
+            peer.send(&echo_request(mac, 0x4242 + port as u16, &payload))
+                .unwrap();
+            let r = peer.recv(Duration::from_secs(5)).expect("echo reply");
+            assert_eq!(r[0..6], HOST);
+            assert_eq!(r[6..12], mac);
+            assert_eq!(r[26..30], [10, 0, 0, 2], "from the pinged address");
+            assert_eq!(r[30..34], [10, 0, 0, 1]);
+            assert_eq!(frames::checksum(&r[14..34]), 0, "IPv4 checksum");
+            assert_eq!(r[34], 0, "echo reply");
+            assert_eq!(frames::checksum(&r[34..]), 0, "ICMP checksum");
+            assert_eq!(r[38..40], (0x4242 + port as u16).to_be_bytes());
+            assert_eq!(r[42..], payload[..]);
 
-        // Anything else is not answered.
-        peer.send(&udp(mac, 1, 64)).unwrap();
-        assert_eq!(peer.recv(Duration::from_millis(500)), None);
-    }
-    let out = finish(vm);
-    assert_eq!(fwd_stats(&out.output, 0), (3, 0, 2, 0));
-    assert_eq!(fwd_stats(&out.output, 1), (3, 0, 2, 0));
+            // Anything else is not answered.
+            peer.send(&udp(mac, 1, 64)).unwrap();
+            assert_eq!(peer.recv(Duration::from_millis(500)), None);
+        }
+        let out = finish(vm);
+        assert_eq!(fwd_stats(&out.output, 0), (3, 0, 2, 0));
+        assert_eq!(fwd_stats(&out.output, 1), (3, 0, 2, 0));
+    })
 }
 
 #[test]
 fn interactive_prompt_runs_a_script_of_commands() {
-    let script = [
-        "show port info all",
-        "set promisc 0 off",
-        "show port info 0",
-        "set capture 1 /tmp/i.pcap",
-        "start",
-        "@sleep 12",
-        "show port stats all",
-        "show port xstats 0",
-        "stop",
-        "set fwd macswap",
-        "show config fwd",
-        "clear port stats all",
-        "show port stats 0",
-        "bogus command",
-        "quit",
-    ];
-    let feed: Vec<String> = script
-        .iter()
-        .map(|c| match c.strip_prefix('@') {
-            Some(shell) => shell.to_string(),
-            None => format!("echo '{c}'"),
-        })
-        .collect();
-    let cmd = format!("({}) | testpmd -i -l 0-1 {}", feed.join("; "), ports());
-    let vm = start(&cmd);
-    let r =
-        traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 2, 2000)).expect("traffic");
-    assert!(r.lossless(), "{}", r.summary());
-    let out = finish(vm);
-    let o = &out.output;
-    let info = |port: usize| format!("Infos for port {port}");
-    assert!(o.contains(&info(0)) && o.contains(&info(1)), "{o}");
-    assert!(
-        o.contains("Driver name: igb") && o.contains("Driver name: e1000e"),
-        "{o}"
-    );
-    assert!(o.contains(&format!(
-        "MAC address: {}",
-        rig::mac_str(&nic_mac(1)).to_uppercase()
-    )));
-    assert!(o.contains("Promiscuous mode: enabled"));
-    assert!(
-        o.contains("Promiscuous mode: disabled"),
-        "set promisc 0 off"
-    );
-    // show port stats during the run counts every generator frame.
-    let n = crossed(&r);
-    let stats0 = o
-        .split("NIC statistics for port 0")
-        .nth(1)
-        .expect("port 0 stats");
-    assert!(
-        stats0.contains(&format!("RX-packets: {n} ")),
-        "port 0 RX-packets {n} in:
-{stats0}"
-    );
-    let stats1 = o
-        .split("NIC statistics for port 1")
-        .nth(1)
-        .expect("port 1 stats");
-    assert!(stats1.contains(&format!("TX-packets: {n} ")), "{stats1}");
-    assert!(o.contains("NIC extended statistics for port 0"));
-    assert!(o.contains("rx_good_packets:"));
-    assert_eq!(fwd_stats(o, 0).0, n);
-    assert!(
-        o.contains(&format!(
-            "Capture of port 1: {n} frames written to /tmp/i.pcap, 0 not captured"
-        )),
-        "{o}"
-    );
-    assert!(o.contains("Set macswap packet forwarding mode"));
-    assert!(o.contains("macswap packet forwarding - ports=2"));
-    assert!(o.contains("NIC statistics for port 0 cleared"));
-    let after = o.split("cleared").last().unwrap_or("");
-    assert!(after.contains("RX-packets: 0 "), "{after}");
-    assert!(o.contains("Bad arguments: unknown command \"bogus\""));
+    rig::retry_on_emulator_fault("interactive_prompt_runs_a_script_of_commands", || {
+        let script = [
+            "show port info all",
+            "set promisc 0 off",
+            "show port info 0",
+            "set capture 1 /tmp/i.pcap",
+            "start",
+            "@sleep 12",
+            "show port stats all",
+            "show port xstats 0",
+            "stop",
+            "set fwd macswap",
+            "show config fwd",
+            "clear port stats all",
+            "show port stats 0",
+            "bogus command",
+            "quit",
+        ];
+        let feed: Vec<String> = script
+            .iter()
+            .map(|c| match c.strip_prefix('@') {
+                Some(shell) => shell.to_string(),
+                None => format!("echo '{c}'"),
+            })
+            .collect();
+        let cmd = format!("({}) | testpmd -i -l 0-1 {}", feed.join("; "), ports());
+        let vm = start(&cmd);
+        let r = traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 2, 2000))
+            .expect("traffic");
+        assert!(r.lossless(), "{}", r.summary());
+        let out = finish(vm);
+        let o = &out.output;
+        let info = |port: usize| format!("Infos for port {port}");
+        assert!(o.contains(&info(0)) && o.contains(&info(1)), "{o}");
+        assert!(
+            o.contains("Driver name: igb") && o.contains("Driver name: e1000e"),
+            "{o}"
+        );
+        assert!(o.contains(&format!(
+            "MAC address: {}",
+            rig::mac_str(&nic_mac(1)).to_uppercase()
+        )));
+        assert!(o.contains("Promiscuous mode: enabled"));
+        assert!(
+            o.contains("Promiscuous mode: disabled"),
+            "set promisc 0 off"
+        );
+        // show port stats during the run counts every generator frame.
+        let n = crossed(&r);
+        let stats0 = o
+            .split("NIC statistics for port 0")
+            .nth(1)
+            .expect("port 0 stats");
+        assert!(
+            stats0.contains(&format!("RX-packets: {n} ")),
+            "port 0 RX-packets {n} in:
+    {stats0}"
+        );
+        let stats1 = o
+            .split("NIC statistics for port 1")
+            .nth(1)
+            .expect("port 1 stats");
+        assert!(stats1.contains(&format!("TX-packets: {n} ")), "{stats1}");
+        assert!(o.contains("NIC extended statistics for port 0"));
+        assert!(o.contains("rx_good_packets:"));
+        assert_eq!(fwd_stats(o, 0).0, n);
+        assert!(
+            o.contains(&format!(
+                "Capture of port 1: {n} frames written to /tmp/i.pcap, 0 not captured"
+            )),
+            "{o}"
+        );
+        assert!(o.contains("Set macswap packet forwarding mode"));
+        assert!(o.contains("macswap packet forwarding - ports=2"));
+        assert!(o.contains("NIC statistics for port 0 cleared"));
+        let after = o.split("cleared").last().unwrap_or("");
+        assert!(after.contains("RX-packets: 0 "), "{after}");
+        assert!(o.contains("Bad arguments: unknown command \"bogus\""));
+    })
 }
 
 #[test]
 fn json_reports_periodic_and_final_stats() {
-    let vm = start(&format!(
-        "testpmd -l 0-1 {} --json --stats-period=1 --idle-timeout=2 --duration=60",
-        ports()
-    ));
-    let r =
-        traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 3, 5000)).expect("traffic");
-    assert!(r.lossless(), "{}", r.summary());
-    let out = finish(vm);
-    let lines = json_lines(&out.output);
-    let stats: Vec<&Value> = lines.iter().filter(|v| v["event"] == "stats").collect();
-    assert!(stats.len() >= 3, "one stats line a second: {}", stats.len());
-    let rx: Vec<u64> = stats
-        .iter()
-        .map(|v| v["ports"][0]["rx_packets"].as_u64().expect("rx_packets"))
-        .collect();
-    assert!(rx.windows(2).all(|w| w[0] <= w[1]), "{rx:?}");
-    assert!(
-        stats
+    rig::retry_on_emulator_fault("json_reports_periodic_and_final_stats", || {
+        let vm = start(&format!(
+            "testpmd -l 0-1 {} --json --stats-period=1 --idle-timeout=2 --duration=60",
+            ports()
+        ));
+        let r = traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 3, 5000))
+            .expect("traffic");
+        assert!(r.lossless(), "{}", r.summary());
+        let out = finish(vm);
+        let lines = json_lines(&out.output);
+        let stats: Vec<&Value> = lines.iter().filter(|v| v["event"] == "stats").collect();
+        assert!(stats.len() >= 3, "one stats line a second: {}", stats.len());
+        let rx: Vec<u64> = stats
             .iter()
-            .any(|v| v["ports"][0]["rx_pps"].as_f64() > Some(1000.0))
-    );
-    let f = final_json(&out.output);
-    let n = crossed(&r);
-    assert_eq!(f["ports"][0]["rx_packets"], n);
-    assert_eq!(f["ports"][1]["tx_packets"], n);
-    assert_eq!(f["ports"][0]["rx_bytes"], n * 60);
-    assert_eq!(f["total"]["rx_dropped"], 0);
-    assert_eq!(f["total"]["tx_dropped"], 0);
-    assert!(f["total"]["rx_mpps"].as_f64().unwrap() > 0.0);
-    assert!(f["elapsed_s"].as_f64().unwrap() > 3.0);
+            .map(|v| v["ports"][0]["rx_packets"].as_u64().expect("rx_packets"))
+            .collect();
+        assert!(rx.windows(2).all(|w| w[0] <= w[1]), "{rx:?}");
+        assert!(
+            stats
+                .iter()
+                .any(|v| v["ports"][0]["rx_pps"].as_f64() > Some(1000.0))
+        );
+        let f = final_json(&out.output);
+        let n = crossed(&r);
+        assert_eq!(f["ports"][0]["rx_packets"], n);
+        assert_eq!(f["ports"][1]["tx_packets"], n);
+        assert_eq!(f["ports"][0]["rx_bytes"], n * 60);
+        assert_eq!(f["total"]["rx_dropped"], 0);
+        assert_eq!(f["total"]["tx_dropped"], 0);
+        assert!(f["total"]["rx_mpps"].as_f64().unwrap() > 0.0);
+        assert!(f["elapsed_s"].as_f64().unwrap() > 3.0);
+    })
 }
 
 fn unbase64(s: &str) -> Vec<u8> {
@@ -492,94 +512,102 @@ fn unbase64(s: &str) -> Vec<u8> {
 
 #[test]
 fn capture_writes_a_pcap_tcpdump_reads() {
-    let n = 20;
-    let vm = start(&format!(
-        "testpmd -l 0-1 {} --capture-out=/tmp/c.pcap --capture-port=1 --max-packets={n} && echo @@pcap-begin && base64 /tmp/c.pcap && echo @@pcap-end",
-        ports()
-    ));
-    let sent: Vec<Vec<u8>> = (0..n)
-        .map(|i| udp(nic_mac(0), i as u8, 60 + 50 * i))
-        .collect();
-    send_all(vm.peer(0), &sent);
-    assert_eq!(vm.peer(1).recv_n(n, Duration::from_secs(10)).len(), n);
-    let out = finish(vm);
-    assert!(out.output.contains(&format!(
-        "Capture of port 1: {n} frames written to /tmp/c.pcap, 0 not captured"
-    )));
-    let b64: String = out
-        .output
-        .lines()
-        .skip_while(|l| *l != "@@pcap-begin")
-        .skip(1)
-        .take_while(|l| *l != "@@pcap-end")
-        .collect();
-    let bytes = unbase64(&b64);
-    let recs = pcap::read(&bytes).expect("a pcap file");
-    assert_eq!(recs.len(), n, "port 1 sent what port 0 received");
-    for (r, s) in recs.iter().zip(&sent) {
-        assert_eq!(&r.data, s);
-        assert_eq!(r.orig_len as usize, s.len());
-    }
-    let path = std::env::temp_dir().join(format!("testpmd-capture-{}.pcap", std::process::id()));
-    std::fs::write(&path, &bytes).unwrap();
-    let td = std::process::Command::new("tcpdump")
-        .args(["-n", "-t", "-q", "-r"])
-        .arg(&path)
-        .output()
-        .expect("tcpdump (scripts/setup installs it)");
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        td.status.success(),
-        "{}",
-        String::from_utf8_lossy(&td.stderr)
-    );
-    let text = String::from_utf8_lossy(&td.stdout);
-    assert_eq!(text.lines().count(), n, "{text}");
-    assert!(
-        text.lines()
-            .all(|l| l.contains("10.0.0.1.1024 > 10.0.0.2.2048: UDP")),
-        "{text}"
-    );
+    rig::retry_on_emulator_fault("capture_writes_a_pcap_tcpdump_reads", || {
+        let n = 20;
+        let vm = start(&format!(
+            "testpmd -l 0-1 {} --capture-out=/tmp/c.pcap --capture-port=1 --max-packets={n} && echo @@pcap-begin && base64 /tmp/c.pcap && echo @@pcap-end",
+            ports()
+        ));
+        let sent: Vec<Vec<u8>> = (0..n)
+            .map(|i| udp(nic_mac(0), i as u8, 60 + 50 * i))
+            .collect();
+        send_all(vm.peer(0), &sent);
+        assert_eq!(vm.peer(1).recv_n(n, Duration::from_secs(10)).len(), n);
+        let out = finish(vm);
+        assert!(out.output.contains(&format!(
+            "Capture of port 1: {n} frames written to /tmp/c.pcap, 0 not captured"
+        )));
+        let b64: String = out
+            .output
+            .lines()
+            .skip_while(|l| *l != "@@pcap-begin")
+            .skip(1)
+            .take_while(|l| *l != "@@pcap-end")
+            .collect();
+        let bytes = unbase64(&b64);
+        let recs = pcap::read(&bytes).expect("a pcap file");
+        assert_eq!(recs.len(), n, "port 1 sent what port 0 received");
+        for (r, s) in recs.iter().zip(&sent) {
+            assert_eq!(&r.data, s);
+            assert_eq!(r.orig_len as usize, s.len());
+        }
+        let path =
+            std::env::temp_dir().join(format!("testpmd-capture-{}.pcap", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let td = std::process::Command::new("tcpdump")
+            .args(["-n", "-t", "-q", "-r"])
+            .arg(&path)
+            .output()
+            .expect("tcpdump (scripts/setup installs it)");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            td.status.success(),
+            "{}",
+            String::from_utf8_lossy(&td.stderr)
+        );
+        let text = String::from_utf8_lossy(&td.stdout);
+        assert_eq!(text.lines().count(), n, "{text}");
+        assert!(
+            text.lines()
+                .all(|l| l.contains("10.0.0.1.1024 > 10.0.0.2.2048: UDP")),
+            "{text}"
+        );
+    })
 }
 
 #[test]
 fn invalid_options_give_one_line_and_status_2_before_any_device() {
-    let cases = [
-        "--rxq=0",
-        "--burst=600",
-        "--forward-mode=csum",
-        "-l 0,9",
-        "--txd=30",
-        "--eth-peer=5,02:00:00:00:00:05",
-        "--total-num-mbufs=5",
-        "--nosuchoption",
-    ];
-    let script: Vec<String> = cases
-        .iter()
-        .map(|c| format!("testpmd -a {} {c}; echo \"@@rc=$?\"", nic_pci(0)))
-        .collect();
-    let out = Vm::run(VmConfig::default(), &script.join("; ")).expect("guest runs");
-    assert!(out.success(), "{}", out.output);
-    let lines: Vec<&str> = out.output.lines().collect();
-    let rcs: Vec<usize> = (0..lines.len())
-        .filter(|&i| lines[i].starts_with("@@rc="))
-        .collect();
-    assert_eq!(rcs.len(), cases.len(), "{}", out.output);
-    let mut prev = 0;
-    for (case, &i) in cases.iter().zip(&rcs) {
-        assert_eq!(lines[i], "@@rc=2", "{case}: exit status");
-        let said: Vec<&str> = lines[prev..i]
-            .iter()
-            .copied()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert_eq!(said.len(), 1, "{case}: one line, got {said:?}");
-        assert!(said[0].starts_with("testpmd: "), "{case}: {said:?}");
-        prev = i + 1;
-    }
-    assert!(
-        !out.output.contains("Configuring Port"),
-        "no device may be touched:\n{}",
-        out.output
-    );
+    rig::retry_on_emulator_fault(
+        "invalid_options_give_one_line_and_status_2_before_any_device",
+        || {
+            let cases = [
+                "--rxq=0",
+                "--burst=600",
+                "--forward-mode=csum",
+                "-l 0,9",
+                "--txd=30",
+                "--eth-peer=5,02:00:00:00:00:05",
+                "--total-num-mbufs=5",
+                "--nosuchoption",
+            ];
+            let script: Vec<String> = cases
+                .iter()
+                .map(|c| format!("testpmd -a {} {c}; echo \"@@rc=$?\"", nic_pci(0)))
+                .collect();
+            let out = Vm::run(VmConfig::default(), &script.join("; ")).expect("guest runs");
+            assert!(out.success(), "{}", out.output);
+            let lines: Vec<&str> = out.output.lines().collect();
+            let rcs: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].starts_with("@@rc="))
+                .collect();
+            assert_eq!(rcs.len(), cases.len(), "{}", out.output);
+            let mut prev = 0;
+            for (case, &i) in cases.iter().zip(&rcs) {
+                assert_eq!(lines[i], "@@rc=2", "{case}: exit status");
+                let said: Vec<&str> = lines[prev..i]
+                    .iter()
+                    .copied()
+                    .filter(|l| !l.trim().is_empty())
+                    .collect();
+                assert_eq!(said.len(), 1, "{case}: one line, got {said:?}");
+                assert!(said[0].starts_with("testpmd: "), "{case}: {said:?}");
+                prev = i + 1;
+            }
+            assert!(
+                !out.output.contains("Configuring Port"),
+                "no device may be touched:\n{}",
+                out.output
+            );
+        },
+    )
 }

@@ -4,23 +4,11 @@
 //! below asserts on the lines of its own scenario. The first test to need the
 //! run boots the guest; the others wait for the same result.
 
+use apps::pattern::pattern;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use rig::{IVSHMEM_PCI, Vm, VmConfig, nic_pci};
-
-/// The 4096-byte xorshift pattern `hwcheck dma-ivshmem` writes at BAR2 offset 0.
-fn pattern(seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..4096)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 struct Run {
     output: String,

@@ -3,21 +3,8 @@
 //! EEPROM (EERD), and writes a pattern into the ivshmem BAR2. The host checks
 //! the MACs against QEMU's command line and the pattern in the /dev/shm file.
 
+use apps::pattern::pattern;
 use rig::{IVSHMEM_PCI, Vm, VmConfig, mac_str};
-
-/// The pattern `probe --seed S` writes at the start of the ivshmem BAR2:
-/// 4096 bytes of a xorshift sequence, so a stale or zeroed file never passes.
-fn pattern(seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..4096)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// Checks probe's report for one NIC; `Err` says what is wrong.
 fn check_nic(output: &str, pci: &str, mac: &[u8; 6]) -> Result<(), String> {

@@ -21,6 +21,7 @@
 //! hwcheck neg-mmap NIC             region not mmap-able (I/O BAR2, config space) / empty BAR
 //! ```
 
+use apps::pattern::pattern;
 use std::os::fd::FromRawFd;
 use std::process::ExitCode;
 
@@ -42,19 +43,6 @@ fn arg<'a>(args: &'a [String], i: usize, what: &str) -> Result<&'a str, String> 
     args.get(i)
         .map(String::as_str)
         .ok_or_else(|| format!("missing argument: {what}"))
-}
-
-/// The 4096-byte xorshift pattern the host checks in the ivshmem file.
-fn pattern(seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..4096)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn open(a: &str) -> Result<Device, String> {

@@ -8,28 +8,18 @@
 //!
 //! `probe [--seed S]`; exit status 0 when every device answered.
 
+use apps::pattern::pattern;
 use hw::PciAddress;
 use hw::devmem::DeviceMemory;
-use hw::mmio::Bar;
 use hw::sysfs::Sysfs;
 use hw::vfio::Device;
+use pmd::mac::{Mac, regs::STATUS};
+use pmd::port::{Support, find_driver};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-const INTEL: u16 = 0x8086;
-const IGB_82576: u16 = 0x10c9;
-const E1000E_82574L: u16 = 0x10d3;
 const REDHAT: u16 = 0x1af4;
 const IVSHMEM: u16 = 0x1110;
-
-/// Device Status register (same offset on the 82576 and the 82574L).
-const STATUS: usize = 0x0008;
-/// EEPROM Read register; the 82576 and 82574L share its layout.
-const EERD: usize = 0x0014;
-const EERD_START: u32 = 1 << 0;
-const EERD_DONE: u32 = 1 << 1;
-const EERD_ADDR_SHIFT: u32 = 2;
-const EERD_DATA_SHIFT: u32 = 16;
 
 #[derive(Debug, thiserror::Error)]
 enum ProbeError {
@@ -41,54 +31,32 @@ enum ProbeError {
     Usage,
 }
 
-fn eeprom_word(addr: PciAddress, bar: &Bar, word: u32) -> Result<u16, ProbeError> {
-    bar.write32(EERD, (word << EERD_ADDR_SHIFT) | EERD_START);
-    let deadline = Instant::now() + Duration::from_millis(100);
-    loop {
-        let v = bar.read32(EERD);
-        if v & EERD_DONE != 0 {
-            return Ok((v >> EERD_DATA_SHIFT) as u16);
-        }
-        if Instant::now() > deadline {
-            return Err(ProbeError::EerdTimeout(addr, word));
-        }
-        std::hint::spin_loop();
-    }
-}
-
-fn probe_nic(addr: PciAddress, ids: (u16, u16)) -> Result<(), ProbeError> {
+/// A NIC the drivers know: the MAC read through EERD (the register
+/// layout lives once, in pmd's MAC block), not through the driver's
+/// RAR fallback, so a broken EEPROM read shows here.
+fn probe_nic(addr: PciAddress, ids: (u16, u16), driver: &str) -> Result<(), ProbeError> {
     let dev = Device::open(&addr)?;
     dev.enable_bus_master()?;
-    let bar = dev.map_bar(0)?;
+    let bar = Arc::new(dev.map_bar(0)?);
     let status = bar.read32(STATUS);
+    let regs = Mac::new(addr, bar);
     let mut mac = [0u8; 6];
     for w in 0..3u32 {
-        let v = eeprom_word(addr, &bar, w)?.to_le_bytes();
-        mac[2 * w as usize] = v[0];
-        mac[2 * w as usize + 1] = v[1];
+        let v = regs
+            .eeprom_word(w)
+            .ok_or(ProbeError::EerdTimeout(addr, w))?
+            .to_le_bytes();
+        mac[2 * w as usize..2 * w as usize + 2].copy_from_slice(&v);
     }
-    let mac: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
     println!(
-        "probe: nic {addr} {:04x}:{:04x} group={} status={status:#010x} mac={} bus_master={}",
+        "probe: nic {addr} {:04x}:{:04x} driver={driver} group={} status={status:#010x} mac={} bus_master={}",
         ids.0,
         ids.1,
         dev.iommu_group(),
-        mac.join(":"),
+        pmd::mac::format_mac(&mac),
         dev.bus_master_enabled()?
     );
     Ok(())
-}
-
-fn pattern(seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..4096)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn probe_ivshmem(addr: PciAddress, seed: u64) -> Result<(), ProbeError> {
@@ -127,9 +95,11 @@ fn run() -> Result<bool, ProbeError> {
     let mut ok = true;
     let mut found = 0;
     for d in Sysfs::default().devices()? {
-        let r = match (d.vendor, d.device) {
-            (INTEL, IGB_82576 | E1000E_82574L) => probe_nic(d.addr, (d.vendor, d.device)),
-            (REDHAT, IVSHMEM) => probe_ivshmem(d.addr, seed),
+        let r = match (find_driver(d.vendor, d.device), (d.vendor, d.device)) {
+            (Some((drv, id)), ids) if matches!(id.support, Support::Yes) => {
+                probe_nic(d.addr, ids, drv.name)
+            }
+            (_, (REDHAT, IVSHMEM)) => probe_ivshmem(d.addr, seed),
             _ => continue,
         };
         found += 1;

@@ -154,6 +154,31 @@ pub struct StreamForward {
     pub counters: FwdCounters,
 }
 
+/// The four counter lines of a port's or the accumulated block, as DPDK's
+/// testpmd prints them: packets/dropped/total each way, then Mpps and Mbit/s.
+fn counter_lines(s: &mut String, rx: [u64; 3], tx: [u64; 3], rates: [f64; 4]) {
+    let _ = writeln!(
+        s,
+        "  RX-packets: {:<14} RX-dropped: {:<14} RX-total: {}",
+        rx[0], rx[1], rx[2]
+    );
+    let _ = writeln!(
+        s,
+        "  TX-packets: {:<14} TX-dropped: {:<14} TX-total: {}",
+        tx[0], tx[1], tx[2]
+    );
+    let _ = writeln!(
+        s,
+        "  RX-Mpps: {:<17.6} RX-Mbit/s: {:<15.3}",
+        rates[0], rates[1]
+    );
+    let _ = writeln!(
+        s,
+        "  TX-Mpps: {:<17.6} TX-Mbit/s: {:<15.3}",
+        rates[2], rates[3]
+    );
+}
+
 /// Accumulated totals over all ports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Totals {
@@ -237,25 +262,11 @@ impl ForwardReport {
                 "\n  ---------------------- Forward statistics for port {:<2} ----------------------",
                 p.port
             );
-            let _ = writeln!(
-                s,
-                "  RX-packets: {:<14} RX-dropped: {:<14} RX-total: {}",
-                p.rx_packets, p.rx_dropped, p.rx_total
-            );
-            let _ = writeln!(
-                s,
-                "  TX-packets: {:<14} TX-dropped: {:<14} TX-total: {}",
-                p.tx_packets, p.tx_dropped, p.tx_total
-            );
-            let _ = writeln!(
-                s,
-                "  RX-Mpps: {:<17.6} RX-Mbit/s: {:<15.3}",
-                p.rx_mpps, p.rx_mbps
-            );
-            let _ = writeln!(
-                s,
-                "  TX-Mpps: {:<17.6} TX-Mbit/s: {:<15.3}",
-                p.tx_mpps, p.tx_mbps
+            counter_lines(
+                &mut s,
+                [p.rx_packets, p.rx_dropped, p.rx_total],
+                [p.tx_packets, p.tx_dropped, p.tx_total],
+                [p.rx_mpps, p.rx_mbps, p.tx_mpps, p.tx_mbps],
             );
             let _ = writeln!(s, "  {}", "-".repeat(76));
         }
@@ -264,25 +275,11 @@ impl ForwardReport {
             s,
             "\n  +++++++++++++++ Accumulated forward statistics for all ports +++++++++++++++"
         );
-        let _ = writeln!(
-            s,
-            "  RX-packets: {:<14} RX-dropped: {:<14} RX-total: {}",
-            t.rx_packets, t.rx_dropped, t.rx_total
-        );
-        let _ = writeln!(
-            s,
-            "  TX-packets: {:<14} TX-dropped: {:<14} TX-total: {}",
-            t.tx_packets, t.tx_dropped, t.tx_total
-        );
-        let _ = writeln!(
-            s,
-            "  RX-Mpps: {:<17.6} RX-Mbit/s: {:<15.3}",
-            t.rx_mpps, t.rx_mbps
-        );
-        let _ = writeln!(
-            s,
-            "  TX-Mpps: {:<17.6} TX-Mbit/s: {:<15.3}",
-            t.tx_mpps, t.tx_mbps
+        counter_lines(
+            &mut s,
+            [t.rx_packets, t.rx_dropped, t.rx_total],
+            [t.tx_packets, t.tx_dropped, t.tx_total],
+            [t.rx_mpps, t.rx_mbps, t.tx_mpps, t.tx_mbps],
         );
         let _ = writeln!(
             s,

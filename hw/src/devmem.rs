@@ -43,25 +43,7 @@ fn region_align(len: u64) -> u64 {
 impl DeviceMemory {
     /// Maps BAR `bar` of `device` (e.g. the ivshmem BAR2) into the container.
     pub fn from_bar(device: &Device, bar: u32) -> Result<Self, Error> {
-        let addr = device.addr();
-        let region = device.region_info(bar)?;
-        if region.size == 0 {
-            return Err(Error::RegionEmpty { addr, index: bar });
-        }
-        if !region.mappable() {
-            return Err(Error::RegionNotMappable { addr, index: bar });
-        }
-        let len = usize::try_from(region.size)
-            .map_err(|_| Error::RegionNotMappable { addr, index: bar })?;
-        let map = MmapOptions::new()
-            .offset(region.offset)
-            .len(len)
-            .map_raw(device.inner().fd())
-            .map_err(|source| Error::MapRegion {
-                addr,
-                index: bar,
-                source,
-            })?;
+        let map = device.mmap_region(bar)?;
         Self::enter(
             map,
             Some(device.inner().clone()),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 #[cfg(feature = "mmio-count")]
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::{MmapOptions, MmapRaw};
+use memmap2::MmapRaw;
 
 use crate::Error;
 use crate::vfio::{Device, DeviceInner};
@@ -46,25 +46,7 @@ impl std::fmt::Debug for Bar {
 
 impl Bar {
     pub(crate) fn map(device: &Device, index: u32) -> Result<Self, Error> {
-        let addr = device.addr();
-        let region = device.region_info(index)?;
-        if region.size == 0 {
-            return Err(Error::RegionEmpty { addr, index });
-        }
-        if !region.mappable() {
-            return Err(Error::RegionNotMappable { addr, index });
-        }
-        let len =
-            usize::try_from(region.size).map_err(|_| Error::RegionNotMappable { addr, index })?;
-        let map = MmapOptions::new()
-            .offset(region.offset)
-            .len(len)
-            .map_raw(device.inner().fd())
-            .map_err(|source| Error::MapRegion {
-                addr,
-                index,
-                source,
-            })?;
+        let map = device.mmap_region(index)?;
         Ok(Self {
             map,
             index,
@@ -79,7 +61,7 @@ impl Bar {
     /// A BAR over plain anonymous memory, for host tests of the accessors.
     #[cfg(test)]
     pub(crate) fn anonymous(len: usize) -> Self {
-        let map = MmapOptions::new().len(len).map_anon().unwrap();
+        let map = memmap2::MmapOptions::new().len(len).map_anon().unwrap();
         Self {
             map: MmapRaw::from(map),
             index: 0,

@@ -584,6 +584,31 @@ impl Device {
         Bar::map(self, index)
     }
 
+    /// Maps region `index` whole over the device fd, after checking it is
+    /// non-empty and mmap-able: the one place both register BARs
+    /// ([`Bar`]) and device-memory BARs (`DeviceMemory::from_bar`) map.
+    pub(crate) fn mmap_region(&self, index: u32) -> Result<memmap2::MmapRaw, Error> {
+        let addr = self.addr();
+        let region = self.region_info(index)?;
+        if region.size == 0 {
+            return Err(Error::RegionEmpty { addr, index });
+        }
+        if !region.mappable() {
+            return Err(Error::RegionNotMappable { addr, index });
+        }
+        let len =
+            usize::try_from(region.size).map_err(|_| Error::RegionNotMappable { addr, index })?;
+        memmap2::MmapOptions::new()
+            .offset(region.offset)
+            .len(len)
+            .map_raw(self.inner().fd())
+            .map_err(|source| Error::MapRegion {
+                addr,
+                index,
+                source,
+            })
+    }
+
     fn config_read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         let len = buf.len();
         let err = |source| Error::ConfigRead {

@@ -241,12 +241,7 @@ fn rx_loop(
                 pkts.clear();
             }
         }
-        let now = Instant::now();
-        if got > 0 {
-            last = Some(now);
-        } else if last.is_some_and(|l| now - l > Duration::from_millis(c.idle_ms))
-            || now - start > Duration::from_millis(c.max_ms)
-        {
+        if idle_or_over(c, got, &mut last, start) {
             break;
         }
     }
@@ -393,12 +388,7 @@ fn forward(c: &Common, a: &Port, b: &Port) -> Result<(u64, u64), String> {
                 }
             }
         }
-        let now = Instant::now();
-        if got > 0 {
-            last = Some(now);
-        } else if last.is_some_and(|l| now - l > Duration::from_millis(c.idle_ms))
-            || now - start > Duration::from_millis(c.max_ms)
-        {
+        if idle_or_over(c, got, &mut last, start) {
             break;
         }
     }
@@ -580,4 +570,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether a receive loop should end: `idle_ms` without a packet after the
+/// first one, or `max_ms` in all. Records the time of the last packet.
+fn idle_or_over(c: &Common, got: usize, last: &mut Option<Instant>, start: Instant) -> bool {
+    let now = Instant::now();
+    if got > 0 {
+        *last = Some(now);
+        return false;
+    }
+    last.is_some_and(|l| now - l > Duration::from_millis(c.idle_ms))
+        || now - start > Duration::from_millis(c.max_ms)
 }

@@ -19,6 +19,17 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// The device is already open in this process (a second [`crate::vfio::Device::open`]
+    /// of one address would let the second driver reset the first one's queues).
+    #[error(
+        "PCI device {addr} is already open in this process: a device can be opened once \
+         (give each port a different address, or clone the open Device to share it)"
+    )]
+    AlreadyOpen {
+        /// The device.
+        addr: PciAddress,
+    },
+
     /// `/sys/bus/pci/devices/<addr>` does not exist.
     #[error(
         "no PCI device {addr}: /sys/bus/pci/devices/{addr} does not exist (list devices with `devbind --status`)"

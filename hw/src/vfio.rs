@@ -6,7 +6,7 @@
 //! hw makes the call itself on the device fd so each failure is a typed
 //! [`Error`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::mem::{self, ManuallyDrop};
 use std::os::fd::{AsRawFd, RawFd};
@@ -394,6 +394,37 @@ pub(crate) struct DeviceInner {
     config: RegionInfo,
     container: &'static Container,
     vfio: ManuallyDrop<VfioDevice>,
+    /// Declared last: released after `Drop::drop` has closed the device fd.
+    _claim: OpenClaim,
+}
+
+/// The addresses of the devices this process has open (see [`OpenClaim`]).
+static OPEN_DEVICES: Mutex<BTreeSet<PciAddress>> = Mutex::new(BTreeSet::new());
+
+/// This process's claim on one device, held from the start of
+/// [`Device::open`] until the device is closed. A second open of the same
+/// address in the process is refused while the claim lives: the kernel
+/// would hand out a second fd to the same function, and the second
+/// driver's reset would stop the first one's queues under it.
+struct OpenClaim(PciAddress);
+
+impl OpenClaim {
+    fn take(addr: &PciAddress) -> Result<OpenClaim, Error> {
+        let mut open = OPEN_DEVICES.lock().unwrap_or_else(|p| p.into_inner());
+        if !open.insert(*addr) {
+            return Err(Error::AlreadyOpen { addr: *addr });
+        }
+        Ok(OpenClaim(*addr))
+    }
+}
+
+impl Drop for OpenClaim {
+    fn drop(&mut self) {
+        OPEN_DEVICES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
 }
 
 impl DeviceInner {
@@ -497,9 +528,11 @@ impl Device {
     /// container.
     ///
     /// Checks, in this order, with an error saying what to do for each: the
-    /// device exists, is bound to vfio-pci, has an IOMMU group, its group is
-    /// viable, VFIO is loaded.
+    /// device is not already open in this process ([`Error::AlreadyOpen`]:
+    /// share the [`Device`] by cloning it instead), exists, is bound to
+    /// vfio-pci, has an IOMMU group, its group is viable, VFIO is loaded.
     pub fn open(addr: &PciAddress) -> Result<Device, Error> {
+        let claim = OpenClaim::take(addr)?;
         let sysfs = Sysfs::default();
         let group = sysfs.check_vfio_ready(addr)?;
         let container = Container::global()?;
@@ -545,6 +578,7 @@ impl Device {
             },
             container,
             vfio: ManuallyDrop::new(vfio),
+            _claim: claim,
         };
         // attach() counts the group first, so Drop's detach balances even on error.
         container.attach(group)?;
@@ -695,6 +729,12 @@ impl Device {
         self.update_command(config::COMMAND_MASTER | config::COMMAND_MEMORY, 0)
     }
 
+    /// Sets COMMAND.MEMORY (BAR access) and leaves COMMAND.MASTER as it is:
+    /// the registers can be programmed while the device still may not DMA.
+    pub fn enable_memory_space(&self) -> Result<(), Error> {
+        self.update_command(config::COMMAND_MEMORY, 0)
+    }
+
     /// Clears COMMAND.MASTER: the device stops issuing DMA.
     pub fn disable_bus_master(&self) -> Result<(), Error> {
         self.update_command(0, config::COMMAND_MASTER)
@@ -808,6 +848,33 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_open_in_the_process_is_refused_until_closed() {
+        // An address no test machine has, so nothing else claims it.
+        let addr: PciAddress = "00fe:fe:1f.7".parse().unwrap();
+        let first = OpenClaim::take(&addr).unwrap();
+        // Device::open checks the claim before touching sysfs or VFIO, so
+        // this runs on a host without either.
+        match Device::open(&addr) {
+            Err(e @ Error::AlreadyOpen { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("00fe:fe:1f.7") && msg.contains("already open"),
+                    "{msg}"
+                );
+            }
+            other => panic!("second open of {addr}: {other:?}"),
+        }
+        drop(first);
+        // Released: the next open gets past the claim (and fails later, on
+        // the missing sysfs entry).
+        match Device::open(&addr) {
+            Err(Error::NoSuchDevice { addr: a }) => assert_eq!(a, addr),
+            other => panic!("open after close: {other:?}"),
+        }
+        assert!(OpenClaim::take(&addr).is_ok());
+    }
 
     fn reply(cap_offset: u32, caps: &[u8]) -> Vec<u8> {
         let mut b = vec![0u8; 24];

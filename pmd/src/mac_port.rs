@@ -82,11 +82,20 @@ impl Queues {
 }
 
 impl<C: Chip> MacPort<C> {
-    /// Checks the configuration against the chip's limits, maps BAR 0,
-    /// turns bus mastering on, resets the device, marks the driver loaded,
-    /// reads the MAC address, initialises the address, multicast and VLAN
-    /// filter tables and records the receive mode the configuration asks
-    /// for ([`Mac::rx_mode`], for the chip's first RCTL write).
+    /// Checks the configuration against the chip's limits and brings the
+    /// device to a known state before it may DMA again, in this order:
+    /// bus mastering off (a previous owner killed mid-traffic left its
+    /// rings enabled, pointing at IOVAs that are gone or now belong to
+    /// someone else), the VFIO device reset (FLR or PM reset, where the
+    /// kernel offers one for the function; said in the log when it does
+    /// not), memory space on (the reset restores config space) so BAR 0
+    /// can be programmed, the MAC global reset (82576 datasheet 4.3.1,
+    /// 82574 datasheet 13.3.1: queues, ring registers and RCTL/TCTL back to
+    /// their defaults), and only then bus mastering on. Then it marks the
+    /// driver loaded, reads the MAC address, initialises the address,
+    /// multicast and VLAN filter tables and records the receive mode the
+    /// configuration asks for ([`Mac::rx_mode`], for the chip's first RCTL
+    /// write).
     pub fn bring_up(args: OpenArgs<'_>, chip: C) -> Result<(MacPort<C>, Setup<'_>)> {
         let OpenArgs {
             device,
@@ -96,14 +105,27 @@ impl<C: Chip> MacPort<C> {
             ..
         } = args;
         C::LIMITS.check(cfg)?;
+        let bus_master = |source| Error::BusMaster { addr, source };
+        device.disable_bus_master().map_err(bus_master)?;
+        if device.can_reset() {
+            match device.reset() {
+                Ok(()) => log::info!("{addr}: VFIO device reset done"),
+                // The MAC reset below, with bus mastering off, still stops
+                // whatever the device was doing.
+                Err(e) => log::warn!("{e}; going on with the MAC global reset"),
+            }
+        } else {
+            log::info!(
+                "{addr}: VFIO offers no device reset for this function (no FLR or PM reset); \
+                 relying on the MAC global reset with bus mastering off"
+            );
+        }
+        device.enable_memory_space().map_err(bus_master)?;
         let bar = Arc::new(device.map_bar(0).map_err(|source| Error::MapBar {
             addr,
             bar: 0,
             source,
         })?);
-        device
-            .enable_bus_master()
-            .map_err(|source| Error::BusMaster { addr, source })?;
         let mut port = MacPort {
             mac: Mac::new(addr, bar.clone()),
             device,
@@ -113,6 +135,7 @@ impl<C: Chip> MacPort<C> {
             chip,
         };
         port.reset()?;
+        port.device.enable_bus_master().map_err(bus_master)?;
         port.mac.set_driver_loaded(true);
         port.station = port.mac.read_mac();
         log::info!("{addr}: MAC {}", mac::format_mac(&port.station));

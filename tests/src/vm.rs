@@ -247,6 +247,12 @@ impl Vm {
             format!("file,id=hb,path={}", path_str(&dir.join("heartbeat"))?),
             "-serial".into(),
             "chardev:hb".into(),
+            // The QMP monitor a test drives with `Vm::set_link`.
+            "-qmp".into(),
+            format!(
+                "unix:{},server=on,wait=off",
+                path_str(&dir.join("qmp.sock"))?
+            ),
         ];
         let mut sockets = Vec::new();
         let mut nics = Vec::new();
@@ -373,6 +379,92 @@ impl Vm {
     /// The host side of the ivshmem region, if the VM has one.
     pub fn shm(&self) -> Option<&ShmFile> {
         self.shm.as_ref()
+    }
+
+    /// Runs one QMP command (`{"execute": NAME, "arguments": ARGS}`, ARGS a
+    /// JSON object or empty) on QEMU's monitor socket and returns QEMU's
+    /// `return` reply line; an `error` reply is an error.
+    pub fn qmp(&self, name: &str, args: &str) -> Result<String, Error> {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let path = self.dir.join("qmp.sock");
+        let io = |e| Error::io(&path, e);
+        let stream = UnixStream::connect(&path).map_err(io)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(io)?;
+        let mut w = stream.try_clone().map_err(io)?;
+        let mut rd = BufReader::new(stream);
+        // Replies are one JSON object a line; events may come in between.
+        let reply = |rd: &mut BufReader<UnixStream>| -> Result<String, Error> {
+            loop {
+                let mut line = String::new();
+                if rd.read_line(&mut line).map_err(io)? == 0 {
+                    return Err(Error::Qemu("QMP closed the connection".into()));
+                }
+                if line.contains("\"error\"") {
+                    return Err(Error::Qemu(format!("QMP {name}: {}", line.trim())));
+                }
+                if line.contains("\"return\"") {
+                    return Ok(line.trim().to_string());
+                }
+            }
+        };
+        let mut greeting = String::new();
+        rd.read_line(&mut greeting).map_err(io)?;
+        if !greeting.contains("QMP") {
+            return Err(Error::Qemu(format!("no QMP greeting: {greeting:?}")));
+        }
+        w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+            .map_err(io)?;
+        reply(&mut rd)?;
+        let args = if args.trim().is_empty() {
+            String::new()
+        } else {
+            format!(",\"arguments\":{args}")
+        };
+        w.write_all(format!("{{\"execute\":\"{name}\"{args}}}\n").as_bytes())
+            .map_err(io)?;
+        reply(&mut rd)
+    }
+
+    /// Takes the `index`th NIC's link down or up (QMP `set_link` on its
+    /// netdev): the NIC sees the link change and frames on its wire are
+    /// dropped while it is down.
+    pub fn set_link(&self, index: usize, up: bool) -> Result<(), Error> {
+        self.qmp(
+            "set_link",
+            &format!("{{\"name\":\"n{index}\",\"up\":{up}}}"),
+        )
+        .map(|_| ())
+    }
+
+    /// Waits until the command has printed `n` lines (counting from 1)
+    /// containing `needle` and returns the `n`th: for a script that runs a
+    /// program several times. Fails on timeout, guest stall or exit.
+    pub fn wait_for_nth_line(
+        &self,
+        needle: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<String, Error> {
+        let deadline = Instant::now() + timeout;
+        self.wait_until(Some(deadline), |st| {
+            let from = st.started?;
+            st.all[from..]
+                .iter()
+                .filter(|l| l.contains(needle))
+                .nth(n.saturating_sub(1))
+                .cloned()
+        })
+        .map_err(|e| match e {
+            Error::Timeout { tail, .. } => Error::Timeout {
+                secs: timeout.as_secs(),
+                what: format!("waiting for line {n} with {needle:?}"),
+                tail,
+            },
+            e => e,
+        })
     }
 
     /// Waits until the command has printed a line containing `needle` and

@@ -9,7 +9,16 @@
 //! pmdcheck rx-dump --pci P [--rxq N] [--count N] [--idle-ms T] [--vlan-strip] [--mtu M]
 //! pmdcheck fwd     --pci P --to Q [--count N] [--idle-ms T] [--mtu M]
 //! pmdcheck filters --pci P [--mtu M] [--promisc] --step S [--step S ..]
+//! pmdcheck open-fail --pci P --link-timeout-ms 0 [--watch-ms T]
 //! ```
+//! `open-fail` expects the open to fail (a link wait too short for the
+//! device: RX was already enabled), prints `pmdcheck: open failed: ERROR`
+//! and `pool in_use=N` right after, then takes every buffer of the pool,
+//! fills each with a pattern, waits `--watch-ms` (send traffic meanwhile)
+//! and prints `watch buffers=N overwritten=M`: a buffer the failed port
+//! had posted and the device wrote after the pool got it back shows as
+//! overwritten. Exits non-zero if the open succeeded or a buffer was
+//! overwritten.
 //! `filters` applies each step's setting in turn (`promisc=on|off`,
 //! `allmulti=on|off`, `uc=MAC,..` extra unicast addresses, `mc=MAC,..`
 //! multicast filter, an empty list clears; `mtu=N`; `none`), zeroes the
@@ -79,6 +88,9 @@ struct Common {
     /// Appended to the ready line.
     #[arg(long, default_value = "")]
     tag: String,
+    /// How long open waits for the link (default: the driver's).
+    #[arg(long)]
+    link_timeout_ms: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +128,14 @@ enum Cmd {
         #[arg(long = "step")]
         steps: Vec<String>,
     },
+    /// Open expecting failure, then check no pool buffer is written.
+    OpenFail {
+        #[command(flatten)]
+        c: Common,
+        /// How long to watch the pool's buffers after the failed open.
+        #[arg(long, default_value_t = 3000)]
+        watch_ms: u64,
+    },
     /// Forward between `--pci` and `--to`, both ways, packets unchanged.
     Fwd {
         #[command(flatten)]
@@ -146,6 +166,13 @@ fn open(c: &Common, pool: &Arc<Pool>) -> Result<Port, String> {
         vlan_strip: c.vlan_strip,
         promiscuous: c.promisc,
         ..PortConfig::default()
+    };
+    let cfg = match c.link_timeout_ms {
+        Some(ms) => PortConfig {
+            link_timeout: Duration::from_millis(ms),
+            ..cfg
+        },
+        None => cfg,
     };
     let port = Port::open(&c.pci, &cfg, std::slice::from_ref(pool)).map_err(|e| e.to_string())?;
     println!(
@@ -209,6 +236,11 @@ fn print_stats(port: &Port) {
         "rx_overrun_events",
         "rx_total_packets",
         "tx_total_packets",
+        "rx_oversize_errors",
+        "rx_undersize_errors",
+        "rx_length_errors",
+        "rx_no_buffer_count",
+        "rx_missed_packets",
     ];
     let parts: Vec<String> = x
         .iter()
@@ -246,6 +278,43 @@ fn rx_loop(
         }
     }
     Ok(total)
+}
+
+/// See `open-fail` in the module documentation.
+fn open_fail(c: &Common, pool: &Arc<Pool>, watch_ms: u64) -> Result<(), String> {
+    const PATTERN: u8 = 0xa5;
+    match open(c, pool) {
+        Ok(port) => {
+            port.close();
+            return Err("the open succeeded; open-fail needs an open that fails".into());
+        }
+        Err(e) => println!("pmdcheck: open failed: {e}"),
+    }
+    println!("pool in_use={}", pool.in_use());
+    // Buffers the failed port freed may sit in this lcore's cache.
+    pool.flush_cache();
+    let mut bufs = Vec::new();
+    pool.alloc_bulk(&mut bufs, pool.count());
+    for b in bufs.iter_mut() {
+        if let Some(d) = b.bytes_mut() {
+            d.fill(PATTERN);
+        }
+    }
+    println!("pmdcheck: watching {} buffers", bufs.len());
+    std::thread::sleep(Duration::from_millis(watch_ms));
+    let overwritten = bufs
+        .iter()
+        .filter(|b| b.bytes().is_some_and(|d| d.iter().any(|&x| x != PATTERN)))
+        .count();
+    println!("watch buffers={} overwritten={overwritten}", bufs.len());
+    pool.free_bulk(bufs);
+    println!("pool in_use={}", pool.in_use());
+    if overwritten > 0 {
+        return Err(format!(
+            "{overwritten} pool buffers were written after the failed open gave them back"
+        ));
+    }
+    Ok(())
 }
 
 fn finish(port: Port, pool: &Arc<Pool>) {
@@ -333,6 +402,7 @@ fn run(cli: Cli) -> Result<(), String> {
             b.close();
             println!("pool in_use={}", pool.in_use());
         }
+        Cmd::OpenFail { c, watch_ms } => open_fail(&c, &pool, watch_ms)?,
         Cmd::Filters { c, steps } => {
             let port = open(&c, &pool)?;
             filters(&c, &port, &steps)?;

@@ -385,47 +385,7 @@ impl Vm {
     /// JSON object or empty) on QEMU's monitor socket and returns QEMU's
     /// `return` reply line; an `error` reply is an error.
     pub fn qmp(&self, name: &str, args: &str) -> Result<String, Error> {
-        use std::io::Write;
-        use std::os::unix::net::UnixStream;
-        let path = self.dir.join("qmp.sock");
-        let io = |e| Error::io(&path, e);
-        let stream = UnixStream::connect(&path).map_err(io)?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(io)?;
-        let mut w = stream.try_clone().map_err(io)?;
-        let mut rd = BufReader::new(stream);
-        // Replies are one JSON object a line; events may come in between.
-        let reply = |rd: &mut BufReader<UnixStream>| -> Result<String, Error> {
-            loop {
-                let mut line = String::new();
-                if rd.read_line(&mut line).map_err(io)? == 0 {
-                    return Err(Error::Qemu("QMP closed the connection".into()));
-                }
-                if line.contains("\"error\"") {
-                    return Err(Error::Qemu(format!("QMP {name}: {}", line.trim())));
-                }
-                if line.contains("\"return\"") {
-                    return Ok(line.trim().to_string());
-                }
-            }
-        };
-        let mut greeting = String::new();
-        rd.read_line(&mut greeting).map_err(io)?;
-        if !greeting.contains("QMP") {
-            return Err(Error::Qemu(format!("no QMP greeting: {greeting:?}")));
-        }
-        w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
-            .map_err(io)?;
-        reply(&mut rd)?;
-        let args = if args.trim().is_empty() {
-            String::new()
-        } else {
-            format!(",\"arguments\":{args}")
-        };
-        w.write_all(format!("{{\"execute\":\"{name}\"{args}}}\n").as_bytes())
-            .map_err(io)?;
-        reply(&mut rd)
+        qmp_command(&self.dir.join("qmp.sock"), name, args)
     }
 
     /// Takes the `index`th NIC's link down or up (QMP `set_link` on its
@@ -773,6 +733,53 @@ impl Slot {
     }
 }
 
+/// One QMP exchange on the monitor socket at `path` (see [`Vm::qmp`]).
+fn qmp_command(path: &Path, name: &str, args: &str) -> Result<String, Error> {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let io = |e| Error::io(path, e);
+    let stream = UnixStream::connect(path).map_err(io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io)?;
+    let mut w = stream.try_clone().map_err(io)?;
+    let mut rd = BufReader::new(stream);
+    // Replies are one JSON object a line; events may come in between.
+    let reply = |rd: &mut BufReader<UnixStream>| -> Result<String, Error> {
+        loop {
+            let mut line = String::new();
+            if rd.read_line(&mut line).map_err(io)? == 0 {
+                return Err(Error::Qemu("QMP closed the connection".into()));
+            }
+            if line.trim_start().starts_with("{\"event\"") {
+                continue;
+            }
+            if line.contains("\"error\"") {
+                return Err(Error::Qemu(format!("QMP {name}: {}", line.trim())));
+            }
+            if line.contains("\"return\"") {
+                return Ok(line.trim().to_string());
+            }
+        }
+    };
+    let mut greeting = String::new();
+    rd.read_line(&mut greeting).map_err(io)?;
+    if !greeting.contains("QMP") {
+        return Err(Error::Qemu(format!("no QMP greeting: {greeting:?}")));
+    }
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+        .map_err(io)?;
+    reply(&mut rd)?;
+    let args = if args.trim().is_empty() {
+        String::new()
+    } else {
+        format!(",\"arguments\":{args}")
+    };
+    w.write_all(format!("{{\"execute\":\"{name}\"{args}}}\n").as_bytes())
+        .map_err(io)?;
+    reply(&mut rd)
+}
+
 fn path_str(p: &Path) -> Result<String, Error> {
     let s = p
         .to_str()
@@ -825,6 +832,72 @@ mod tests {
         ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
+    }
+
+    /// A stand-in for QEMU's monitor: greets, answers each command line
+    /// with `replies` in turn (an event line first), records the commands.
+    fn fake_qmp(
+        name: &str,
+        replies: &'static [&'static str],
+    ) -> (PathBuf, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::Write;
+        use std::os::unix::net::UnixListener;
+        let path = std::env::temp_dir().join(format!("qmp-{}-{name}.sock", std::process::id()));
+        let _ = fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut w = s.try_clone().unwrap();
+            let mut rd = BufReader::new(s);
+            w.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            for r in replies {
+                let mut line = String::new();
+                if rd.read_line(&mut line).unwrap() == 0 {
+                    break;
+                }
+                got.push(line.trim().to_string());
+                w.write_all(b"{\"event\": \"NIC_RX_FILTER_CHANGED\", \"data\": {}}\r\n")
+                    .unwrap();
+                w.write_all(r.as_bytes()).unwrap();
+                w.write_all(b"\r\n").unwrap();
+            }
+            got
+        });
+        (path, t)
+    }
+
+    #[test]
+    fn qmp_negotiates_then_sends_the_command() {
+        let (path, t) = fake_qmp("ok", &["{\"return\": {}}", "{\"return\": {}}"]);
+        let r = qmp_command(&path, "set_link", "{\"name\":\"n0\",\"up\":false}").unwrap();
+        assert_eq!(r, "{\"return\": {}}");
+        assert_eq!(
+            t.join().unwrap(),
+            [
+                "{\"execute\":\"qmp_capabilities\"}",
+                "{\"execute\":\"set_link\",\"arguments\":{\"name\":\"n0\",\"up\":false}}"
+            ]
+        );
+        let _ = fs::remove_file(&path);
+    }
+
+    #[test]
+    fn qmp_error_replies_are_errors() {
+        let (path, t) = fake_qmp(
+            "err",
+            &[
+                "{\"return\": {}}",
+                "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device 'n9' not found\"}}",
+            ],
+        );
+        match qmp_command(&path, "set_link", "{\"name\":\"n9\",\"up\":true}") {
+            Err(Error::Qemu(m)) => assert!(m.contains("set_link") && m.contains("n9"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        t.join().unwrap();
+        let _ = fs::remove_file(&path);
     }
 
     #[test]

@@ -260,12 +260,15 @@ fn killed_testpmd_restarts_clean_and_double_open_is_refused() {
             );
             // Each open said how it reset the device.
             for pci in [&a, &b] {
-                assert!(
-                    second.lines().any(|l| l.contains(pci.as_str())
+                let said = second.lines().find(|l| {
+                    l.contains(pci.as_str())
                         && (l.contains("VFIO device reset done")
-                            || l.contains("VFIO offers no device reset"))),
-                    "{pci}: no line saying how the device was reset:\n{second}"
-                );
+                            || l.contains("VFIO offers no device reset"))
+                });
+                match said {
+                    Some(l) => eprintln!("faults: {l}"),
+                    None => panic!("{pci}: no line saying how the device was reset:\n{second}"),
+                }
             }
 
             // The same device twice in one process: refused, non-zero exit.
@@ -372,11 +375,16 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
 
         // (d) Frames longer than the MTU and runts, between good frames,
         // into both NICs; the good ones must come out intact and in order,
-        // nothing longer than 1514 bytes, a runt at most padded.
+        // no long one at all, a runt at most padded. "Long" is past what
+        // the MAC takes at MTU 1500 with LPE off: 1522 bytes with FCS
+        // (room for a VLAN tag; RCTL.LPE in the 82576 and 82574 datasheets), so
+        // 1519 and more without FCS. QEMU applies the same 1522 limit to
+        // the frame without FCS, so 1523 and 1600 bytes are sent.
         wait(&vm, "pmdcheck: ready sizes");
         let mut good = [Vec::new(), Vec::new()];
         let mut runts = [Vec::new(), Vec::new()];
         let mut long = [0u64; 2];
+        let mut longs = [Vec::new(), Vec::new()];
         for nic in 0..2 {
             let dst = nic_mac(nic);
             for i in 0..20u16 {
@@ -388,13 +396,14 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
                 }
                 .build();
                 let bad = match i % 4 {
-                    0 => udp(dst, i as u8, 1515),
+                    0 => udp(dst, i as u8, 1523),
                     1 => udp(dst, i as u8, 1600),
                     2 => runt(dst, 20 + usize::from(i), i as u8),
                     _ => runt(dst, 42, i as u8),
                 };
                 if bad.len() > 1514 {
                     long[nic] += 1;
+                    longs[nic].push(bad.clone());
                 } else {
                     runts[nic].push(bad.clone());
                 }
@@ -404,6 +413,7 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
             }
         }
         wait(&vm, "@@sizes rc=");
+        let mut runts_out = [0usize; 2];
         for nic in 0..2 {
             // What NIC `nic` received left through the other one.
             let got = vm.peer(1 - nic).drain();
@@ -420,7 +430,7 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
             );
             for f in got.iter().filter(|f| !good[nic].contains(f)) {
                 assert!(
-                    f.len() <= 1514,
+                    !longs[nic].contains(f) && f.len() <= 1518,
                     "NIC {nic}: a {}-byte frame got through",
                     f.len()
                 );
@@ -431,8 +441,19 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
                     padded_runt,
                     "NIC {nic}: a frame that was neither sent nor a padded runt: {f:02x?}"
                 );
+                runts_out[nic] += 1;
             }
         }
+
+        eprintln!(
+            "faults: runts sent {} / {}, delivered padded {} / {}; long frames sent {} / {}, delivered 0 (igb / e1000e)",
+            runts[0].len(),
+            runts[1].len(),
+            runts_out[0],
+            runts_out[1],
+            long[0],
+            long[1]
+        );
 
         // (e) Open-loop overdrive of the igb's RX ring.
         wait(&vm, "pmdcheck: ready overdrive");
@@ -510,6 +531,16 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
             nth_line(over, "xstats ", 0)
         );
         assert!(a_to_b > 0, "{over}");
+        // What this branch can assert: the loss is the igb's (it took in
+        // fewer than were sent; QEMU drops a batch that finds the ring
+        // full) and the port saw the overrun (ICR.RXO as the
+        // rx_overrun_events xstat). Once drops are counted (issue 11 item
+        // 11) this tightens to `counted >= lost`.
+        let overruns = kv(nth_line(over, "xstats ", 0), "rx_overrun_events");
+        assert!(
+            lost == 0 || overruns > 0,
+            "{lost} frames lost and no overrun seen: {over}"
+        );
         assert_eq!(kv(nth_line(over, "pool ", 0), "in_use"), 0, "{over}");
 
         let faults = vtd_faults(&out);

@@ -40,7 +40,9 @@ pub enum Error {
         #[source]
         source: hw::Error,
     },
-    #[error("cannot enable bus mastering on {addr}: {source}")]
+    #[error(
+        "cannot set the PCI command register (bus mastering, memory space) of {addr}: {source}"
+    )]
     BusMaster {
         addr: PciAddress,
         #[source]

@@ -54,8 +54,14 @@ fn vtd_faults(out: &RunOutput) -> Vec<String> {
         out.console
             .lines()
             .filter(|l| {
+                // QEMU's VT-d model reports a blocked DMA as "detected
+                // translation failure" / "slpte permission error" and then
+                // "New fault is not recorded"; its other messages (a guest
+                // register access out of range) are not DMA faults.
                 l.starts_with("qemu: ")
-                    && (l.contains("vtd") || l.contains("DMAR") || l.contains("fault"))
+                    && (l.contains("fault")
+                        || l.contains("translation failure")
+                        || l.contains("permission error"))
             })
             .map(str::to_string),
     );
@@ -189,6 +195,7 @@ fn killed_testpmd_restarts_clean_and_double_open_is_refused() {
              echo @@first-forwarding; sleep 3; kill -9 $p; wait $p; echo \"@@killed rc=$?\"; sleep 1; \
              echo @@second-begin; {tp} --idle-timeout=3 --duration=90 --log-level=info; echo \"@@second rc=$?\"; \
              l2fwd {a} {a} --seconds 2; echo \"@@twice rc=$?\"; \
+             testpmd -l 0-1 -a {b} -a {b} --duration=2; echo \"@@tp-twice rc=$?\"; \
              {tp} --total-num-mbufs=64 --duration=5; echo \"@@few rc=$?\"; {DMAR_DUMP}"
             );
             let vm = boot(&script);
@@ -287,8 +294,20 @@ fn killed_testpmd_restarts_clean_and_double_open_is_refused() {
                 "l2fwd must not forward:\n{twice}"
             );
 
+            let tp_twice = section(&out.output, "@@twice rc=", "@@tp-twice rc=");
+            assert_ne!(
+                rc(&out.output, "tp-twice"),
+                0,
+                "testpmd -a {b} -a {b}:\n{tp_twice}"
+            );
+            // testpmd's option check refuses it before any open.
+            assert!(
+                tp_twice.contains(&format!("port {b} is given twice")),
+                "testpmd -a {b} -a {b}:\n{tp_twice}"
+            );
+
             // A pool smaller than the rings: a clear error at start.
-            let few = section(&out.output, "@@twice rc=", "@@few rc=");
+            let few = section(&out.output, "@@tp-twice rc=", "@@few rc=");
             assert_ne!(rc(&out.output, "few"), 0, "{few}");
             assert!(
                 few.contains("--total-num-mbufs=64 is too few"),

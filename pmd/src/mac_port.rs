@@ -89,9 +89,10 @@ impl<C: Chip> MacPort<C> {
     /// someone else), the VFIO device reset (FLR or PM reset, where the
     /// kernel offers one for the function; said in the log when it does
     /// not), memory space on (the reset restores config space) so BAR 0
-    /// can be programmed, the MAC global reset (82576 datasheet 4.3.1,
-    /// 82574 datasheet 13.3.1: queues, ring registers and RCTL/TCTL back to
-    /// their defaults), and only then bus mastering on. Then it marks the
+    /// can be programmed, the MAC global reset (CTRL.RST, the CTRL register
+    /// in 82576 datasheet section 8 and 82574L datasheet section 10: queue,
+    /// ring and RCTL/TCTL registers back to their defaults), and only then
+    /// bus mastering on. Then it marks the
     /// driver loaded, reads the MAC address, initialises the address,
     /// multicast and VLAN filter tables and records the receive mode the
     /// configuration asks for ([`Mac::rx_mode`], for the chip's first RCTL

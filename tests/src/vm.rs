@@ -3,7 +3,8 @@
 //! A q35 guest under TCG with an emulated VT-d IOMMU, the NICs a test asks
 //! for (by default one igb and one e1000e with fixed MACs), each NIC's netdev
 //! a unix stream socket owned by a [`FramePeer`], and an ivshmem-plain device
-//! backed by a /dev/shm file. The guest runs one shell command of the
+//! backed by a /dev/shm file; QEMU also serves a QMP monitor socket ([`Vm::qmp`],
+//! [`Vm::set_link`]). The guest runs one shell command of the
 //! project's binaries and powers off; the host streams its console, enforces
 //! a timeout and a heartbeat watchdog, and always ends QEMU and removes every
 //! socket and file it made.

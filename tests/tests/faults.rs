@@ -497,6 +497,7 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
             "the open must fail in its link wait:\n{of}"
         );
         let watch = nth_line(of, "watch ", 0);
+        eprintln!("faults: open-fail: {watch}");
         assert!(
             kv(watch, "buffers") > 0 && kv(watch, "overwritten") == 0,
             "{of}"

@@ -400,34 +400,6 @@ impl Vm {
         .map(|_| ())
     }
 
-    /// Waits until the command has printed `n` lines (counting from 1)
-    /// containing `needle` and returns the `n`th: for a script that runs a
-    /// program several times. Fails on timeout, guest stall or exit.
-    pub fn wait_for_nth_line(
-        &self,
-        needle: &str,
-        n: usize,
-        timeout: Duration,
-    ) -> Result<String, Error> {
-        let deadline = Instant::now() + timeout;
-        self.wait_until(Some(deadline), |st| {
-            let from = st.started?;
-            st.all[from..]
-                .iter()
-                .filter(|l| l.contains(needle))
-                .nth(n.saturating_sub(1))
-                .cloned()
-        })
-        .map_err(|e| match e {
-            Error::Timeout { tail, .. } => Error::Timeout {
-                secs: timeout.as_secs(),
-                what: format!("waiting for line {n} with {needle:?}"),
-                tail,
-            },
-            e => e,
-        })
-    }
-
     /// Waits until the command has printed a line containing `needle` and
     /// returns that line. Fails on timeout, guest stall or exit.
     pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> Result<String, Error> {

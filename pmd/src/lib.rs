@@ -56,6 +56,7 @@
 
 pub mod e1000e;
 pub mod error;
+pub mod fence;
 pub mod igb;
 pub mod mac;
 pub mod mac_port;

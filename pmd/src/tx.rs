@@ -277,12 +277,15 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         }
     }
 
-    /// Returns every buffer still on the ring to its pool. Call only once
-    /// the device no longer owns the queue.
-    pub fn release(&mut self) -> usize {
+    /// Gives back every buffer still on the ring: to its pool with `proof`
+    /// that the queue is off or once the device's fence is marked stopped,
+    /// held by the fence until then ([`crate::fence`]).
+    pub fn release(&mut self, proof: Option<crate::fence::QueueStopped>) -> usize {
         let mut n = 0;
+        let fence = self.hw.fence();
         for b in self.bufs.iter_mut() {
-            if b.take().is_some() {
+            if let Some(b) = b.take() {
+                crate::fence::release(fence, b, proof);
                 n += 1;
             }
         }
@@ -290,5 +293,12 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         self.clean = self.next;
         self.free = self.ring.size() - 1;
         n
+    }
+}
+
+impl<F: TxFormat, H: QueueHw> Drop for TxRing<F, H> {
+    fn drop(&mut self) {
+        // The device may still read posted buffers: they wait for its fence.
+        self.release(None);
     }
 }

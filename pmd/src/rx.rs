@@ -252,14 +252,21 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         }
         let size = hw.size();
         let ring = Ring::new(size)?;
-        let bufs = fill_slots(&pool, size)?;
+        let mut bufs = fill_slots(&pool, size)?;
         let hdr = match header {
-            Some((pool, layout)) => Some(HeaderBufs {
-                bufs: fill_slots(&pool, size)?,
-                spare: Vec::with_capacity(REFILL_BULK),
-                pool,
-                layout,
-            }),
+            Some((pool, layout)) => match fill_slots(&pool, size) {
+                Ok(hbufs) => Some(HeaderBufs {
+                    bufs: hbufs,
+                    spare: Vec::with_capacity(REFILL_BULK),
+                    pool,
+                    layout,
+                }),
+                Err(e) => {
+                    // Not posted yet: no device has seen them.
+                    bufs.release_all(None, None);
+                    return Err(e);
+                }
+            },
             None => None,
         };
         let mut r = RxRing {

@@ -219,3 +219,33 @@ fn tx_buffers_the_device_may_still_read_are_held_until_it_stops() {
     fence.mark_stopped();
     assert_eq!(pool.in_use(), 0);
 }
+
+#[test]
+fn a_ring_refused_for_too_few_header_buffers_gives_its_packet_buffers_back() {
+    let pool = host_pool("fence-hs");
+    let headers = Pool::with_host_memory(&PoolConfig::new("fence-hs-h", 8).with_buf_size(256))
+        .expect("header pool");
+    let hl = RxBufLayout {
+        headroom: 0,
+        buf_len: 256,
+    };
+    let r = RxRing::<AdvRx, _>::new(
+        SimQueue::new(SIZE),
+        pool.clone(),
+        LAYOUT,
+        Some((headers.clone(), hl)),
+        0,
+        8,
+        Arc::new(QueueCounters::default()),
+    );
+    assert!(matches!(
+        r,
+        Err(crate::rx::RxSetupError::PoolTooSmall { needed: 64 })
+    ));
+    assert_eq!(
+        pool.in_use(),
+        0,
+        "the packet buffers, never posted, are back"
+    );
+    assert_eq!(headers.in_use(), 0);
+}

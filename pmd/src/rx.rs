@@ -409,23 +409,36 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                     // frame) starts the packet.
                     match F::header_len(lo, hi) {
                         Some(n) if n > hs.layout.buf_len => self.discard(Discard::Bad),
-                        hl => {
-                            let head = Segment::new(h, hs.layout.headroom, hl.unwrap_or(0));
-                            let mut p = Packet::from_segment(head);
-                            if hl.is_some() {
-                                p.rx_flags = RxFlags::HEADER_SPLIT;
+                        hl => match Segment::new(h, hs.layout.headroom, hl.unwrap_or(0)) {
+                            Ok(head) => {
+                                let mut p = Packet::from_segment(head);
+                                if hl.is_some() {
+                                    p.rx_flags = RxFlags::HEADER_SPLIT;
+                                }
+                                if len > 0 {
+                                    match Segment::new(buf, self.layout.headroom, len) {
+                                        Ok(seg) => {
+                                            p.push_segment(seg);
+                                            self.partial = Some(p);
+                                        }
+                                        Err(_) => self.discard(Discard::Bad),
+                                    }
+                                } else {
+                                    self.partial = Some(p);
+                                }
                             }
-                            if len > 0 {
-                                p.push_segment(Segment::new(buf, self.layout.headroom, len));
-                            }
-                            self.partial = Some(p);
-                        }
+                            Err(_) => self.discard(Discard::Bad),
+                        },
                     }
                 } else if len > 0 && self.discard.is_none() {
-                    let seg = Segment::new(buf, self.layout.headroom, len);
-                    match self.partial.as_mut() {
-                        Some(p) => p.push_segment(seg),
-                        None => self.partial = Some(Packet::from_segment(seg)),
+                    // The window is checked against the buffer (a layout
+                    // larger than the pool's buffers is dropped, not read).
+                    match Segment::new(buf, self.layout.headroom, len) {
+                        Ok(seg) => match self.partial.as_mut() {
+                            Some(p) => p.push_segment(seg),
+                            None => self.partial = Some(Packet::from_segment(seg)),
+                        },
+                        Err(_) => self.discard(Discard::Bad),
                     }
                 }
                 // Otherwise `buf` (empty, or of a dropped frame) goes back

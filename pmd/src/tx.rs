@@ -12,7 +12,7 @@ use std::sync::Arc;
 use pool::Netmem;
 
 use crate::offload::{self, OffloadError};
-use crate::packet::{Packet, TxFlags};
+use crate::packet::{Packet, Segment, TxFlags};
 use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
 use crate::stats::QueueCounters;
 
@@ -155,8 +155,8 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     /// Queues packets from the front of `pkts`, removing those taken; the
     /// rest stay in `pkts` (ring full). Returns how many were taken.
     /// Packets the device cannot send (an offload request it cannot honour,
-    /// no bytes, more segments than [`Self::max_packet_descs`]) are taken,
-    /// dropped and counted as errors.
+    /// no bytes, more segments than [`Self::max_packet_descs`], a segment
+    /// window beyond its buffer) are taken, dropped and counted as errors.
     pub fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
         if self.free < self.free_thresh {
             self.cleanup();
@@ -187,7 +187,12 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         }
         let (mut sent, mut bytes, mut errors) = (0u64, 0u64, 0u64);
         for mut pkt in pkts.drain(..take) {
-            if Self::descs_needed(&pkt) > max_need || pkt.is_empty() {
+            // A segment window beyond its buffer would have the device read
+            // a neighbour's bytes onto the wire: never posted.
+            if Self::descs_needed(&pkt) > max_need
+                || pkt.is_empty()
+                || !pkt.segments().all(Segment::window_fits)
+            {
                 errors += 1;
                 continue;
             }

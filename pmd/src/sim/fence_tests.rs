@@ -209,7 +209,11 @@ fn tx_buffers_the_device_may_still_read_are_held_until_it_stops() {
     let mut ring = TxRing::<AdvTx, _>::new(dev.clone(), 8, 8, Arc::new(QueueCounters::default()))
         .expect("ring");
     let mut pkts: Vec<Packet> = (0..5)
-        .map(|_| Packet::from_segment(Segment::new(pool.alloc().expect("buffer"), 0, 100)))
+        .map(|_| {
+            Packet::from_segment(
+                Segment::new(pool.alloc().expect("buffer"), 0, 100).expect("window"),
+            )
+        })
         .collect();
     assert_eq!(ring.tx_burst(&mut pkts), 5);
     let q = TxQueue::over(Box::new(ring), Arc::new(Ops { confirms: false }), 0);

@@ -56,6 +56,7 @@
 
 pub mod e1000e;
 pub mod error;
+pub mod fence;
 pub mod igb;
 pub mod mac;
 pub mod mac_port;
@@ -73,7 +74,9 @@ pub mod tx;
 mod sim;
 
 pub use error::{Error, Result};
-pub use packet::{DevmemFrag, HEADROOM, Packet, RxFlags, Segment, TxFlags, TxOffload};
+pub use packet::{
+    DevmemFrag, HEADROOM, Packet, RxFlags, Segment, SegmentError, TxFlags, TxOffload,
+};
 pub use port::{LinkStatus, Port, PortConfig, RxQueue, RxQueueConfig, TxQueue};
 pub use rss::{HashTypes, RssConfig};
 pub use stats::{PortStats, XStat};

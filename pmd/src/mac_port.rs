@@ -7,16 +7,18 @@
 //! registers, the MTU limit, stopping queues) is its [`Chip`] impl.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::fence::{DmaFence, QueueStopped};
 use crate::mac::regs::*;
 use crate::mac::{self, Mac, RxMode};
 use crate::port::{
     LinkStatus, OpenArgs, Opened, PortConfig, PortOps, RxBurst, RxQueueConfig, TxBurst,
 };
 use crate::queue::Limits;
-use crate::ring::Doorbell;
+use crate::ring::QueueBar;
 use crate::stats::{HwCounter, HwStats, QueueCounters};
 
 /// How long CTRL.RST may take to self-clear (both families).
@@ -31,13 +33,14 @@ pub trait Chip: Send + Sync + 'static {
     fn mask_extra_interrupts(&self, _mac: &Mac) {}
     /// Applies an MTU already checked against [`Chip::LIMITS`].
     fn set_mtu(&self, mac: &Mac, mtu: u16);
-    /// See [`PortOps::disable_rx_queue`].
-    fn disable_rx_queue(&self, mac: &Mac, queue: u16);
-    /// See [`PortOps::disable_tx_queue`].
-    fn disable_tx_queue(&self, mac: &Mac, queue: u16);
+    /// See [`PortOps::disable_rx_queue`]: true only when the device
+    /// confirmed the queue off.
+    fn disable_rx_queue(&self, mac: &Mac, queue: u16) -> bool;
+    /// See [`PortOps::disable_tx_queue`]: true only when confirmed off.
+    fn disable_tx_queue(&self, mac: &Mac, queue: u16) -> bool;
     /// The queue part of [`PortOps::stop`], between RCTL.EN off and
-    /// TCTL.EN off.
-    fn stop_queues(&self, mac: &Mac, rx_queues: u16, tx_queues: u16);
+    /// TCTL.EN off: true only when every queue is confirmed off.
+    fn stop_queues(&self, mac: &Mac, rx_queues: u16, tx_queues: u16) -> bool;
 }
 
 /// Port-wide state of one device driven through its shared MAC block.
@@ -48,6 +51,10 @@ pub struct MacPort<C> {
     rx_queues: u16,
     tx_queues: u16,
     chip: C,
+    /// Every ring of the port releases its buffers through this
+    /// ([`crate::fence`]); marked stopped by [`PortOps::close`].
+    fence: Arc<DmaFence>,
+    closed: AtomicBool,
 }
 
 /// What an open works with after [`MacPort::bring_up`].
@@ -55,8 +62,9 @@ pub struct Setup<'a> {
     pub cfg: &'a PortConfig,
     /// One buffer configuration per RX queue.
     pub rxq: Vec<RxQueueConfig>,
-    /// BAR 0, where the rings' tail registers are.
-    pub doorbell: Arc<dyn Doorbell>,
+    /// BAR 0, where the rings' tail registers are, and the port's DMA
+    /// fence.
+    pub doorbell: QueueBar,
 }
 
 /// The queues an open built, in queue order, for [`MacPort::finish`].
@@ -134,6 +142,8 @@ impl<C: Chip> MacPort<C> {
             rx_queues: cfg.rx_queues,
             tx_queues: cfg.tx_queues,
             chip,
+            fence: DmaFence::new(addr.to_string()),
+            closed: AtomicBool::new(false),
         };
         port.reset()?;
         port.device.enable_bus_master().map_err(bus_master)?;
@@ -145,14 +155,11 @@ impl<C: Chip> MacPort<C> {
             promiscuous: cfg.promiscuous,
             allmulti: cfg.allmulti,
         });
-        Ok((
-            port,
-            Setup {
-                cfg,
-                rxq,
-                doorbell: bar,
-            },
-        ))
+        let doorbell = QueueBar {
+            bar,
+            fence: port.fence.clone(),
+        };
+        Ok((port, Setup { cfg, rxq, doorbell }))
     }
 
     /// Global reset with every interrupt cause masked before and after.
@@ -230,20 +237,30 @@ impl<C: Chip> PortOps for MacPort<C> {
         Ok(())
     }
 
-    fn disable_rx_queue(&self, queue: u16) {
-        self.chip.disable_rx_queue(&self.mac, queue)
-    }
-
-    fn disable_tx_queue(&self, queue: u16) {
-        self.chip.disable_tx_queue(&self.mac, queue)
-    }
-
-    fn stop(&self) {
-        self.mac.set_rctl_bits(RCTL_EN, false);
+    fn disable_rx_queue(&self, queue: u16) -> Option<QueueStopped> {
         self.chip
+            .disable_rx_queue(&self.mac, queue)
+            .then(QueueStopped::confirmed)
+    }
+
+    fn disable_tx_queue(&self, queue: u16) -> Option<QueueStopped> {
+        self.chip
+            .disable_tx_queue(&self.mac, queue)
+            .then(QueueStopped::confirmed)
+    }
+
+    fn stop(&self) -> Option<QueueStopped> {
+        self.mac.set_rctl_bits(RCTL_EN, false);
+        let off = self
+            .chip
             .stop_queues(&self.mac, self.rx_queues, self.tx_queues);
         self.mac.update(TCTL, |v| v & !TCTL_EN);
         self.mac.flush();
+        off.then(QueueStopped::confirmed)
+    }
+
+    fn held_buffers(&self) -> usize {
+        self.fence.held()
     }
 
     #[cfg(feature = "mmio-count")]
@@ -252,13 +269,50 @@ impl<C: Chip> PortOps for MacPort<C> {
     }
 
     fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         self.stop();
-        if let Err(e) = self.reset() {
+        // Either a completed reset or bus mastering off proves the device
+        // stopped (crate::fence); only then do held buffers go back.
+        let reset = self.reset();
+        if let Err(e) = &reset {
             log::warn!("{e}");
         }
         self.mac.set_driver_loaded(false);
-        if let Err(e) = self.device.disable_bus_master() {
+        let master_off = self.device.disable_bus_master();
+        if let Err(e) = &master_off {
             log::warn!("{}: disabling bus mastering: {e}", self.mac.addr());
+        }
+        if reset.is_ok() || master_off.is_ok() {
+            self.fence.mark_stopped();
+        }
+    }
+}
+
+impl<C> Drop for MacPort<C> {
+    /// A port dropped without [`PortOps::close`] (an open that failed after
+    /// its queues were built, RX DMA already on) is quiesced here: its
+    /// rings' buffers are held by the fence until then, and freed only when
+    /// the reset or bus mastering off succeeded (else leaked).
+    fn drop(&mut self) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let addr = self.mac.addr();
+        // RX off first, then the reset (which stops every queue).
+        self.mac.set_rctl_bits(RCTL_EN, false);
+        self.mac.flush();
+        let reset = self.mac.global_reset(RESET_TIMEOUT);
+        if let Err(e) = &reset {
+            log::warn!("{addr}: reset while dropping the port: {e}");
+        }
+        let master_off = self.device.disable_bus_master();
+        if let Err(e) = &master_off {
+            log::warn!("{addr}: disabling bus mastering while dropping the port: {e}");
+        }
+        if reset.is_ok() || master_off.is_ok() {
+            self.fence.mark_stopped();
         }
     }
 }

@@ -22,10 +22,49 @@ pub struct Segment {
     len: u16,
 }
 
+/// A segment window that does not fit its buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "segment window of {len} bytes at offset {off} does not fit a {capacity}-byte buffer (the buffer went back to its pool)"
+)]
+pub struct SegmentError {
+    pub off: u16,
+    pub len: u16,
+    pub capacity: usize,
+}
+
+/// True when `len` bytes at `off` lie inside `capacity` bytes.
+#[inline]
+fn window_fits(off: u16, len: u16, capacity: usize) -> bool {
+    // u16 + u16 cannot overflow usize.
+    usize::from(off) + usize::from(len) <= capacity
+}
+
 impl Segment {
-    /// A segment over `len` bytes at `off` in `buf`.
-    pub fn new(buf: Netmem, off: u16, len: u16) -> Self {
+    /// A segment over `len` bytes at `off` in `buf`. The window must lie
+    /// inside the buffer's capacity (a page buffer's size or a net_iov's
+    /// chunk size): a device is given exactly this window, so one reaching
+    /// past the buffer would make it read or write a neighbour's bytes.
+    /// An empty window is allowed (an empty header segment); on error `buf`
+    /// is dropped (back to its pool).
+    pub fn new(buf: Netmem, off: u16, len: u16) -> Result<Self, SegmentError> {
+        let capacity = buf.capacity();
+        if !window_fits(off, len, capacity) {
+            return Err(SegmentError { off, len, capacity });
+        }
+        Ok(Segment { buf, off, len })
+    }
+    /// A segment with no window check (host tests of the post-time check).
+    #[cfg(test)]
+    pub(crate) fn new_unchecked(buf: Netmem, off: u16, len: u16) -> Self {
         Segment { buf, off, len }
+    }
+    /// True when the window lies inside the buffer (always, for segments
+    /// made by [`Segment::new`] and changed by [`Segment::set_window`]; the
+    /// TX ring checks it again before posting).
+    #[inline]
+    pub fn window_fits(&self) -> bool {
+        window_fits(self.off, self.len, self.buf.capacity())
     }
     /// The buffer holding this segment.
     pub fn netmem(&self) -> &Netmem {
@@ -61,8 +100,7 @@ impl Segment {
     /// Sets the data window; returns false (and changes nothing) when it
     /// would not fit in the buffer.
     pub fn set_window(&mut self, off: u16, len: u16) -> bool {
-        let cap = self.buf.capacity();
-        if usize::from(off) + usize::from(len) > cap {
+        if !window_fits(off, len, self.buf.capacity()) {
             return false;
         }
         self.off = off;
@@ -220,10 +258,7 @@ impl Packet {
     /// A one-segment packet of `len` bytes at `off` in `buf`; `None` when the
     /// window does not fit in the buffer.
     pub fn new(buf: Netmem, off: u16, len: u16) -> Option<Packet> {
-        if usize::from(off) + usize::from(len) > buf.capacity() {
-            return None;
-        }
-        Some(Packet::from_segment(Segment { buf, off, len }))
+        Segment::new(buf, off, len).ok().map(Packet::from_segment)
     }
 
     /// A one-segment packet over an existing segment.
@@ -258,7 +293,7 @@ impl Packet {
             buf.bytes_mut()?
                 .get_mut(off..off + n)?
                 .copy_from_slice(&rest[..n]);
-            let seg = Segment::new(buf, off as u16, n as u16);
+            let seg = Segment::new(buf, off as u16, n as u16).ok()?;
             rest = &rest[n..];
             match pkt.as_mut() {
                 None => pkt = Some(Packet::from_segment(seg)),
@@ -332,5 +367,63 @@ impl Packet {
     /// pool when dropped).
     pub fn into_segments(self) -> impl Iterator<Item = Segment> {
         std::iter::once(self.head).chain(self.more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pool::{Pool, PoolConfig};
+
+    fn pages() -> std::sync::Arc<Pool> {
+        Pool::with_host_memory(&PoolConfig::new("seg-pages", 16).with_buf_size(2048))
+            .expect("host pool")
+    }
+
+    fn refused(pool: &Pool, off: u16, len: u16) {
+        let b = pool.alloc().expect("buffer");
+        let cap = b.capacity();
+        assert_eq!(
+            Segment::new(b, off, len).err(),
+            Some(SegmentError {
+                off,
+                len,
+                capacity: cap
+            }),
+            "window ({off}, {len}) in {cap} bytes"
+        );
+        assert_eq!(pool.in_use(), 0, "the refused buffer is back in its pool");
+    }
+
+    #[test]
+    fn a_window_beyond_the_buffer_is_refused() {
+        let p = pages();
+        refused(&p, 2000, 4000); // offset + length beyond
+        refused(&p, 2049, 0); // offset beyond, empty
+        refused(&p, 3000, 10); // offset beyond
+        refused(&p, 2048, 1); // one byte past the end
+        refused(&p, u16::MAX, u16::MAX); // the sum past u16
+        refused(&p, 0, 2049);
+    }
+
+    #[test]
+    fn windows_inside_the_buffer_are_accepted() {
+        let p = pages();
+        for (off, len) in [(0, 2048), (128, 1920), (2048, 0), (0, 0), (2047, 1)] {
+            let s = Segment::new(p.alloc().expect("buffer"), off, len).expect("fits");
+            assert_eq!((s.offset(), s.len()), (off, len));
+            assert!(s.window_fits());
+        }
+        assert!(Packet::new(p.alloc().expect("buffer"), 2000, 100).is_none());
+    }
+
+    #[test]
+    fn a_net_iov_window_is_checked_against_its_chunk() {
+        let p = Pool::with_host_net_iovs(&PoolConfig::new("seg-iov", 8).with_buf_size(4096))
+            .expect("net_iov pool");
+        refused(&p, 4000, 100);
+        refused(&p, 0, 4097);
+        let s = Segment::new(p.alloc().expect("chunk"), 96, 4000).expect("fits the chunk");
+        assert_eq!(s.devmem_frag().map(|f| f.len), Some(4000));
     }
 }

@@ -9,6 +9,7 @@ use hw::PciAddress;
 use pool::Pool;
 
 use crate::error::{Error, Result};
+use crate::fence::QueueStopped;
 use crate::packet::Packet;
 use crate::rss::RssConfig;
 use crate::stats::{HwCounter, HwStats, PortStats, QueueCounters, QueueSnapshot, XStat};
@@ -136,23 +137,25 @@ impl RxQueueConfig {
 /// The receive side of one queue, as a ring implements it.
 pub trait RxBurst: Send {
     fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize;
-    /// Returns every buffer to its pool (the device must not own the queue).
-    fn release(&mut self) -> usize;
+    /// Gives back every buffer ([`crate::fence`]: posted ones only with
+    /// `proof` or once the device is proven stopped).
+    fn release(&mut self, proof: Option<QueueStopped>) -> usize;
 }
 
 /// The transmit side of one queue, as a ring implements it.
 pub trait TxBurst: Send {
     fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize;
     fn cleanup(&mut self) -> u16;
-    fn release(&mut self) -> usize;
+    /// As [`RxBurst::release`].
+    fn release(&mut self, proof: Option<QueueStopped>) -> usize;
 }
 
 impl<F: crate::rx::RxFormat, H: crate::ring::QueueHw> RxBurst for crate::rx::RxRing<F, H> {
     fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
         crate::rx::RxRing::rx_burst(self, out, max)
     }
-    fn release(&mut self) -> usize {
-        crate::rx::RxRing::release(self)
+    fn release(&mut self, proof: Option<QueueStopped>) -> usize {
+        crate::rx::RxRing::release(self, proof)
     }
 }
 
@@ -163,8 +166,8 @@ impl<F: crate::tx::TxFormat, H: crate::ring::QueueHw> TxBurst for crate::tx::TxR
     fn cleanup(&mut self) -> u16 {
         crate::tx::TxRing::cleanup(self)
     }
-    fn release(&mut self) -> usize {
-        crate::tx::TxRing::release(self)
+    fn release(&mut self, proof: Option<QueueStopped>) -> usize {
+        crate::tx::TxRing::release(self, proof)
     }
 }
 
@@ -185,15 +188,24 @@ pub trait PortOps: Send + Sync {
     /// Multicast addresses accepted (hash filter).
     fn set_multicast_filters(&self, addrs: &[[u8; 6]]);
     fn set_mtu(&self, mtu: u16) -> Result<()>;
-    /// Stops one RX queue: after return the device writes nothing to it.
-    fn disable_rx_queue(&self, queue: u16);
-    /// Stops one TX queue: after return the device reads nothing from it.
-    fn disable_tx_queue(&self, queue: u16);
-    /// Stops receive and transmit on the whole port.
-    fn stop(&self);
+    /// Stops one RX queue. `Some` when the device confirmed it off (it
+    /// writes nothing to the queue's buffers any more), `None` when that
+    /// is not proven (the buffers then wait for the device's fence).
+    fn disable_rx_queue(&self, queue: u16) -> Option<QueueStopped>;
+    /// Stops one TX queue; as [`PortOps::disable_rx_queue`] for reads.
+    fn disable_tx_queue(&self, queue: u16) -> Option<QueueStopped>;
+    /// Stops receive and transmit on the whole port; `Some` when the
+    /// device confirmed every queue off.
+    fn stop(&self) -> Option<QueueStopped>;
     /// Quiesces the device for good: reset, interrupts masked, bus
-    /// mastering off.
+    /// mastering off; marks the device's fence stopped when either the
+    /// reset or bus mastering off succeeded.
     fn close(&self);
+    /// Buffers held (not yet freed) because the device is not proven
+    /// stopped, for xstats.
+    fn held_buffers(&self) -> usize {
+        0
+    }
     /// `(reads, writes)` of the register BAR so far, when counted.
     fn mmio_counts(&self) -> Option<(u64, u64)> {
         None
@@ -531,6 +543,10 @@ impl Port {
             push(format!("tx_q{i}_errors"), q.errors);
         }
         drop(base);
+        push(
+            "leaked_buffers".into(),
+            self.shared.ops.held_buffers() as u64 + crate::fence::leaked_buffers(),
+        );
         for (name, value) in self.shared.ops.events() {
             push(name, value);
         }
@@ -581,15 +597,17 @@ impl Port {
     /// go back to their pools now; queues taken out return theirs when
     /// dropped.
     pub fn stop(&self) {
-        self.shared.ops.stop();
+        // Without confirmation from the device the buffers wait for the
+        // reset of close (crate::fence).
+        let proof = self.shared.ops.stop();
         for s in lock(&self.rx).iter_mut() {
             if let Some(q) = s.queue.as_mut() {
-                q.release();
+                q.release(proof);
             }
         }
         for s in lock(&self.tx).iter_mut() {
             if let Some(q) = s.queue.as_mut() {
-                q.release();
+                q.release(proof);
             }
         }
     }
@@ -624,6 +642,11 @@ pub struct RxQueue {
 }
 
 impl RxQueue {
+    /// An RX queue over any ring (host tests of the drop path).
+    #[cfg(test)]
+    pub(crate) fn over(ring: Box<dyn RxBurst>, ops: Arc<dyn PortOps>, index: u16) -> RxQueue {
+        RxQueue { ring, ops, index }
+    }
     /// Receives up to `max` packets into `out` (appended); returns how many.
     #[inline]
     pub fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
@@ -637,9 +660,10 @@ impl RxQueue {
 impl Drop for RxQueue {
     fn drop(&mut self) {
         // The device must stop writing into the ring's buffers before they go
-        // back to the pool.
-        self.ops.disable_rx_queue(self.index);
-        self.ring.release();
+        // back to the pool: without its confirmation they wait for the
+        // port's fence (crate::fence).
+        let proof = self.ops.disable_rx_queue(self.index);
+        self.ring.release(proof);
     }
 }
 
@@ -651,6 +675,11 @@ pub struct TxQueue {
 }
 
 impl TxQueue {
+    /// A TX queue over any ring (host tests of the drop path).
+    #[cfg(test)]
+    pub(crate) fn over(ring: Box<dyn TxBurst>, ops: Arc<dyn PortOps>, index: u16) -> TxQueue {
+        TxQueue { ring, ops, index }
+    }
     /// Queues packets from the front of `pkts` and removes those taken; the
     /// rest (ring full) stay in `pkts`. Returns how many were taken.
     #[inline]
@@ -668,7 +697,7 @@ impl TxQueue {
 
 impl Drop for TxQueue {
     fn drop(&mut self) {
-        self.ops.disable_tx_queue(self.index);
-        self.ring.release();
+        let proof = self.ops.disable_tx_queue(self.index);
+        self.ring.release(proof);
     }
 }

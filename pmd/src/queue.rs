@@ -9,7 +9,7 @@ use pool::{BufferKind, Pool};
 
 use crate::error::{Error, Result};
 use crate::port::{PortConfig, RxQueueConfig};
-use crate::ring::{DmaQueue, Doorbell, check_ring_size};
+use crate::ring::{DmaQueue, QueueBar, check_ring_size};
 use crate::rx::{RxBufLayout, RxFormat, RxRing, RxSetupError};
 use crate::stats::QueueCounters;
 use crate::tx::{TxFormat, TxRing};
@@ -184,15 +184,14 @@ pub fn rx_ring<F: RxFormat>(
     pool: &Arc<Pool>,
     layout: RxBufLayout,
     header: Option<(&Arc<Pool>, RxBufLayout)>,
-    doorbell: &Arc<dyn Doorbell>,
+    doorbell: &QueueBar,
     tail: usize,
 ) -> Result<Built<RxRing<F>>> {
-    let hwq =
-        DmaQueue::new(cfg.rx_desc, doorbell.clone(), tail).map_err(|source| Error::RingAlloc {
-            dir: "RX",
-            queue,
-            source,
-        })?;
+    let hwq = DmaQueue::new(cfg.rx_desc, doorbell, tail).map_err(|source| Error::RingAlloc {
+        dir: "RX",
+        queue,
+        source,
+    })?;
     let (base, len) = (hwq.iova(), hwq.byte_len());
     let counters = Arc::new(QueueCounters::default());
     let ring = RxRing::<F>::new(
@@ -225,15 +224,14 @@ pub fn rx_ring<F: RxFormat>(
 pub fn tx_ring<F: TxFormat>(
     queue: u16,
     cfg: &PortConfig,
-    doorbell: &Arc<dyn Doorbell>,
+    doorbell: &QueueBar,
     tail: usize,
 ) -> Result<Built<TxRing<F>>> {
-    let hwq =
-        DmaQueue::new(cfg.tx_desc, doorbell.clone(), tail).map_err(|source| Error::RingAlloc {
-            dir: "TX",
-            queue,
-            source,
-        })?;
+    let hwq = DmaQueue::new(cfg.tx_desc, doorbell, tail).map_err(|source| Error::RingAlloc {
+        dir: "TX",
+        queue,
+        source,
+    })?;
     let (base, len) = (hwq.iova(), hwq.byte_len());
     let counters = Arc::new(QueueCounters::default());
     let ring = TxRing::<F>::new(hwq, cfg.tx_rs_thresh, cfg.tx_free_thresh, counters.clone())

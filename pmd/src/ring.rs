@@ -33,6 +33,11 @@ pub trait QueueHw: Send {
     fn read_lo(&self, i: u16) -> u64;
     /// Writes the tail register: one MMIO write.
     fn write_tail(&mut self, value: u16);
+    /// The fence of the device that DMAs into this queue's buffers
+    /// ([`crate::fence`]); `None` when no device can (host memory).
+    fn fence(&self) -> Option<&crate::fence::DmaFence> {
+        None
+    }
 }
 
 /// Fewest descriptors a ring works with: one held back so the tail never
@@ -101,25 +106,36 @@ impl Doorbell for hw::mmio::Bar {
     }
 }
 
+/// Where a port's rings ring their doorbells, and the port's DMA fence
+/// (what every ring over device-visible memory releases buffers through).
+#[derive(Clone)]
+pub struct QueueBar {
+    pub bar: Arc<dyn Doorbell>,
+    pub fence: Arc<crate::fence::DmaFence>,
+}
+
 /// A descriptor ring in hugepage DMA memory plus its tail register.
 pub struct DmaQueue {
     mem: hw::dma::DmaMemory,
     size: u16,
     bar: Arc<dyn Doorbell>,
     tail: usize,
+    fence: Arc<crate::fence::DmaFence>,
 }
 
 impl DmaQueue {
     /// Allocates and zeroes a ring of `size` descriptors whose tail register
-    /// is at `tail` in `bar`.
-    pub fn new(size: u16, bar: Arc<dyn Doorbell>, tail: usize) -> Result<DmaQueue, hw::Error> {
+    /// is at `tail` in `qb`'s BAR; its buffers are released through `qb`'s
+    /// fence.
+    pub fn new(size: u16, qb: &QueueBar, tail: usize) -> Result<DmaQueue, hw::Error> {
         let len = usize::from(size) * DESC_LEN;
         let mem = hw::dma::DmaMemory::allocate(len, hw::HugePageSize::Size2M)?;
         let q = DmaQueue {
             mem,
             size,
-            bar,
+            bar: qb.bar.clone(),
             tail,
+            fence: qb.fence.clone(),
         };
         for i in 0..size {
             q.mem.write::<u64>(usize::from(i) * DESC_LEN, 0);
@@ -161,6 +177,9 @@ impl QueueHw for DmaQueue {
         // Descriptor stores must be visible to the device before the tail.
         fence(Ordering::Release);
         self.bar.write32(self.tail, u32::from(value));
+    }
+    fn fence(&self) -> Option<&crate::fence::DmaFence> {
+        Some(&self.fence)
     }
 }
 

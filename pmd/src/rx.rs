@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use pool::{Netmem, Pool};
 
+use crate::fence::{self, DmaFence, QueueStopped};
 use crate::packet::{Packet, RxFlags, Segment};
 use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
 use crate::stats::QueueCounters;
@@ -52,7 +53,10 @@ pub trait RxFormat: Send + 'static {
 
 /// The buffers the device may be writing, kept as raw handle words (no
 /// `Netmem` exists for a buffer while the device owns it, as the pool's DMA
-/// contract asks). 0 marks an empty slot.
+/// contract asks). 0 marks an empty slot. They leave only through
+/// [`Shadow::take`] (the device wrote the descriptor back: its buffer is
+/// done) or [`Shadow::release_all`] / drop, which go through the device's
+/// fence ([`crate::fence`]): freed only once the device is proven stopped.
 struct Shadow(Vec<usize>);
 
 impl Shadow {
@@ -82,12 +86,30 @@ impl Shadow {
         // overwritten or zeroed as it is taken here).
         (raw != 0).then(|| unsafe { Netmem::from_raw(raw) })
     }
+    /// Empties every slot through `fence` (see [`crate::fence`]); returns
+    /// how many buffers there were.
+    fn release_all(&mut self, fence: Option<&DmaFence>, proof: Option<QueueStopped>) -> usize {
+        let mut n = 0;
+        for w in self.0.iter_mut() {
+            let raw = std::mem::take(w);
+            if raw != 0 {
+                n += 1;
+                fence::release_raw(fence, raw, proof);
+            }
+        }
+        n
+    }
 }
 
 impl Drop for Shadow {
     fn drop(&mut self) {
-        for i in 0..self.0.len() {
-            drop(self.take(i));
+        // Only reached with words left when a ring is dropped without
+        // `release_with_fence` having run (it always runs first in
+        // `RxRing::drop`); nothing here may free a posted buffer, so what
+        // is left is forgotten (leaked) rather than freed.
+        let left = self.0.iter().filter(|&&w| w != 0).count();
+        if left > 0 {
+            log::error!("RX ring dropped with {left} posted buffers and no fence: leaked");
         }
     }
 }
@@ -230,14 +252,21 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         }
         let size = hw.size();
         let ring = Ring::new(size)?;
-        let bufs = fill_slots(&pool, size)?;
+        let mut bufs = fill_slots(&pool, size)?;
         let hdr = match header {
-            Some((pool, layout)) => Some(HeaderBufs {
-                bufs: fill_slots(&pool, size)?,
-                spare: Vec::with_capacity(REFILL_BULK),
-                pool,
-                layout,
-            }),
+            Some((pool, layout)) => match fill_slots(&pool, size) {
+                Ok(hbufs) => Some(HeaderBufs {
+                    bufs: hbufs,
+                    spare: Vec::with_capacity(REFILL_BULK),
+                    pool,
+                    layout,
+                }),
+                Err(e) => {
+                    // Not posted yet: no device has seen them.
+                    bufs.release_all(None, None);
+                    return Err(e);
+                }
+            },
             None => None,
         };
         let mut r = RxRing {
@@ -380,23 +409,36 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                     // frame) starts the packet.
                     match F::header_len(lo, hi) {
                         Some(n) if n > hs.layout.buf_len => self.discard(Discard::Bad),
-                        hl => {
-                            let head = Segment::new(h, hs.layout.headroom, hl.unwrap_or(0));
-                            let mut p = Packet::from_segment(head);
-                            if hl.is_some() {
-                                p.rx_flags = RxFlags::HEADER_SPLIT;
+                        hl => match Segment::new(h, hs.layout.headroom, hl.unwrap_or(0)) {
+                            Ok(head) => {
+                                let mut p = Packet::from_segment(head);
+                                if hl.is_some() {
+                                    p.rx_flags = RxFlags::HEADER_SPLIT;
+                                }
+                                if len > 0 {
+                                    match Segment::new(buf, self.layout.headroom, len) {
+                                        Ok(seg) => {
+                                            p.push_segment(seg);
+                                            self.partial = Some(p);
+                                        }
+                                        Err(_) => self.discard(Discard::Bad),
+                                    }
+                                } else {
+                                    self.partial = Some(p);
+                                }
                             }
-                            if len > 0 {
-                                p.push_segment(Segment::new(buf, self.layout.headroom, len));
-                            }
-                            self.partial = Some(p);
-                        }
+                            Err(_) => self.discard(Discard::Bad),
+                        },
                     }
                 } else if len > 0 && self.discard.is_none() {
-                    let seg = Segment::new(buf, self.layout.headroom, len);
-                    match self.partial.as_mut() {
-                        Some(p) => p.push_segment(seg),
-                        None => self.partial = Some(Packet::from_segment(seg)),
+                    // The window is checked against the buffer (a layout
+                    // larger than the pool's buffers is dropped, not read).
+                    match Segment::new(buf, self.layout.headroom, len) {
+                        Ok(seg) => match self.partial.as_mut() {
+                            Some(p) => p.push_segment(seg),
+                            None => self.partial = Some(Packet::from_segment(seg)),
+                        },
+                        Err(_) => self.discard(Discard::Bad),
                     }
                 }
                 // Otherwise `buf` (empty, or of a dropped frame) goes back
@@ -456,24 +498,20 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         delivered
     }
 
-    /// Returns every buffer the ring holds to its pool. Call only once the
-    /// device no longer owns the queue (disabled or reset).
-    pub fn release(&mut self) -> usize {
+    /// Gives back every buffer the ring holds. Those the device was given
+    /// (posted) go to their pool only with `proof` that the queue is off,
+    /// or once the device's fence is marked stopped; until then the fence
+    /// holds them ([`crate::fence`]). Spare and partly assembled buffers
+    /// (the CPU's) go back at once. Returns how many buffers there were.
+    pub fn release(&mut self, proof: Option<QueueStopped>) -> usize {
         let mut n = self.spare.len();
         self.spare.clear();
-        for i in 0..self.bufs.0.len() {
-            if self.bufs.take(i).is_some() {
-                n += 1;
-            }
-        }
+        let fence = self.hw.fence();
+        n += self.bufs.release_all(fence, proof);
         if let Some(h) = self.hdr.as_mut() {
             n += h.spare.len();
             h.spare.clear();
-            for i in 0..h.bufs.0.len() {
-                if h.bufs.take(i).is_some() {
-                    n += 1;
-                }
-            }
+            n += h.bufs.release_all(fence, proof);
         }
         if let Some(p) = self.partial.take() {
             n += p.segment_count();
@@ -486,5 +524,12 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
     /// The ring index arithmetic (ring size).
     pub fn size(&self) -> u16 {
         self.ring.size()
+    }
+}
+
+impl<F: RxFormat, H: QueueHw> Drop for RxRing<F, H> {
+    fn drop(&mut self) {
+        // Without proof: posted buffers wait for the device's fence.
+        self.release(None);
     }
 }

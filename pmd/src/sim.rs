@@ -5,12 +5,14 @@
 //! the tail back, so a ring never reads RDT/TDT by construction; the tests
 //! check how often and with what values it writes it.
 
+mod fence_tests;
 mod rx_tests;
 mod split_tests;
 mod tx_tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::fence::DmaFence;
 use crate::ring::{Desc, QueueHw};
 
 /// What the device side of one queue holds.
@@ -38,19 +40,44 @@ impl SimState {
 /// One simulated queue; clones share the state (the ring owns one, the
 /// test keeps another to play the device).
 #[derive(Clone, Debug)]
-pub struct SimQueue(Arc<Mutex<SimState>>);
+pub struct SimQueue {
+    state: Arc<Mutex<SimState>>,
+    /// The simulated device's DMA fence; `None`: the ring frees at once, as
+    /// over host memory no device writes.
+    fence: Option<Arc<DmaFence>>,
+}
 
 impl SimQueue {
     pub fn new(size: u16) -> SimQueue {
-        SimQueue(Arc::new(Mutex::new(SimState {
-            descs: vec![Desc::default(); usize::from(size)],
-            tails: Vec::new(),
-            head: 0,
-        })))
+        SimQueue {
+            state: Arc::new(Mutex::new(SimState {
+                descs: vec![Desc::default(); usize::from(size)],
+                tails: Vec::new(),
+                head: 0,
+            })),
+            fence: None,
+        }
+    }
+
+    /// A queue of a device that DMAs until `fence` is marked stopped.
+    pub fn with_fence(size: u16, fence: Arc<DmaFence>) -> SimQueue {
+        SimQueue {
+            fence: Some(fence),
+            ..SimQueue::new(size)
+        }
     }
 
     pub fn state(&self) -> MutexGuard<'_, SimState> {
-        self.0.lock().expect("sim state lock")
+        self.state.lock().expect("sim state lock")
+    }
+
+    /// The device keeps going as a live NIC does whatever the driver did
+    /// with its ring: it writes a frame into the buffer of every descriptor
+    /// it was last given (read format, as posted: it knows nothing of the
+    /// driver's bookkeeping) and returns the addresses it wrote.
+    pub fn dma_into_posted(&self) -> Vec<u64> {
+        let s = self.state();
+        s.descs.iter().map(|d| d.lo).filter(|&a| a != 0).collect()
     }
 
     /// The device receives a frame of `len` bytes into buffers of `buf_len`
@@ -146,5 +173,8 @@ impl QueueHw for SimQueue {
             "tail {value} out of the ring"
         );
         s.tails.push(value);
+    }
+    fn fence(&self) -> Option<&DmaFence> {
+        self.fence.as_deref()
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use pool::Netmem;
 
 use crate::offload::{self, OffloadError};
-use crate::packet::{Packet, TxFlags};
+use crate::packet::{Packet, Segment, TxFlags};
 use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
 use crate::stats::QueueCounters;
 
@@ -155,8 +155,8 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     /// Queues packets from the front of `pkts`, removing those taken; the
     /// rest stay in `pkts` (ring full). Returns how many were taken.
     /// Packets the device cannot send (an offload request it cannot honour,
-    /// no bytes, more segments than [`Self::max_packet_descs`]) are taken,
-    /// dropped and counted as errors.
+    /// no bytes, more segments than [`Self::max_packet_descs`], a segment
+    /// window beyond its buffer) are taken, dropped and counted as errors.
     pub fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
         if self.free < self.free_thresh {
             self.cleanup();
@@ -187,7 +187,12 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         }
         let (mut sent, mut bytes, mut errors) = (0u64, 0u64, 0u64);
         for mut pkt in pkts.drain(..take) {
-            if Self::descs_needed(&pkt) > max_need || pkt.is_empty() {
+            // A segment window beyond its buffer would have the device read
+            // a neighbour's bytes onto the wire: never posted.
+            if Self::descs_needed(&pkt) > max_need
+                || pkt.is_empty()
+                || !pkt.segments().all(Segment::window_fits)
+            {
                 errors += 1;
                 continue;
             }
@@ -277,12 +282,15 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         }
     }
 
-    /// Returns every buffer still on the ring to its pool. Call only once
-    /// the device no longer owns the queue.
-    pub fn release(&mut self) -> usize {
+    /// Gives back every buffer still on the ring: to its pool with `proof`
+    /// that the queue is off or once the device's fence is marked stopped,
+    /// held by the fence until then ([`crate::fence`]).
+    pub fn release(&mut self, proof: Option<crate::fence::QueueStopped>) -> usize {
         let mut n = 0;
+        let fence = self.hw.fence();
         for b in self.bufs.iter_mut() {
-            if b.take().is_some() {
+            if let Some(b) = b.take() {
+                crate::fence::release(fence, b, proof);
                 n += 1;
             }
         }
@@ -290,5 +298,12 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         self.clean = self.next;
         self.free = self.ring.size() - 1;
         n
+    }
+}
+
+impl<F: TxFormat, H: QueueHw> Drop for TxRing<F, H> {
+    fn drop(&mut self) {
+        // The device may still read posted buffers: they wait for its fence.
+        self.release(None);
     }
 }

@@ -308,7 +308,7 @@ fn build(pool: &Pool, frame: &[u8], segs: &[u16]) -> Option<Packet> {
             .get_mut(off..off + len)?
             .copy_from_slice(frame.get(at..at + len)?);
         at += len;
-        let seg = Segment::new(buf, off as u16, len as u16);
+        let seg = Segment::new(buf, off as u16, len as u16).ok()?;
         match pkt.as_mut() {
             None => pkt = Some(Packet::from_segment(seg)),
             Some(p) => p.push_segment(seg),

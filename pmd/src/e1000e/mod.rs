@@ -85,24 +85,30 @@ impl Chip for E1000e {
         mac.set_rctl_bits(RCTL_LPE, lpe_for(mtu) != 0);
     }
 
-    fn disable_rx_queue(&self, mac: &Mac, _queue: u16) {
+    fn disable_rx_queue(&self, mac: &Mac, _queue: u16) -> bool {
         // The 82574L has no per-queue receive enable: the port's receive
-        // stops, so the device writes into no ring after this.
+        // stops. Nothing reports when a frame already being written has
+        // landed, so the queue is never confirmed off here: its buffers
+        // wait for the reset of close (crate::fence).
         mac.set_rctl_bits(RCTL_EN, false);
         mac.flush();
+        false
     }
 
-    fn disable_tx_queue(&self, mac: &Mac, queue: u16) {
+    fn disable_tx_queue(&self, mac: &Mac, queue: u16) -> bool {
         let n = usize::from(queue);
         mac.drain_tx(tdbal(n), queue);
         mac.update(tarc(n), |v| v & !TARC_ENABLE);
         mac.flush();
+        // No per-queue DMA-stopped status either.
+        false
     }
 
-    fn stop_queues(&self, mac: &Mac, _rx_queues: u16, tx_queues: u16) {
+    fn stop_queues(&self, mac: &Mac, _rx_queues: u16, tx_queues: u16) -> bool {
         for q in 0..tx_queues {
             mac.drain_tx(tdbal(usize::from(q)), q);
         }
+        false
     }
 }
 

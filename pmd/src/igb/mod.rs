@@ -145,24 +145,26 @@ impl Chip for Igb {
         mac.w(RLPML, max_frame(mtu));
     }
 
-    fn disable_rx_queue(&self, mac: &Mac, queue: u16) {
-        disable_queue(mac, rxdctl(usize::from(queue)), "RX", queue);
+    fn disable_rx_queue(&self, mac: &Mac, queue: u16) -> bool {
+        disable_queue(mac, rxdctl(usize::from(queue)), "RX", queue)
     }
 
-    fn disable_tx_queue(&self, mac: &Mac, queue: u16) {
+    fn disable_tx_queue(&self, mac: &Mac, queue: u16) -> bool {
         let n = usize::from(queue);
         // Let the device finish what was queued.
         mac.drain_tx(tdbal(n), queue);
-        disable_queue(mac, txdctl(n), "TX", queue);
+        disable_queue(mac, txdctl(n), "TX", queue)
     }
 
-    fn stop_queues(&self, mac: &Mac, rx_queues: u16, tx_queues: u16) {
+    fn stop_queues(&self, mac: &Mac, rx_queues: u16, tx_queues: u16) -> bool {
+        let mut off = true;
         for q in 0..rx_queues {
-            self.disable_rx_queue(mac, q);
+            off &= self.disable_rx_queue(mac, q);
         }
         for q in 0..tx_queues {
-            self.disable_tx_queue(mac, q);
+            off &= self.disable_tx_queue(mac, q);
         }
+        off
     }
 }
 
@@ -171,19 +173,27 @@ fn max_frame(mtu: u16) -> u32 {
 }
 
 /// Clears a queue's RXDCTL/TXDCTL.ENABLE and waits for the device to
-/// report it off.
-fn disable_queue(mac: &Mac, ctl_reg: usize, what: &str, queue: u16) {
+/// report it off (datasheet 4.5.9.1: ENABLE reads back 0 once the queue's
+/// DMA is stopped). True only when it did: otherwise the queue's buffers
+/// must not be freed (crate::fence). An all-ones read (device gone) is not
+/// a confirmation.
+fn disable_queue(mac: &Mac, ctl_reg: usize, what: &str, queue: u16) -> bool {
     let v = mac.r(ctl_reg);
-    if v & RXDCTL_ENABLE == 0 {
-        return;
+    if v != u32::MAX && v & RXDCTL_ENABLE == 0 {
+        return true;
     }
     mac.w(ctl_reg, v & !RXDCTL_ENABLE);
-    if !mac::poll(QUEUE_TIMEOUT, || mac.r(ctl_reg) & RXDCTL_ENABLE == 0) {
+    let off = mac::poll(QUEUE_TIMEOUT, || {
+        let v = mac.r(ctl_reg);
+        v != u32::MAX && v & RXDCTL_ENABLE == 0
+    });
+    if !off {
         log::warn!(
-            "{}: {what} queue {queue} did not report disabled",
+            "{}: {what} queue {queue} did not report disabled; its buffers are held until the device is reset",
             mac.addr()
         );
     }
+    off
 }
 
 /// Sets RXDCTL/TXDCTL to `value` (with ENABLE) and waits for the device to

@@ -139,7 +139,7 @@ fn split_frame_is_a_header_page_and_a_device_memory_fragment() {
     assert_ne!(again.1, used[0].hdr_addr);
     assert_eq!(again.1 & DD, 0, "a header address never looks done");
     drop(pkts);
-    assert!(r.ring.release() >= 2 * usize::from(SIZE));
+    assert!(r.ring.release(None) >= 2 * usize::from(SIZE));
     assert_eq!((r.headers.in_use(), r.payload.in_use()), (0, 0));
 }
 
@@ -171,7 +171,7 @@ fn jumbo_payload_spans_chunks_and_only_the_first_header_buffer_is_replaced() {
     assert_eq!(r.ring.hw().read_hi(1), used[1].hdr_addr);
     assert_eq!(r.ring.hw().read_hi(2), used[2].hdr_addr);
     drop(pkts);
-    r.ring.release();
+    r.ring.release(None);
     assert_eq!((r.headers.in_use(), r.payload.in_use()), (0, 0));
 }
 
@@ -196,7 +196,7 @@ fn unsplit_frames_go_whole_to_device_memory() {
     assert!(pkts[2].rx_flags.contains(RxFlags::HEADER_SPLIT));
     assert_eq!((pkts[2].len(), pkts[2].segment_count()), (54, 1));
     drop(pkts);
-    r.ring.release();
+    r.ring.release(None);
     assert_eq!((r.headers.in_use(), r.payload.in_use()), (0, 0));
 }
 

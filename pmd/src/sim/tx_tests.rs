@@ -39,7 +39,8 @@ impl Rig {
     fn packets(&self, n: usize, segs: usize) -> Vec<Packet> {
         (0..n)
             .map(|_| {
-                let seg = || Segment::new(self.pool.alloc().expect("buffer"), 0, 100);
+                let seg =
+                    || Segment::new(self.pool.alloc().expect("buffer"), 0, 100).expect("window");
                 let mut p = Packet::from_segment(seg());
                 for _ in 1..segs {
                     p.push_segment(seg());
@@ -133,11 +134,9 @@ fn packets_that_can_never_fit_are_dropped_not_blocking() {
     let mut pkts = r.packets(1, 57);
     pkts.extend(r.packets(1, 56));
     // A packet with no bytes.
-    pkts.push(Packet::from_segment(Segment::new(
-        r.pool.alloc().expect("buffer"),
-        0,
-        0,
-    )));
+    pkts.push(Packet::from_segment(
+        Segment::new(r.pool.alloc().expect("buffer"), 0, 0).expect("empty window"),
+    ));
     pkts.extend(r.packets(1, 1));
     assert_eq!(
         r.ring.tx_burst(&mut pkts),
@@ -183,4 +182,36 @@ fn rings_below_two_descriptors_are_refused() {
         let e = TxRing::<AdvTx, _>::new(SimQueue::new(size), 1, 1, Default::default());
         assert!(e.is_err());
     }
+}
+
+#[test]
+fn a_segment_window_beyond_its_buffer_is_dropped_and_counted_never_posted() {
+    let mut r = rig();
+    let buf = || r.pool.alloc().expect("buffer");
+    // 2048-byte buffers: (2000, 4000) reaches 3952 bytes past the end,
+    // (2048, 1) one byte; a bad window in a later segment counts too.
+    let mut pkts = vec![
+        Packet::from_segment(Segment::new_unchecked(buf(), 2000, 4000)),
+        Packet::from_segment(Segment::new_unchecked(buf(), 2048, 1)),
+        {
+            let mut p = Packet::from_segment(Segment::new(buf(), 0, 100).expect("window"));
+            p.push_segment(Segment::new_unchecked(buf(), 0, 2049));
+            p
+        },
+        Packet::from_segment(Segment::new(buf(), 0, 2048).expect("the whole buffer fits")),
+    ];
+    assert_eq!(r.ring.tx_burst(&mut pkts), 4, "all taken");
+    let c = r.counters.snapshot();
+    assert_eq!(c.errors, 3, "the three bad windows dropped and counted");
+    assert_eq!(c.packets, 1);
+    let s = r.dev.state();
+    let posted: Vec<_> = s.descs.iter().filter(|d| d.hi != 0).collect();
+    assert_eq!(
+        posted.len(),
+        1,
+        "only the good packet's descriptor is posted"
+    );
+    assert_eq!(posted[0].hi & 0xFFFF, 2048, "its length");
+    drop(s);
+    assert_eq!(r.pool.in_use(), 1, "the dropped packets' buffers are back");
 }

@@ -7,7 +7,7 @@
 //! registers, the MTU limit, stopping queues) is its [`Chip`] impl.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -55,6 +55,8 @@ pub struct MacPort<C> {
     /// ([`crate::fence`]); marked stopped by [`PortOps::close`].
     fence: Arc<DmaFence>,
     closed: AtomicBool,
+    /// Reads that found the device gone (all ones), for xstats.
+    device_removed: AtomicU64,
 }
 
 /// What an open works with after [`MacPort::bring_up`].
@@ -121,6 +123,7 @@ impl<C: Chip> MacPort<C> {
             chip,
             fence: DmaFence::new(addr.to_string()),
             closed: AtomicBool::new(false),
+            device_removed: AtomicU64::new(0),
         };
         port.reset()?;
         port.mac.set_driver_loaded(true);
@@ -136,6 +139,16 @@ impl<C: Chip> MacPort<C> {
             fence: port.fence.clone(),
         };
         Ok((port, Setup { cfg, rxq, doorbell }))
+    }
+
+    /// Counts a read that found the device gone, logging the first.
+    fn note_removed(&self) {
+        if self.device_removed.fetch_add(1, Ordering::Relaxed) == 0 {
+            log::error!(
+                "{}: the device reads all ones: removed or hung; link down, counters frozen",
+                self.mac.addr()
+            );
+        }
     }
 
     /// Global reset with every interrupt cause masked before and after.
@@ -180,15 +193,26 @@ impl<C: Chip> PortOps for MacPort<C> {
     }
 
     fn link(&self) -> LinkStatus {
-        self.mac.link()
+        let s = self.mac.r(STATUS);
+        if s == u32::MAX {
+            self.note_removed();
+        }
+        mac::link_from_status(s)
     }
 
     fn read_hw_stats(&self, hw: &mut HwStats) {
-        self.mac.read_counters(hw)
+        if !self.mac.read_counters(hw) {
+            self.note_removed();
+        }
     }
 
     fn events(&self) -> Vec<(String, u64)> {
-        self.mac.events()
+        let mut v = self.mac.events();
+        v.push((
+            "device_removed".to_string(),
+            self.device_removed.load(Ordering::Relaxed),
+        ));
+        v
     }
 
     fn set_promiscuous(&self, on: bool) {

@@ -321,7 +321,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            println!("devmem-rx: error: {e}");
+            eprintln!("devmem-rx: error: {e}");
             ExitCode::FAILURE
         }
     }

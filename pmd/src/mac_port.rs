@@ -106,13 +106,21 @@ impl<C: Chip> MacPort<C> {
             ..
         } = args;
         C::LIMITS.check(cfg)?;
-        let bar = Arc::new(device.map_bar(0).map_err(|source| Error::MapBar {
-            addr,
-            bar: 0,
-            source,
-        })?);
-        device
-            .enable_bus_master()
+        // SAFETY: pmd is the driver that upholds map_bar's contract: its
+        // registers are written only by this crate, which gives the device
+        // only IOVAs of its own descriptor rings (DmaQueue) and of pool
+        // buffers it holds as raw handles until the device is proven
+        // stopped (crate::fence, docs/design.md "The unsafe boundary").
+        let bar = Arc::new(
+            unsafe { device.map_bar(0) }.map_err(|source| Error::MapBar {
+                addr,
+                bar: 0,
+                source,
+            })?,
+        );
+        // SAFETY: as above; the global reset right after clears whatever
+        // ring addresses an earlier user left.
+        unsafe { device.enable_bus_master() }
             .map_err(|source| Error::BusMaster { addr, source })?;
         let mut port = MacPort {
             mac: Mac::new(addr, bar.clone()),

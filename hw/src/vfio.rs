@@ -614,7 +614,17 @@ impl Device {
     }
 
     /// Maps BAR `index` for MMIO. Errors if the BAR is absent, empty or not mmap-able.
-    pub fn map_bar(&self, index: u32) -> Result<Bar, Error> {
+    ///
+    /// # Safety
+    /// Register writes through the [`Bar`] (safe once it exists) can aim the
+    /// device's DMA at any IOVA of the container, including memory other
+    /// safe code owns (pool buffers, other rings). The caller takes on,
+    /// for every write made through this BAR: the device is given only
+    /// IOVAs of memory reserved for it, which stays mapped and is not
+    /// handed to anyone else until the device is proven stopped (queue
+    /// disable confirmed, reset completed or bus mastering off). Reading
+    /// registers alone is harmless, but the BAR cannot tell.
+    pub unsafe fn map_bar(&self, index: u32) -> Result<Bar, Error> {
         Bar::map(self, index)
     }
 
@@ -702,12 +712,14 @@ impl Device {
         self.config_read(offset, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
-    /// Writes 16 bits of config space.
-    pub fn config_write16(&self, offset: u64, v: u16) -> Result<(), Error> {
+    /// Writes 16 bits of config space (crate-private: COMMAND.MASTER is
+    /// set only through the unsafe [`Device::enable_bus_master`]).
+    pub(crate) fn config_write16(&self, offset: u64, v: u16) -> Result<(), Error> {
         self.config_write(offset, &v.to_le_bytes())
     }
-    /// Writes 32 bits of config space.
-    pub fn config_write32(&self, offset: u64, v: u32) -> Result<(), Error> {
+    /// Writes 32 bits of config space (crate-private, as config_write16).
+    #[allow(dead_code)]
+    pub(crate) fn config_write32(&self, offset: u64, v: u32) -> Result<(), Error> {
         self.config_write(offset, &v.to_le_bytes())
     }
 
@@ -725,7 +737,14 @@ impl Device {
     }
 
     /// Sets COMMAND.MASTER (and memory space) so the device may DMA.
-    pub fn enable_bus_master(&self) -> Result<(), Error> {
+    ///
+    /// # Safety
+    /// From here the device may write any IOVA it was given (descriptor
+    /// rings and buffer addresses programmed earlier, or left by a previous
+    /// user of the device). The caller guarantees every such IOVA is memory
+    /// reserved for the device, as for [`Device::map_bar`], until the
+    /// device is proven stopped.
+    pub unsafe fn enable_bus_master(&self) -> Result<(), Error> {
         self.update_command(config::COMMAND_MASTER | config::COMMAND_MEMORY, 0)
     }
 

@@ -531,7 +531,7 @@ impl Mac {
 
     /// Polls STATUS.LU until the link is up or `timeout` passes.
     pub fn wait_for_link(&self, timeout: Duration) -> Result<LinkStatus> {
-        if poll(timeout, || self.r(STATUS) & STATUS_LU != 0) {
+        if poll(timeout, || link_from_status(self.r(STATUS)).up) {
             Ok(self.link())
         } else {
             Err(Error::LinkTimeout {
@@ -542,12 +542,24 @@ impl Mac {
     }
 
     /// Adds the clear-on-read counters of `hw`'s table and notes a receive
-    /// overrun (ICR.RXO) if one happened since the last call.
-    pub fn read_counters(&self, hw: &mut HwStats) {
-        hw.accumulate(|reg| self.r(reg));
-        if self.r(ICR) & ICR_RXO != 0 {
+    /// overrun (ICR.RXO) if one happened since the last call. False (and
+    /// nothing added) when the device reads all ones: removed or hung.
+    pub fn read_counters(&self, hw: &mut HwStats) -> bool {
+        if !hw.accumulate(|reg| self.r(reg), || self.device_gone()) {
+            return false;
+        }
+        let icr = self.r(ICR);
+        if icr != u32::MAX && icr & ICR_RXO != 0 {
             self.rx_overrun_events.fetch_add(1, Ordering::Relaxed);
         }
+        true
+    }
+
+    /// True when STATUS reads all ones: no live 8257x returns that (bits
+    /// of STATUS are reserved and read 0), a removed or hung device on
+    /// PCIe does for every read.
+    pub fn device_gone(&self) -> bool {
+        self.r(STATUS) == u32::MAX
     }
 
     /// Driver-level event counters for xstats.
@@ -564,9 +576,10 @@ pub fn multicast_hash(a: &[u8; 6]) -> u16 {
     ((u16::from(a[4]) >> 4) | (u16::from(a[5]) << 4)) & 0xFFF
 }
 
-/// Decodes STATUS into a [`LinkStatus`].
+/// Decodes STATUS into a [`LinkStatus`]. All ones (a removed or hung
+/// device's read) is link down, never "up 1000 Mbps".
 pub fn link_from_status(s: u32) -> LinkStatus {
-    let up = s & STATUS_LU != 0;
+    let up = s != u32::MAX && s & STATUS_LU != 0;
     let speed = match (s & STATUS_SPEED_MASK) >> STATUS_SPEED_SHIFT {
         0 => 10,
         1 => 100,
@@ -600,6 +613,13 @@ mod tests {
         );
         let down = link_from_status(STATUS_FD | (2 << STATUS_SPEED_SHIFT));
         assert!(!down.up && down.speed == 0 && !down.full_duplex);
+    }
+
+    #[test]
+    fn an_all_ones_status_is_a_device_gone_not_a_link_up() {
+        let l = link_from_status(u32::MAX);
+        assert!(!l.up, "all ones decoded as {l}");
+        assert_eq!((l.speed, l.full_duplex), (0, false));
     }
 
     #[test]

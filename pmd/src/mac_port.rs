@@ -7,7 +7,7 @@
 //! registers, the MTU limit, stopping queues) is its [`Chip`] impl.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -55,6 +55,8 @@ pub struct MacPort<C> {
     /// ([`crate::fence`]); marked stopped by [`PortOps::close`].
     fence: Arc<DmaFence>,
     closed: AtomicBool,
+    /// Reads that found the device gone (all ones), for xstats.
+    device_removed: AtomicU64,
 }
 
 /// What an open works with after [`MacPort::bring_up`].
@@ -130,11 +132,18 @@ impl<C: Chip> MacPort<C> {
             );
         }
         device.enable_memory_space().map_err(bus_master)?;
-        let bar = Arc::new(device.map_bar(0).map_err(|source| Error::MapBar {
-            addr,
-            bar: 0,
-            source,
-        })?);
+        // SAFETY: pmd is the driver that upholds map_bar's contract: its
+        // registers are written only by this crate, which gives the device
+        // only IOVAs of its own descriptor rings (DmaQueue) and of pool
+        // buffers it holds as raw handles until the device is proven
+        // stopped (crate::fence, docs/design.md "The unsafe boundary").
+        let bar = Arc::new(
+            unsafe { device.map_bar(0) }.map_err(|source| Error::MapBar {
+                addr,
+                bar: 0,
+                source,
+            })?,
+        );
         let mut port = MacPort {
             mac: Mac::new(addr, bar.clone()),
             device,
@@ -144,9 +153,12 @@ impl<C: Chip> MacPort<C> {
             chip,
             fence: DmaFence::new(addr.to_string()),
             closed: AtomicBool::new(false),
+            device_removed: AtomicU64::new(0),
         };
         port.reset()?;
-        port.device.enable_bus_master().map_err(bus_master)?;
+        // SAFETY: as for map_bar above; the global reset just done left no
+        // ring address of an earlier user in the device.
+        unsafe { port.device.enable_bus_master() }.map_err(bus_master)?;
         port.mac.set_driver_loaded(true);
         port.station = port.mac.read_mac();
         log::info!("{addr}: MAC {}", mac::format_mac(&port.station));
@@ -160,6 +172,16 @@ impl<C: Chip> MacPort<C> {
             fence: port.fence.clone(),
         };
         Ok((port, Setup { cfg, rxq, doorbell }))
+    }
+
+    /// Counts a read that found the device gone, logging the first.
+    fn note_removed(&self) {
+        if self.device_removed.fetch_add(1, Ordering::Relaxed) == 0 {
+            log::error!(
+                "{}: the device reads all ones: removed or hung; link down, counters frozen",
+                self.mac.addr()
+            );
+        }
     }
 
     /// Global reset with every interrupt cause masked before and after.
@@ -204,15 +226,26 @@ impl<C: Chip> PortOps for MacPort<C> {
     }
 
     fn link(&self) -> LinkStatus {
-        self.mac.link()
+        let s = self.mac.r(STATUS);
+        if s == u32::MAX {
+            self.note_removed();
+        }
+        mac::link_from_status(s)
     }
 
     fn read_hw_stats(&self, hw: &mut HwStats) {
-        self.mac.read_counters(hw)
+        if !self.mac.read_counters(hw) {
+            self.note_removed();
+        }
     }
 
     fn events(&self) -> Vec<(String, u64)> {
-        self.mac.events()
+        let mut v = self.mac.events();
+        v.push((
+            "device_removed".to_string(),
+            self.device_removed.load(Ordering::Relaxed),
+        ));
+        v
     }
 
     fn set_promiscuous(&self, on: bool) {

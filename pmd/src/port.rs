@@ -497,8 +497,9 @@ impl Port {
             s.q_ibytes.push(q.bytes);
             s.q_errors.push(q.errors + q.bad_desc);
             s.ierrors += q.errors + q.bad_desc;
+            // As DPDK: rx_nombuf is the driver's, imissed the device's
+            // (MPC); RX-dropped adds the two, so nothing is in both.
             s.rx_nombuf += q.nombuf;
-            s.imissed += q.nombuf;
         }
         for (c, b) in self.shared.tx_counters.iter().zip(&base.1) {
             let q = c.snapshot().since(*b);

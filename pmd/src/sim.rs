@@ -71,10 +71,11 @@ impl SimQueue {
         self.state.lock().expect("sim state lock")
     }
 
-    /// The device keeps going as a live NIC does whatever the driver did
-    /// with its ring: it writes a frame into the buffer of every descriptor
-    /// it was last given (read format, as posted: it knows nothing of the
-    /// driver's bookkeeping) and returns the addresses it wrote.
+    /// Where a live NIC keeps writing whatever the driver did with its
+    /// ring: the buffer address of every descriptor it was last given (read
+    /// format, as posted; it knows nothing of the driver's bookkeeping).
+    /// Tests check that none of these lies in a buffer the pool can hand
+    /// out.
     pub fn dma_into_posted(&self) -> Vec<u64> {
         let s = self.state();
         s.descs.iter().map(|d| d.lo).filter(|&a| a != 0).collect()

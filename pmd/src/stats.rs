@@ -77,15 +77,40 @@ impl HwStats {
     /// Reads every counter once through `read` and adds it to the totals.
     /// For a 64-bit counter the low half is read first: reading the high
     /// half clears both.
-    pub fn accumulate(&mut self, mut read: impl FnMut(usize) -> u32) {
-        for (c, t) in self.table.iter().zip(self.totals.iter_mut()) {
-            let lo = u64::from(read(c.lo));
-            let v = match c.hi {
-                Some(hi) => lo | (u64::from(read(hi)) << 32),
-                None => lo,
-            };
+    ///
+    /// A register read of all ones is what a removed or hung device
+    /// answers (the PCIe completion timeout's value). When one is seen,
+    /// `gone` is asked (e.g. "does STATUS read all ones too?") and, if the
+    /// device is gone, nothing is added: returns false, totals untouched.
+    pub fn accumulate(
+        &mut self,
+        mut read: impl FnMut(usize) -> u32,
+        gone: impl FnOnce() -> bool,
+    ) -> bool {
+        let mut all_ones = false;
+        let mut r = |reg| {
+            let v = read(reg);
+            all_ones |= v == u32::MAX;
+            u64::from(v)
+        };
+        let values: Vec<u64> = self
+            .table
+            .iter()
+            .map(|c| {
+                let lo = r(c.lo);
+                match c.hi {
+                    Some(hi) => lo | (r(hi) << 32),
+                    None => lo,
+                }
+            })
+            .collect();
+        if all_ones && gone() {
+            return false;
+        }
+        for (t, v) in self.totals.iter_mut().zip(values) {
             *t = t.wrapping_add(v);
         }
+        true
     }
 
     /// Sets every total to zero (call right after [`HwStats::accumulate`],
@@ -270,11 +295,11 @@ mod tests {
             reads: vec![],
         };
         let mut hw = HwStats::new(TABLE);
-        hw.accumulate(|r| dev.read(r));
+        assert!(hw.accumulate(|r| dev.read(r), || false));
         assert_eq!(dev.reads, vec![0x10, 0x20, 0x24, 0x30, 0x40, 0x44]);
         dev.regs.insert(0x10, 2);
         dev.regs.insert(0x20, 100);
-        hw.accumulate(|r| dev.read(r));
+        assert!(hw.accumulate(|r| dev.read(r), || false));
 
         let mut s = PortStats::default();
         hw.fill(&mut s);
@@ -289,6 +314,22 @@ mod tests {
         let mut s = PortStats::default();
         hw.fill(&mut s);
         assert_eq!(s, PortStats::default());
+    }
+
+    #[test]
+    fn a_removed_device_reading_all_ones_adds_nothing() {
+        let mut hw = HwStats::new(TABLE);
+        assert!(!hw.accumulate(|_| u32::MAX, || true), "device gone");
+        let mut s = PortStats::default();
+        hw.fill(&mut s);
+        assert_eq!(s, PortStats::default(), "no 2^32-1 packets");
+        assert!(hw.iter().all(|(_, v)| v == 0));
+        // A live device whose counter happens to read all ones counts.
+        let mut ok = HwStats::new(TABLE);
+        assert!(ok.accumulate(|r| if r == 0x10 { u32::MAX } else { 0 }, || false));
+        let mut s = PortStats::default();
+        ok.fill(&mut s);
+        assert_eq!(s.ipackets, u64::from(u32::MAX));
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //!   (the header digest is FNV-1a 64 of the header bytes)
 //! - `frag pkt=N region=1 offset=O size=S token=T cpu_readable=0`
 //! - `tokens returned=K held=0`
-//! - `stats ipackets=.. ibytes=.. ierrors=.. imissed=..`
+//! - `stats ipackets=.. ibytes=.. ierrors=.. imissed=.. rx_nombuf=..` (rx_nombuf:
+//!   frames dropped because no refill buffer, e.g. every net_iov held)
 //! - `pool header in_use=N` and `pool payload in_use=N count=.. alloc_fast=..
 //!   alloc_slow=.. alloc_empty=.. recycle_cached=.. recycle_ring=..` after
 //!   close.
@@ -289,8 +290,8 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
     println!("tokens returned={} held=0", tokens.return_all());
     let s = port.stats();
     println!(
-        "stats ipackets={} ibytes={} ierrors={} imissed={}",
-        s.ipackets, s.ibytes, s.ierrors, s.imissed
+        "stats ipackets={} ibytes={} ierrors={} imissed={} rx_nombuf={}",
+        s.ipackets, s.ibytes, s.ierrors, s.imissed, s.rx_nombuf
     );
     drop(rxq);
     port.close();
@@ -321,7 +322,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            println!("devmem-rx: error: {e}");
+            eprintln!("devmem-rx: error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -22,8 +22,14 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let (mut pci, mut lcore, mut packets, mut seconds) = (Vec::new(), 1, u64::MAX, 3600.0);
-    let mut it = std::env::args().skip(1);
+    parse_from(std::env::args().skip(1))
+}
+
+/// Parses the arguments (without the program name); everything is checked
+/// here, before any port is opened.
+fn parse_from(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+    let (mut pci, mut lcore, mut packets, mut seconds) = (Vec::new(), 1, u64::MAX, 3600.0_f64);
+    let mut it = args.into_iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -32,6 +38,12 @@ fn parse() -> Result<Args, String> {
             "--seconds" => seconds = val()?.parse().map_err(|_| "--seconds: not a number")?,
             _ => pci.push(a.parse::<PciAddress>().map_err(|e| e.to_string())?),
         }
+    }
+    // Duration::from_secs_f64 panics on NaN, negative and huge values.
+    if !(seconds.is_finite() && seconds > 0.0 && Duration::try_from_secs_f64(seconds).is_ok()) {
+        return Err(format!(
+            "--seconds {seconds}: give a positive, finite number of seconds"
+        ));
     }
     let ports: [PciAddress; 2] = pci
         .try_into()
@@ -122,5 +134,26 @@ fn main() -> ExitCode {
             eprintln!("l2fwd: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn bad_seconds_are_refused_before_any_port_opens() {
+        for bad in ["nan", "-1", "0", "inf", "1e300"] {
+            let e = parse_from(args(&format!("00:03.0 00:04.0 --seconds {bad}")))
+                .err()
+                .unwrap_or_else(|| panic!("--seconds {bad} accepted"));
+            assert!(e.contains("--seconds"), "{e}");
+        }
+        let a = parse_from(args("00:03.0 00:04.0 --seconds 2.5")).expect("valid");
+        assert_eq!(a.seconds, 2.5);
     }
 }

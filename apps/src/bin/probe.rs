@@ -36,8 +36,12 @@ enum ProbeError {
 /// RAR fallback, so a broken EEPROM read shows here.
 fn probe_nic(addr: PciAddress, ids: (u16, u16), driver: &str) -> Result<(), ProbeError> {
     let dev = Device::open(&addr)?;
-    dev.enable_bus_master()?;
-    let bar = Arc::new(dev.map_bar(0)?);
+    // SAFETY: probe only reads registers and uses EERD (an EEPROM read);
+    // it programs no ring or buffer address, so the device is aimed at
+    // nothing.
+    unsafe { dev.enable_bus_master() }?;
+    // SAFETY: as above: reads, and EERD writes, only.
+    let bar = Arc::new(unsafe { dev.map_bar(0) }?);
     let status = bar.read32(STATUS);
     let regs = Mac::new(addr, bar);
     let mut mac = [0u8; 6];

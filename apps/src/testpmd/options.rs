@@ -270,14 +270,17 @@ struct AppArgs {
     #[arg(long = "txq", value_name = "N", default_value_t = 1)]
     txq: u16,
     /// RX descriptors per queue.
+    // Parsed wider than they are stored so that the range check below,
+    // which names the real limits, sees any number (clap's own u16 check
+    // would name 0..=65535).
     #[arg(long = "rxd", value_name = "N", default_value_t = 512)]
-    rxd: u16,
+    rxd: u64,
     /// TX descriptors per queue.
     #[arg(long = "txd", value_name = "N", default_value_t = 512)]
-    txd: u16,
+    txd: u64,
     /// Packets per burst (1..=512).
     #[arg(long = "burst", value_name = "N", default_value_t = 32)]
-    burst: u16,
+    burst: u64,
     /// Bytes per packet buffer, headroom included (a multiple of 64,
     /// 1024..=16384; DPDK's default 2176 is 2048 of data after 128 of
     /// headroom).
@@ -551,18 +554,20 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         }
     }
     for (name, d) in [("--rxd", app.rxd), ("--txd", app.txd)] {
-        if !(MIN_DESC..=MAX_DESC).contains(&d) || !d.is_multiple_of(8) {
+        if !(u64::from(MIN_DESC)..=u64::from(MAX_DESC)).contains(&d) || !d.is_multiple_of(8) {
             return err(format!(
                 "{name}={d}: descriptor rings take {MIN_DESC}..={MAX_DESC} entries, a multiple of 8"
             ));
         }
     }
-    if app.burst == 0 || app.burst > MAX_BURST {
+    if app.burst == 0 || app.burst > u64::from(MAX_BURST) {
         return err(format!(
             "--burst={} is out of range (1..={MAX_BURST})",
             app.burst
         ));
     }
+    // Checked above: each fits a u16.
+    let (rxd, txd, burst) = (app.rxd as u16, app.txd as u16, app.burst as u16);
     if !(1024..=16384).contains(&app.mbuf_size) || !app.mbuf_size.is_multiple_of(64) {
         return err(format!(
             "--mbuf-size={} must be a multiple of 64 in 1024..=16384",
@@ -571,9 +576,8 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
     }
     let nq = usize::from(app.rxq.max(app.txq));
     let in_rings = nports
-        * (usize::from(app.rxq) * usize::from(app.rxd)
-            + usize::from(app.txq) * usize::from(app.txd));
-    let in_flight = fwd_lcores.len() * nq.max(1) * usize::from(app.burst) * 2;
+        * (usize::from(app.rxq) * usize::from(rxd) + usize::from(app.txq) * usize::from(txd));
+    let in_flight = fwd_lcores.len() * nq.max(1) * usize::from(burst) * 2;
     let caches = (lcores.iter().max().copied().unwrap_or(0) + 1) * MBUF_CACHE;
     let needed = in_rings + in_flight + caches;
     let total_num_mbufs = match app.total_num_mbufs {
@@ -677,9 +681,9 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         fwd_lcores,
         rxq: app.rxq,
         txq: app.txq,
-        rxd: app.rxd,
-        txd: app.txd,
-        burst: app.burst,
+        rxd,
+        txd,
+        burst,
         mbuf_size: app.mbuf_size,
         total_num_mbufs,
         mode: app.forward_mode,
@@ -804,6 +808,9 @@ mod tests {
             ("-a 00:03.0 --rxd=abc", "invalid value"),
             ("-a 00:03.0 --burst=0", "--burst=0"),
             ("-a 00:03.0 --burst=513", "--burst=513"),
+            ("-a 00:03.0 --burst=70000", "(1..=512)"),
+            ("-a 00:03.0 --rxd=70000", "64..=4096"),
+            ("-a 00:03.0 --txd=100000", "64..=4096"),
             ("-a 00:03.0 --mbuf-size=1000", "--mbuf-size=1000"),
             ("-a 00:03.0 --total-num-mbufs=10", "too few"),
             ("-a 00:03.0 --forward-mode=csum", "unknown forward mode"),

@@ -146,9 +146,32 @@ fn tail_is_written_once_per_burst_and_never_reaches_the_head() {
     let c = r.counters();
     assert_eq!((c.packets, c.bytes), (64, 64 * 60));
     assert_eq!(
-        c.ring_full, 0,
-        "no burst took every device-owned descriptor"
+        c.ring_full, 1,
+        "the first burst found the ring full (the device had no descriptor), though it took only 32"
     );
+}
+
+#[test]
+fn a_full_ring_is_counted_at_poll_time_whatever_the_burst_size() {
+    // Issue 11's overdrive: a 64 ring kept full, polled with bursts of 8
+    // (never one burst taking every device-owned descriptor).
+    // Every poll while the device has no free descriptor (until the
+    // refills are handed back with a tail write) counts.
+    let mut r = rig(512);
+    for _ in 0..4 {
+        while r.dev.receive(60, BUF, 0).is_some() {}
+        let before = r.counters().ring_full;
+        assert_eq!(r.burst(8).len(), 8);
+        assert_eq!(r.counters().ring_full, before + 1, "a full ring polled");
+        while !r.burst(8).is_empty() {}
+    }
+    // A ring with room is never counted.
+    let before = r.counters().ring_full;
+    for _ in 0..10 {
+        r.dev.receive(60, BUF, 0).expect("room");
+        assert_eq!(r.burst(8).len(), 1);
+    }
+    assert_eq!(r.counters().ring_full, before);
 }
 
 #[test]

@@ -11,6 +11,8 @@ pub enum PoolError {
         "buffer size {size} is invalid: it must be a non-zero multiple of 64 bytes and at most the memory's page size {page_size}"
     )]
     BufSize { size: usize, page_size: usize },
+    #[error("net_iov chunk size {size} is invalid: it must be a non-zero multiple of 64 bytes")]
+    ChunkSize { size: usize },
     #[error("page size {0} is invalid: it must be a power of two of at least 4096 bytes")]
     PageSize(usize),
     #[error(

@@ -205,10 +205,7 @@ impl Pool {
     ) -> Result<Arc<Pool>, PoolError> {
         cfg.validate()?;
         if cfg.buf_size == 0 || !cfg.buf_size.is_multiple_of(64) {
-            return Err(PoolError::BufSize {
-                size: cfg.buf_size,
-                page_size: usize::MAX,
-            });
+            return Err(PoolError::ChunkSize { size: cfg.buf_size });
         }
         let need = cfg.count.saturating_mul(cfg.buf_size);
         if region.len() < need {

@@ -163,6 +163,18 @@ fn bad_configurations_are_refused() {
         e(PoolConfig::new("c", 100).with_cache_size(4096)),
         Some(PoolError::CacheSize { .. })
     ));
+    // A net_iov chunk has no page size to name: the message says what a
+    // chunk must be, not "page size 18446744073709551615".
+    let bad = Pool::with_net_iovs(
+        pool::HostDeviceMemory::new(4096),
+        &PoolConfig::new("n", 2).with_buf_size(100),
+    )
+    .err();
+    assert_eq!(bad, Some(PoolError::ChunkSize { size: 100 }));
+    assert_eq!(
+        bad.map(|e| e.to_string()).as_deref(),
+        Some("net_iov chunk size 100 is invalid: it must be a non-zero multiple of 64 bytes")
+    );
     let small = pool::HostDeviceMemory::new(4096);
     assert!(matches!(
         Pool::with_net_iovs(small, &PoolConfig::new("s", 2).with_buf_size(4096)),

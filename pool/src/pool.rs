@@ -4,9 +4,9 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
@@ -46,6 +46,32 @@ unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
     } else {
         // SAFETY: the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
+    }
+}
+
+/// Every pool core not yet freed: live pools, and destroyed pools waiting
+/// for their last buffer. Lets an exiting lcore thread flush its cache in
+/// every pool (`flush_lcore`) and the release path find destroyed pools;
+/// a core is freed only after it left this list, under its lock.
+static CORES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+fn cores() -> MutexGuard<'static, Vec<usize>> {
+    // The list stays consistent across a panic (plain pushes and removes).
+    CORES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Moves lcore `id`'s cache of every pool to that pool's ring (the lcore
+/// claim calls it when it ends: thread exit, `clear_current`, rebind).
+///
+/// The caller holds the claim on `id`, so no other thread touches these
+/// caches meanwhile.
+pub(crate) fn flush_lcore(id: usize) {
+    let cores = cores();
+    for &c in cores.iter() {
+        // SAFETY: a core in the list is allocated (it is freed only after
+        // being removed, under this lock).
+        let core = unsafe { &*(c as *const Core) };
+        core.flush_slot(id);
     }
 }
 
@@ -324,6 +350,7 @@ impl Pool {
             let filled = c.ring.enqueue_bulk(&raws);
             debug_assert!(filled);
         }
+        cores().push(core as usize);
         log::debug!(
             "pool '{}': {} {} buffers of {} bytes, cache {} x {} lcores, ring {}",
             cfg.name,
@@ -513,29 +540,12 @@ impl Pool {
     }
 
     /// Moves every buffer of the calling lcore's cache to the shared ring
-    /// (as `rte_mempool_cache_flush`): call it before an lcore's thread
-    /// exits, or its cached buffers wait for the next thread bound to that
-    /// lcore id.
+    /// (as `rte_mempool_cache_flush`). The end of an lcore claim (thread
+    /// exit, `lcore::clear_current`, binding another id) does this for
+    /// every pool, so calling it is only needed to hand the cache back
+    /// earlier.
     pub fn flush_cache(&self) {
-        let core = self.core();
-        if let Some(slot) = core.my_slot() {
-            // SAFETY: only the thread holding this lcore id reaches its
-            // slot, and nothing here re-enters the cache.
-            let cache = unsafe { &mut *slot.cache.get() };
-            let objs = &cache.objs[..cache.len];
-            // SAFETY: entries below `len` are initialised handles.
-            let objs: &[usize] =
-                unsafe { std::slice::from_raw_parts(objs.as_ptr() as *const usize, objs.len()) };
-            if core.ring.enqueue_bulk(objs) {
-                slot.stats
-                    .add_local(Stat::RecycleCacheFull, objs.len() as u64);
-            } else {
-                core.lost_ring_full(objs.len());
-                slot.stats
-                    .add_local(Stat::RecycleRingFull, objs.len() as u64);
-            }
-            cache.len = 0;
-        }
+        self.core().flush_slot(lcore::current_raw());
     }
 
     /// Buffers currently out of the pool.
@@ -558,6 +568,7 @@ impl Drop for Pool {
         let core = self.core();
         let in_use = core.stats().in_use;
         if in_use == 0 {
+            cores().retain(|&c| c != self.core.as_ptr() as usize);
             // SAFETY: no handle of this pool is alive (every allocated
             // buffer was counted back, and the last pool access of a release
             // is its counter update), and this was the last Pool pointing
@@ -683,6 +694,33 @@ impl Core {
         }
     }
 
+    /// Moves every buffer of lcore `id`'s cache to the ring. Only the
+    /// thread holding the claim on `id` may call it.
+    fn flush_slot(&self, id: usize) {
+        let Some(slot) = self.lcores.get(id) else {
+            return;
+        };
+        // SAFETY: the caller holds lcore `id`, so no other thread touches
+        // its slot, and nothing here re-enters the cache.
+        let cache = unsafe { &mut *slot.cache.get() };
+        let objs = &cache.objs[..cache.len];
+        // SAFETY: entries below `len` are initialised handles.
+        let objs: &[usize] =
+            unsafe { std::slice::from_raw_parts(objs.as_ptr() as *const usize, objs.len()) };
+        if objs.is_empty() {
+            return;
+        }
+        if self.ring.enqueue_bulk(objs) {
+            slot.stats
+                .add_local(Stat::RecycleCacheFull, objs.len() as u64);
+        } else {
+            self.lost_ring_full(objs.len());
+            slot.stats
+                .add_local(Stat::RecycleRingFull, objs.len() as u64);
+        }
+        cache.len = 0;
+    }
+
     /// The calling thread's lcore slot in this pool, if it has one.
     #[inline(always)]
     fn my_slot(&self) -> Option<&LcoreSlot> {
@@ -764,17 +802,33 @@ impl Core {
                 slot.stats.add_local(Stat::AllocFast, n as u64);
                 true
             }
-            _ => {
+            Some(slot) => {
+                // Larger than the cache: what the cache holds first (the
+                // most recently used buffers), the rest from the ring; the
+                // cache is taken from only once the ring delivered.
+                // SAFETY: only the thread holding this lcore id reaches its
+                // slot, and nothing below re-enters the cache.
+                let cache = unsafe { &mut *slot.cache.get() };
+                let k = cache.len.min(n);
+                if !self.ring.dequeue_bulk(&mut dst[k..]) {
+                    slot.stats.add_local(Stat::AllocEmpty, 1);
+                    return false;
+                }
+                let start = cache.len - k;
+                dst[..k].copy_from_slice(&cache.objs[start..cache.len]);
+                cache.len = start;
+                slot.stats.add_local(Stat::AllocFast, k as u64);
+                slot.stats.add_local(Stat::AllocSlow, (n - k) as u64);
+                true
+            }
+            None => {
                 let ok = self.ring.dequeue_bulk(dst);
                 let (s, v) = if ok {
                     (Stat::AllocSlow, n as u64)
                 } else {
                     (Stat::AllocEmpty, 1)
                 };
-                match slot {
-                    Some(slot) => slot.stats.add_local(s, v),
-                    None => self.shared.add_shared(s, v),
-                }
+                self.shared.add_shared(s, v);
                 ok
             }
         };

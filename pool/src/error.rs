@@ -46,6 +46,14 @@ pub enum PoolError {
         index: u32,
     },
     #[error(
+        "word {word:#x} handed to pool '{pool}' is not a buffer handle of any live pool; refused, not dereferenced"
+    )]
+    NotAHandle { pool: String, word: usize },
+    #[error(
+        "buffer #{index} of pool '{pool}' was freed twice (a raw word taken back more often than into_raw gave it); refused"
+    )]
+    DoubleFree { pool: String, index: u32 },
+    #[error(
         "buffer #{index} of pool '{pool}' released to its provider with pp_ref {pp_ref} (ref {full_ref}); it is kept out of circulation"
     )]
     ReleasedWhileReferenced {

@@ -14,8 +14,8 @@ use crate::PoolError;
 use crate::config::{MAX_CACHE_SIZE, PoolConfig};
 use crate::lcore;
 use crate::meta::{
-    self, Meta, NET_IOV, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE, STATE_KEPT, STATE_OUT,
-    TAG_MASK,
+    self, META_SIZE, Meta, NET_IOV, POISON, RAW_CHECKS, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE,
+    STATE_KEPT, STATE_KIND, STATE_OUT, STATE_RAW, TAG_MASK,
 };
 use crate::netmem::{self, Netmem};
 use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
@@ -73,6 +73,19 @@ pub(crate) fn flush_lcore(id: usize) {
         let core = unsafe { &*(c as *const Core) };
         core.flush_slot(id);
     }
+}
+
+/// Splits words that are no handle of the pool at hand into those in the
+/// metadata range of another live pool and strays, without dereferencing
+/// any word.
+fn owners_of(words: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let cores = cores();
+    words.iter().partition(|&&w| {
+        cores.iter().any(|&c| {
+            // SAFETY: a core in the list is allocated (see CORES).
+            unsafe { &*(c as *const Core) }.is_handle(w)
+        })
+    })
 }
 
 /// Identity of a pool (stable while the pool lives).
@@ -139,7 +152,7 @@ pub(crate) struct Core {
     count: usize,
     /// Per-buffer state tracking (double release detection, exact leak
     /// report) on.
-    track: bool,
+    pub(crate) track: bool,
     pub(crate) name: String,
     tag: usize,
     pub(crate) buf_size: usize,
@@ -464,19 +477,91 @@ impl Pool {
     }
 
     /// Releases handles kept as raw words (e.g. a TX ring's software
-    /// shadow), with the same checks as [`Pool::free_bulk`].
+    /// shadow), with the checks of [`Pool::free_bulk`] (a handle of another
+    /// live pool is reported and released into its own pool).
+    ///
+    /// Every word is checked against the metadata range of this pool (then
+    /// of the other live pools) before any memory is touched: a word that
+    /// is no buffer handle is refused, never dereferenced, and so is (in
+    /// debug builds with state tracking) a word taken back twice. The valid
+    /// words are released either way; the error names the first refused.
     ///
     /// # Safety
     /// Each word must come from [`Netmem::into_raw`] and be released only
     /// once (here or through `Netmem::from_raw`); ownership moves to the
-    /// pool.
-    pub unsafe fn free_raw_bulk(&self, raws: &[usize]) {
-        if self.core().owns_all_unshared(raws) {
-            self.core().put_unshared(raws);
-        } else {
-            // SAFETY: the caller hands us ownership of each word once.
-            self.free_bulk(raws.iter().map(|&r| unsafe { Netmem::from_raw(r) }));
+    /// pool. (The checks above catch some violations; see the `netmem`
+    /// docs for which, per build.)
+    pub unsafe fn free_raw_bulk(&self, raws: &[usize]) -> Result<(), PoolError> {
+        let core = self.core();
+        if !(RAW_CHECKS && core.track) && core.holds_all_unshared(raws) {
+            core.put_unshared(raws);
+            return Ok(());
         }
+        let mut first_err = None;
+        let mut foreign = Vec::new();
+        for &raw in raws {
+            let refused = if core.is_handle(raw) {
+                if raw & POISON != 0 {
+                    // A poisoned word was reported when it was found.
+                    None
+                } else if RAW_CHECKS && core.track && !core.take_back_raw(raw) {
+                    core.report_double_release(raw & !SHARED);
+                    // SAFETY: `raw` is in this pool's metadata range.
+                    let index = unsafe { meta::meta(raw) }.index;
+                    Some(PoolError::DoubleFree {
+                        pool: core.name.clone(),
+                        index,
+                    })
+                } else {
+                    netmem::release(raw);
+                    None
+                }
+            } else {
+                foreign.push(raw);
+                None
+            };
+            if first_err.is_none() {
+                first_err = refused;
+            }
+        }
+        if !foreign.is_empty() {
+            let (owned, strays) = owners_of(&foreign);
+            for raw in owned {
+                // SAFETY: `raw` is in the metadata range of a live pool
+                // (checked under the registry lock); by the caller's
+                // contract it carries a reference, which keeps it alive.
+                let m = unsafe { meta::meta(raw) };
+                // SAFETY: as above.
+                let owner = unsafe { meta::core(raw) };
+                if RAW_CHECKS && owner.track && raw & POISON == 0 && !owner.take_back_raw(raw) {
+                    owner.report_double_release(raw & !SHARED);
+                    if first_err.is_none() {
+                        first_err = Some(PoolError::DoubleFree {
+                            pool: owner.name.clone(),
+                            index: m.index,
+                        });
+                    }
+                    continue;
+                }
+                core.report_wrong_pool(raw);
+            }
+            if let Some(&word) = strays.first() {
+                core.count(Stat::NotAHandle, strays.len() as u64);
+                log::error!(
+                    "pool '{}': free_raw_bulk got {} words that are no buffer handle (first {:#x}); refused",
+                    core.name,
+                    strays.len(),
+                    word
+                );
+                if first_err.is_none() {
+                    first_err = Some(PoolError::NotAHandle {
+                        pool: core.name.clone(),
+                        word,
+                    });
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Gives a buffer back to the provider for good (as page_pool returns
@@ -493,10 +578,10 @@ impl Pool {
                 owner: nm.pool_name().to_string(),
                 index: nm.index(),
             };
-            core.report_wrong_pool(nm.into_raw());
+            core.report_wrong_pool(nm.into_word());
             return Err(err);
         }
-        let raw = nm.into_raw() & !SHARED;
+        let raw = nm.into_word() & !SHARED;
         // SAFETY: we owned a reference to this buffer of this live pool.
         let m = unsafe { meta::meta(raw) };
         match m
@@ -626,6 +711,15 @@ pub fn free_bulk(items: impl IntoIterator<Item = Netmem>) {
 }
 
 impl Netmem {
+    /// Gives the word to the pool's own release paths: ownership moves with
+    /// it, and it is not counted as a raw word given out (the debug checks
+    /// count only words that leave through [`Netmem::into_raw`]).
+    fn into_word(self) -> usize {
+        let raw = self.raw_word();
+        std::mem::forget(self);
+        raw
+    }
+
     /// The word, without giving up ownership.
     fn raw_word(&self) -> usize {
         // SAFETY: Netmem is repr(transparent) over a usize-sized word.
@@ -638,6 +732,58 @@ impl Core {
     #[inline(always)]
     fn owns_unshared(&self, raw: usize) -> bool {
         raw.wrapping_sub(self.handle_base) & self.handle_mask == 0
+    }
+
+    /// Whether `raw` is a handle of this pool, of any tag (shared,
+    /// poisoned): in the metadata range, aligned to an entry, and one of
+    /// the `count` buffers (not padding). No memory access.
+    #[inline]
+    pub(crate) fn is_handle(&self, raw: usize) -> bool {
+        let off = (raw & !(SHARED | POISON)).wrapping_sub(self.handle_base);
+        off.is_multiple_of(META_SIZE) && off / META_SIZE < self.count
+    }
+
+    /// Whether every word is an unshared handle of one of this pool's
+    /// `count` buffers (exact, unlike `owns_all_unshared`, which lets
+    /// padding entries through and is only for words known to be handles).
+    #[inline]
+    fn holds_all_unshared(&self, raws: &[usize]) -> bool {
+        let base = self.handle_base;
+        let (bad, max) = raws.iter().fold((0usize, 0usize), |(bad, max), &raw| {
+            let off = raw.wrapping_sub(base);
+            (bad | off, max.max(off))
+        });
+        bad & TAG_MASK == 0 && (raws.is_empty() || max / META_SIZE < self.count)
+    }
+
+    /// Debug raw-word accounting: `raw` was given out by `into_raw`.
+    pub(crate) fn give_raw(&self, raw: usize) {
+        if self.track {
+            // SAFETY: a live handle of this pool.
+            unsafe { meta::meta(raw) }.state.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Debug raw-word accounting: takes back one of the buffer's raw words;
+    /// false (nothing changed) if it has none out or is in the pool, i.e.
+    /// the word was already taken back: a double free. Always true without
+    /// tracking.
+    pub(crate) fn take_back_raw(&self, raw: usize) -> bool {
+        if !self.track {
+            return true;
+        }
+        // SAFETY: a handle of this live pool (caller's contract).
+        let state = &unsafe { meta::meta(raw) }.state;
+        let mut cur = state.load(Relaxed);
+        loop {
+            if cur & STATE_KIND != STATE_OUT || cur & STATE_RAW == 0 {
+                return false;
+            }
+            match state.compare_exchange_weak(cur, cur - 1, Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
     }
 
     /// Whether every word is an unshared handle of this pool: no memory
@@ -668,7 +814,7 @@ impl Core {
         let mut foreign = false;
         for slot in batch.iter_mut() {
             let Some(nm) = it.next() else { break };
-            let raw = nm.into_raw();
+            let raw = nm.into_word();
             *slot = raw;
             n += 1;
             foreign |= !self.owns_unshared(raw);
@@ -1071,9 +1217,9 @@ impl Core {
             .filter_map(|m| {
                 let r = m.refs.load(Acquire);
                 let state = m.state.load(Acquire);
-                let out = state == STATE_KEPT
+                let out = state & STATE_KIND == STATE_KEPT
                     || if self.track {
-                        state == STATE_OUT
+                        state & STATE_KIND == STATE_OUT
                     } else {
                         r != REFS_ONE && r != REFS_RETIRED
                     };

@@ -11,6 +11,8 @@ pub enum PoolError {
         "buffer size {size} is invalid: it must be a non-zero multiple of 64 bytes and at most the memory's page size {page_size}"
     )]
     BufSize { size: usize, page_size: usize },
+    #[error("net_iov chunk size {size} is invalid: it must be a non-zero multiple of 64 bytes")]
+    ChunkSize { size: usize },
     #[error("page size {0} is invalid: it must be a power of two of at least 4096 bytes")]
     PageSize(usize),
     #[error(
@@ -43,6 +45,14 @@ pub enum PoolError {
         owner: String,
         index: u32,
     },
+    #[error(
+        "word {word:#x} handed to pool '{pool}' is not a buffer handle of any live pool; refused, not dereferenced"
+    )]
+    NotAHandle { pool: String, word: usize },
+    #[error(
+        "buffer #{index} of pool '{pool}' was freed twice (a raw word taken back more often than into_raw gave it); refused"
+    )]
+    DoubleFree { pool: String, index: u32 },
     #[error(
         "buffer #{index} of pool '{pool}' released to its provider with pp_ref {pp_ref} (ref {full_ref}); it is kept out of circulation"
     )]

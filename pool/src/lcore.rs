@@ -3,7 +3,8 @@
 //!
 //! An id is held by at most one live thread at a time: [`set_current`]
 //! claims it process-wide and the claim ends when the thread calls
-//! [`clear_current`] or exits. That exclusivity is what lets a pool touch an
+//! [`clear_current`] or exits (or binds another id); when it ends, the
+//! id's cache in every pool goes back to that pool's ring. That exclusivity is what lets a pool touch an
 //! lcore's cache without atomics.
 
 use std::cell::{Cell, RefCell};
@@ -41,8 +42,11 @@ struct Claim(usize);
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        // Stop using the id before another thread may claim it.
+        // Stop using the id before another thread may claim it, and hand
+        // what this lcore cached in every pool back to the pools' rings, so
+        // that a thread exiting without `Pool::flush_cache` strands nothing.
         let _ = CURRENT.try_with(|c| c.set(NONE));
+        crate::pool::flush_lcore(self.0);
         CLAIMED[self.0].store(false, Ordering::Release);
     }
 }

@@ -22,6 +22,8 @@ pub(crate) const NET_IOV: usize = 1;
 pub(crate) const SHARED: usize = 2;
 /// Bits of a handle that are not part of the metadata address.
 pub(crate) const TAG_MASK: usize = 31;
+/// Metadata size: handle offsets divided by it are buffer indices.
+pub(crate) const META_SIZE: usize = std::mem::size_of::<Meta>();
 /// Width of `TAG_MASK`.
 pub(crate) const TAG_BITS: u32 = TAG_MASK.count_ones();
 
@@ -35,15 +37,34 @@ pub(crate) const FULL_ONE: u64 = 1 << 32;
 /// reference, the base full count.
 pub(crate) const REFS_ONE: u64 = PP_ONE | FULL_ONE;
 
+/// Tag bit of a handle found to be a double free by the debug checks (see
+/// [`RAW_CHECKS`]): its release is ignored and it gives no access to the
+/// buffer's bytes.
+pub(crate) const POISON: usize = 4;
+
 /// `state` of a buffer in the pool (tracked only with
-/// `PoolConfig::track_state`).
-pub(crate) const STATE_FREE: u32 = 0x0050_5046;
-/// `state` of a buffer handed out (tracked only with `track_state`).
-pub(crate) const STATE_OUT: u32 = 0x0050_504f;
+/// `PoolConfig::track_state`). The state's kind is the top byte; the low
+/// 24 bits count the buffer's words given out by `Netmem::into_raw` and not
+/// yet taken back (debug builds with tracking, see [`RAW_CHECKS`]).
+pub(crate) const STATE_FREE: u32 = (b'F' as u32) << 24;
+/// `state` of a buffer handed out (tracked only with `track_state`), with
+/// no raw word out.
+pub(crate) const STATE_OUT: u32 = (b'O' as u32) << 24;
 /// `state` of a buffer kept out of circulation after a release to the
 /// provider while still referenced (set with or without `track_state`, so
 /// that the leak report always names it).
-pub(crate) const STATE_KEPT: u32 = 0x0050_504b;
+pub(crate) const STATE_KEPT: u32 = (b'K' as u32) << 24;
+/// The raw-word count of a `state`.
+pub(crate) const STATE_RAW: u32 = (1 << 24) - 1;
+/// The kind of a `state`.
+pub(crate) const STATE_KIND: u32 = !STATE_RAW;
+
+/// Whether raw words are counted per buffer (debug builds, in pools that
+/// track states): `into_raw` adds one, `from_raw` and `free_raw_bulk` take
+/// one back, and taking back a word the buffer has none of (or of a buffer
+/// in the pool) is a double free, caught before it touches any count.
+/// Release builds compile this out (it would cost `into_raw` two loads).
+pub(crate) const RAW_CHECKS: bool = cfg!(debug_assertions);
 
 #[inline]
 pub(crate) fn pp_of(refs: u64) -> u32 {
@@ -67,8 +88,9 @@ pub(crate) struct Meta {
     pub(crate) dma: u64,
     /// Index in the pool.
     pub(crate) index: u32,
-    /// `STATE_FREE` / `STATE_OUT` when the pool tracks states (double
-    /// release detection for unshared handles), else `STATE_FREE`.
+    /// `STATE_FREE` / `STATE_OUT` (plus the raw-word count) when the pool
+    /// tracks states (double release detection), else `STATE_FREE`;
+    /// `STATE_KEPT` after a refused release to the provider.
     pub(crate) state: AtomicU32,
 }
 

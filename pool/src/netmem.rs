@@ -19,14 +19,38 @@
 //!   got there.
 //!
 //! Handles release on drop, so safe code can neither leak a buffer nor
-//! release it twice.
+//! release it twice. Only the unsafe raw-word API ([`Netmem::into_raw`],
+//! [`Netmem::from_raw`], [`crate::Pool::free_raw_bulk`]) can; what is caught
+//! then:
+//! - debug builds, pools with `PoolConfig::track_state` (the debug
+//!   default): every double free, of any handle kind (owned page, owned
+//!   net_iov, shared fragment handle of either). Each buffer counts its
+//!   words given out by `into_raw`; taking one back when the buffer has
+//!   none out (or is back in the pool) is reported (the `double_release`
+//!   counter, an error logged once) before any count changes: `from_raw`
+//!   then returns a poisoned handle whose release is ignored and which
+//!   gives no access to the bytes, `free_raw_bulk` refuses the word with
+//!   [`crate::PoolError::DoubleFree`];
+//! - release builds with `track_state` on: a second release of an owned
+//!   (unshared) handle is reported and ignored; a double free of a shared
+//!   handle is not caught;
+//! - every build: `free_raw_bulk` checks each word against the pool's
+//!   metadata range before touching any memory (a word that is no handle
+//!   of a live pool is refused with [`crate::PoolError::NotAHandle`]); a
+//!   shared release that finds `pp_ref` already 0 is reported and ignored;
+//! - anything else is undefined behaviour, as the `unsafe` contracts say:
+//!   in a release build without tracking, a word taken back twice makes two
+//!   owners of one buffer, which the pool may hand out again while one of
+//!   them still uses it.
 
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
-use crate::meta::{self, FULL_ONE, NET_IOV, PP_ONE, REFS_ONE, SHARED, full_of, pp_of};
+use crate::meta::{
+    self, FULL_ONE, NET_IOV, POISON, PP_ONE, RAW_CHECKS, REFS_ONE, SHARED, full_of, pp_of,
+};
 use crate::pool::{Core, PoolId};
 
 /// One-word owned handle to a pool buffer: a page (CPU-readable hugepage
@@ -83,6 +107,9 @@ impl Netmem {
     #[inline(always)]
     pub fn into_raw(self) -> usize {
         let raw = self.raw();
+        if RAW_CHECKS && raw & POISON == 0 {
+            self.core().give_raw(raw);
+        }
         std::mem::forget(self);
         raw
     }
@@ -90,15 +117,32 @@ impl Netmem {
     /// Takes back a word produced by [`Netmem::into_raw`].
     ///
     /// # Safety
-    /// `raw` must come from `into_raw` and be passed to `from_raw` once
-    /// (the reference it stands for is owned again by the result). Passing
-    /// a word twice makes two owners of one reference: the second release
-    /// is detected and reported when done sequentially, but two owners may
-    /// alias the page's bytes.
+    /// `raw` must come from `into_raw` and be taken back once, here or by
+    /// [`crate::Pool::free_raw_bulk`] (the reference it stands for is owned
+    /// again by the result). Taking a word back twice is a double free:
+    /// in debug builds with state tracking it is reported and the second
+    /// result is a poisoned handle (no bytes, release ignored); otherwise
+    /// see the module docs for what is caught, and what is undefined.
     #[inline(always)]
     pub unsafe fn from_raw(raw: usize) -> Self {
+        if RAW_CHECKS && raw & POISON == 0 {
+            // SAFETY: by the contract, `raw` is a handle from into_raw of a
+            // pool whose core is still allocated.
+            let core = unsafe { meta::core(raw) };
+            if !core.take_back_raw(raw) {
+                core.report_double_release(raw & !SHARED);
+                // SAFETY: as above, with a spare tag bit set.
+                return unsafe { Self::from_owned_raw(raw | POISON) };
+            }
+        }
         // SAFETY: by the contract, `raw` is a non-zero handle from into_raw.
         unsafe { Self::from_owned_raw(raw) }
+    }
+
+    /// Whether the debug checks found this handle to be a double free (its
+    /// release is then ignored and it gives no access to the bytes).
+    pub fn is_poisoned(&self) -> bool {
+        self.raw() & POISON != 0
     }
 
     /// Whether this is a device-memory chunk (no CPU access).
@@ -223,7 +267,7 @@ impl Netmem {
     }
 
     fn cpu_ptr(&self) -> Option<NonNull<u8>> {
-        if self.is_net_iov() {
+        if self.raw() & (NET_IOV | POISON) != 0 {
             return None;
         }
         let core = self.core();
@@ -239,6 +283,11 @@ impl Netmem {
     /// releases drop `pp_ref`); `&mut` because this handle's own release
     /// rule changes with it.
     pub fn frag_ref(&mut self) -> Netmem {
+        if self.is_poisoned() {
+            // A double free holds no reference: neither does its copy.
+            // SAFETY: the same non-zero word, released as a no-op.
+            return unsafe { Self::from_owned_raw(self.raw()) };
+        }
         self.mark_shared();
         let prev = self.meta().refs.fetch_add(PP_ONE, Relaxed);
         if pp_of(prev) >= u32::MAX / 2 {
@@ -254,7 +303,7 @@ impl Netmem {
     /// which has no such count. This handle becomes shared (its release
     /// must then check the full count).
     pub fn page_ref(&mut self) -> Option<PageRef> {
-        if self.is_net_iov() {
+        if self.raw() & (NET_IOV | POISON) != 0 {
             return None;
         }
         self.mark_shared();
@@ -389,7 +438,7 @@ impl fmt::Debug for PageRef {
 /// Releases the reference a handle word holds.
 #[inline(always)]
 pub(crate) fn release(raw: usize) {
-    if raw & SHARED == 0 {
+    if raw & (SHARED | POISON) == 0 {
         // SAFETY: the caller owned the buffer's only reference, so the core
         // is alive.
         unsafe { meta::core(raw) }.put_unshared(&[raw]);
@@ -401,6 +450,10 @@ pub(crate) fn release(raw: usize) {
 /// Drops one pool reference held by a shared handle.
 #[cold]
 pub(crate) fn release_shared(raw: usize) {
+    if raw & POISON != 0 {
+        // A double free found by the debug checks: reported when found.
+        return;
+    }
     let raw = raw & !SHARED;
     // SAFETY: the caller owned a reference, so the core is alive.
     let meta = unsafe { meta::meta(raw) };

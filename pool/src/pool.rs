@@ -4,9 +4,9 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
@@ -14,8 +14,8 @@ use crate::PoolError;
 use crate::config::{MAX_CACHE_SIZE, PoolConfig};
 use crate::lcore;
 use crate::meta::{
-    self, Meta, NET_IOV, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE, STATE_KEPT, STATE_OUT,
-    TAG_MASK,
+    self, META_SIZE, Meta, NET_IOV, POISON, RAW_CHECKS, REFS_ONE, REFS_RETIRED, SHARED, STATE_FREE,
+    STATE_KEPT, STATE_KIND, STATE_OUT, STATE_RAW, TAG_MASK,
 };
 use crate::netmem::{self, Netmem};
 use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
@@ -47,6 +47,45 @@ unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
         // SAFETY: the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
     }
+}
+
+/// Every pool core not yet freed: live pools, and destroyed pools waiting
+/// for their last buffer. Lets an exiting lcore thread flush its cache in
+/// every pool (`flush_lcore`) and the release path find destroyed pools;
+/// a core is freed only after it left this list, under its lock.
+static CORES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+fn cores() -> MutexGuard<'static, Vec<usize>> {
+    // The list stays consistent across a panic (plain pushes and removes).
+    CORES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Moves lcore `id`'s cache of every pool to that pool's ring (the lcore
+/// claim calls it when it ends: thread exit, `clear_current`, rebind).
+///
+/// The caller holds the claim on `id`, so no other thread touches these
+/// caches meanwhile.
+pub(crate) fn flush_lcore(id: usize) {
+    let cores = cores();
+    for &c in cores.iter() {
+        // SAFETY: a core in the list is allocated (it is freed only after
+        // being removed, under this lock).
+        let core = unsafe { &*(c as *const Core) };
+        core.flush_slot(id);
+    }
+}
+
+/// Splits words that are no handle of the pool at hand into those in the
+/// metadata range of another live pool and strays, without dereferencing
+/// any word.
+fn owners_of(words: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let cores = cores();
+    words.iter().partition(|&&w| {
+        cores.iter().any(|&c| {
+            // SAFETY: a core in the list is allocated (see CORES).
+            unsafe { &*(c as *const Core) }.is_handle(w)
+        })
+    })
 }
 
 /// Identity of a pool (stable while the pool lives).
@@ -113,7 +152,7 @@ pub(crate) struct Core {
     count: usize,
     /// Per-buffer state tracking (double release detection, exact leak
     /// report) on.
-    track: bool,
+    pub(crate) track: bool,
     pub(crate) name: String,
     tag: usize,
     pub(crate) buf_size: usize,
@@ -205,10 +244,7 @@ impl Pool {
     ) -> Result<Arc<Pool>, PoolError> {
         cfg.validate()?;
         if cfg.buf_size == 0 || !cfg.buf_size.is_multiple_of(64) {
-            return Err(PoolError::BufSize {
-                size: cfg.buf_size,
-                page_size: usize::MAX,
-            });
+            return Err(PoolError::ChunkSize { size: cfg.buf_size });
         }
         let need = cfg.count.saturating_mul(cfg.buf_size);
         if region.len() < need {
@@ -327,6 +363,7 @@ impl Pool {
             let filled = c.ring.enqueue_bulk(&raws);
             debug_assert!(filled);
         }
+        cores().push(core as usize);
         log::debug!(
             "pool '{}': {} {} buffers of {} bytes, cache {} x {} lcores, ring {}",
             cfg.name,
@@ -440,19 +477,91 @@ impl Pool {
     }
 
     /// Releases handles kept as raw words (e.g. a TX ring's software
-    /// shadow), with the same checks as [`Pool::free_bulk`].
+    /// shadow), with the checks of [`Pool::free_bulk`] (a handle of another
+    /// live pool is reported and released into its own pool).
+    ///
+    /// Every word is checked against the metadata range of this pool (then
+    /// of the other live pools) before any memory is touched: a word that
+    /// is no buffer handle is refused, never dereferenced, and so is (in
+    /// debug builds with state tracking) a word taken back twice. The valid
+    /// words are released either way; the error names the first refused.
     ///
     /// # Safety
     /// Each word must come from [`Netmem::into_raw`] and be released only
     /// once (here or through `Netmem::from_raw`); ownership moves to the
-    /// pool.
-    pub unsafe fn free_raw_bulk(&self, raws: &[usize]) {
-        if self.core().owns_all_unshared(raws) {
-            self.core().put_unshared(raws);
-        } else {
-            // SAFETY: the caller hands us ownership of each word once.
-            self.free_bulk(raws.iter().map(|&r| unsafe { Netmem::from_raw(r) }));
+    /// pool. (The checks above catch some violations; see the `netmem`
+    /// docs for which, per build.)
+    pub unsafe fn free_raw_bulk(&self, raws: &[usize]) -> Result<(), PoolError> {
+        let core = self.core();
+        if !(RAW_CHECKS && core.track) && core.holds_all_unshared(raws) {
+            core.put_unshared(raws);
+            return Ok(());
         }
+        let mut first_err = None;
+        let mut foreign = Vec::new();
+        for &raw in raws {
+            let refused = if core.is_handle(raw) {
+                if raw & POISON != 0 {
+                    // A poisoned word was reported when it was found.
+                    None
+                } else if RAW_CHECKS && core.track && !core.take_back_raw(raw) {
+                    core.report_double_release(raw & !SHARED);
+                    // SAFETY: `raw` is in this pool's metadata range.
+                    let index = unsafe { meta::meta(raw) }.index;
+                    Some(PoolError::DoubleFree {
+                        pool: core.name.clone(),
+                        index,
+                    })
+                } else {
+                    netmem::release(raw);
+                    None
+                }
+            } else {
+                foreign.push(raw);
+                None
+            };
+            if first_err.is_none() {
+                first_err = refused;
+            }
+        }
+        if !foreign.is_empty() {
+            let (owned, strays) = owners_of(&foreign);
+            for raw in owned {
+                // SAFETY: `raw` is in the metadata range of a live pool
+                // (checked under the registry lock); by the caller's
+                // contract it carries a reference, which keeps it alive.
+                let m = unsafe { meta::meta(raw) };
+                // SAFETY: as above.
+                let owner = unsafe { meta::core(raw) };
+                if RAW_CHECKS && owner.track && raw & POISON == 0 && !owner.take_back_raw(raw) {
+                    owner.report_double_release(raw & !SHARED);
+                    if first_err.is_none() {
+                        first_err = Some(PoolError::DoubleFree {
+                            pool: owner.name.clone(),
+                            index: m.index,
+                        });
+                    }
+                    continue;
+                }
+                core.report_wrong_pool(raw);
+            }
+            if let Some(&word) = strays.first() {
+                core.count(Stat::NotAHandle, strays.len() as u64);
+                log::error!(
+                    "pool '{}': free_raw_bulk got {} words that are no buffer handle (first {:#x}); refused",
+                    core.name,
+                    strays.len(),
+                    word
+                );
+                if first_err.is_none() {
+                    first_err = Some(PoolError::NotAHandle {
+                        pool: core.name.clone(),
+                        word,
+                    });
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Gives a buffer back to the provider for good (as page_pool returns
@@ -469,10 +578,10 @@ impl Pool {
                 owner: nm.pool_name().to_string(),
                 index: nm.index(),
             };
-            core.report_wrong_pool(nm.into_raw());
+            core.report_wrong_pool(nm.into_word());
             return Err(err);
         }
-        let raw = nm.into_raw() & !SHARED;
+        let raw = nm.into_word() & !SHARED;
         // SAFETY: we owned a reference to this buffer of this live pool.
         let m = unsafe { meta::meta(raw) };
         match m
@@ -516,29 +625,12 @@ impl Pool {
     }
 
     /// Moves every buffer of the calling lcore's cache to the shared ring
-    /// (as `rte_mempool_cache_flush`): call it before an lcore's thread
-    /// exits, or its cached buffers wait for the next thread bound to that
-    /// lcore id.
+    /// (as `rte_mempool_cache_flush`). The end of an lcore claim (thread
+    /// exit, `lcore::clear_current`, binding another id) does this for
+    /// every pool, so calling it is only needed to hand the cache back
+    /// earlier.
     pub fn flush_cache(&self) {
-        let core = self.core();
-        if let Some(slot) = core.my_slot() {
-            // SAFETY: only the thread holding this lcore id reaches its
-            // slot, and nothing here re-enters the cache.
-            let cache = unsafe { &mut *slot.cache.get() };
-            let objs = &cache.objs[..cache.len];
-            // SAFETY: entries below `len` are initialised handles.
-            let objs: &[usize] =
-                unsafe { std::slice::from_raw_parts(objs.as_ptr() as *const usize, objs.len()) };
-            if core.ring.enqueue_bulk(objs) {
-                slot.stats
-                    .add_local(Stat::RecycleCacheFull, objs.len() as u64);
-            } else {
-                core.lost_ring_full(objs.len());
-                slot.stats
-                    .add_local(Stat::RecycleRingFull, objs.len() as u64);
-            }
-            cache.len = 0;
-        }
+        self.core().flush_slot(lcore::current_raw());
     }
 
     /// Buffers currently out of the pool.
@@ -561,6 +653,7 @@ impl Drop for Pool {
         let core = self.core();
         let in_use = core.stats().in_use;
         if in_use == 0 {
+            cores().retain(|&c| c != self.core.as_ptr() as usize);
             // SAFETY: no handle of this pool is alive (every allocated
             // buffer was counted back, and the last pool access of a release
             // is its counter update), and this was the last Pool pointing
@@ -618,6 +711,15 @@ pub fn free_bulk(items: impl IntoIterator<Item = Netmem>) {
 }
 
 impl Netmem {
+    /// Gives the word to the pool's own release paths: ownership moves with
+    /// it, and it is not counted as a raw word given out (the debug checks
+    /// count only words that leave through [`Netmem::into_raw`]).
+    fn into_word(self) -> usize {
+        let raw = self.raw_word();
+        std::mem::forget(self);
+        raw
+    }
+
     /// The word, without giving up ownership.
     fn raw_word(&self) -> usize {
         // SAFETY: Netmem is repr(transparent) over a usize-sized word.
@@ -630,6 +732,58 @@ impl Core {
     #[inline(always)]
     fn owns_unshared(&self, raw: usize) -> bool {
         raw.wrapping_sub(self.handle_base) & self.handle_mask == 0
+    }
+
+    /// Whether `raw` is a handle of this pool, of any tag (shared,
+    /// poisoned): in the metadata range, aligned to an entry, and one of
+    /// the `count` buffers (not padding). No memory access.
+    #[inline]
+    pub(crate) fn is_handle(&self, raw: usize) -> bool {
+        let off = (raw & !(SHARED | POISON)).wrapping_sub(self.handle_base);
+        off.is_multiple_of(META_SIZE) && off / META_SIZE < self.count
+    }
+
+    /// Whether every word is an unshared handle of one of this pool's
+    /// `count` buffers (exact, unlike `owns_all_unshared`, which lets
+    /// padding entries through and is only for words known to be handles).
+    #[inline]
+    fn holds_all_unshared(&self, raws: &[usize]) -> bool {
+        let base = self.handle_base;
+        let (bad, max) = raws.iter().fold((0usize, 0usize), |(bad, max), &raw| {
+            let off = raw.wrapping_sub(base);
+            (bad | off, max.max(off))
+        });
+        bad & TAG_MASK == 0 && (raws.is_empty() || max / META_SIZE < self.count)
+    }
+
+    /// Debug raw-word accounting: `raw` was given out by `into_raw`.
+    pub(crate) fn give_raw(&self, raw: usize) {
+        if self.track {
+            // SAFETY: a live handle of this pool.
+            unsafe { meta::meta(raw) }.state.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Debug raw-word accounting: takes back one of the buffer's raw words;
+    /// false (nothing changed) if it has none out or is in the pool, i.e.
+    /// the word was already taken back: a double free. Always true without
+    /// tracking.
+    pub(crate) fn take_back_raw(&self, raw: usize) -> bool {
+        if !self.track {
+            return true;
+        }
+        // SAFETY: a handle of this live pool (caller's contract).
+        let state = &unsafe { meta::meta(raw) }.state;
+        let mut cur = state.load(Relaxed);
+        loop {
+            if cur & STATE_KIND != STATE_OUT || cur & STATE_RAW == 0 {
+                return false;
+            }
+            match state.compare_exchange_weak(cur, cur - 1, Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
     }
 
     /// Whether every word is an unshared handle of this pool: no memory
@@ -660,7 +814,7 @@ impl Core {
         let mut foreign = false;
         for slot in batch.iter_mut() {
             let Some(nm) = it.next() else { break };
-            let raw = nm.into_raw();
+            let raw = nm.into_word();
             *slot = raw;
             n += 1;
             foreign |= !self.owns_unshared(raw);
@@ -684,6 +838,33 @@ impl Core {
             }
             netmem::release(raw);
         }
+    }
+
+    /// Moves every buffer of lcore `id`'s cache to the ring. Only the
+    /// thread holding the claim on `id` may call it.
+    fn flush_slot(&self, id: usize) {
+        let Some(slot) = self.lcores.get(id) else {
+            return;
+        };
+        // SAFETY: the caller holds lcore `id`, so no other thread touches
+        // its slot, and nothing here re-enters the cache.
+        let cache = unsafe { &mut *slot.cache.get() };
+        let objs = &cache.objs[..cache.len];
+        // SAFETY: entries below `len` are initialised handles.
+        let objs: &[usize] =
+            unsafe { std::slice::from_raw_parts(objs.as_ptr() as *const usize, objs.len()) };
+        if objs.is_empty() {
+            return;
+        }
+        if self.ring.enqueue_bulk(objs) {
+            slot.stats
+                .add_local(Stat::RecycleCacheFull, objs.len() as u64);
+        } else {
+            self.lost_ring_full(objs.len());
+            slot.stats
+                .add_local(Stat::RecycleRingFull, objs.len() as u64);
+        }
+        cache.len = 0;
     }
 
     /// The calling thread's lcore slot in this pool, if it has one.
@@ -767,17 +948,33 @@ impl Core {
                 slot.stats.add_local(Stat::AllocFast, n as u64);
                 true
             }
-            _ => {
+            Some(slot) => {
+                // Larger than the cache: what the cache holds first (the
+                // most recently used buffers), the rest from the ring; the
+                // cache is taken from only once the ring delivered.
+                // SAFETY: only the thread holding this lcore id reaches its
+                // slot, and nothing below re-enters the cache.
+                let cache = unsafe { &mut *slot.cache.get() };
+                let k = cache.len.min(n);
+                if !self.ring.dequeue_bulk(&mut dst[k..]) {
+                    slot.stats.add_local(Stat::AllocEmpty, 1);
+                    return false;
+                }
+                let start = cache.len - k;
+                dst[..k].copy_from_slice(&cache.objs[start..cache.len]);
+                cache.len = start;
+                slot.stats.add_local(Stat::AllocFast, k as u64);
+                slot.stats.add_local(Stat::AllocSlow, (n - k) as u64);
+                true
+            }
+            None => {
                 let ok = self.ring.dequeue_bulk(dst);
                 let (s, v) = if ok {
                     (Stat::AllocSlow, n as u64)
                 } else {
                     (Stat::AllocEmpty, 1)
                 };
-                match slot {
-                    Some(slot) => slot.stats.add_local(s, v),
-                    None => self.shared.add_shared(s, v),
-                }
+                self.shared.add_shared(s, v);
                 ok
             }
         };
@@ -1020,9 +1217,9 @@ impl Core {
             .filter_map(|m| {
                 let r = m.refs.load(Acquire);
                 let state = m.state.load(Acquire);
-                let out = state == STATE_KEPT
+                let out = state & STATE_KIND == STATE_KEPT
                     || if self.track {
-                        state == STATE_OUT
+                        state & STATE_KIND == STATE_OUT
                     } else {
                         r != REFS_ONE && r != REFS_RETIRED
                     };

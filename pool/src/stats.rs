@@ -19,9 +19,10 @@ pub(crate) enum Stat {
     DoubleRelease,
     WrongPool,
     ReleaseBadRef,
+    NotAHandle,
 }
 
-pub(crate) const N_STATS: usize = 13;
+pub(crate) const N_STATS: usize = 14;
 
 /// A set of counters. Per-lcore sets have a single writer (the lcore's
 /// thread), which adds with a load and a store (no read-modify-write);
@@ -81,6 +82,9 @@ pub struct PoolStats {
     /// Buffers released to the provider while still referenced (reported,
     /// not freed).
     pub release_bad_ref: u64,
+    /// Words handed to `free_raw_bulk` that are no buffer handle of a live
+    /// pool (refused, never dereferenced).
+    pub not_a_handle: u64,
     /// Buffers currently out of the pool.
     pub in_use: u64,
     /// Buffers in the shared ring (snapshot).
@@ -106,6 +110,7 @@ impl PoolStats {
         self.double_release += c.get(Stat::DoubleRelease);
         self.wrong_pool += c.get(Stat::WrongPool);
         self.release_bad_ref += c.get(Stat::ReleaseBadRef);
+        self.not_a_handle += c.get(Stat::NotAHandle);
     }
 
     /// Buffers allocated and not yet returned (or returned to the provider).

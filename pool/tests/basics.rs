@@ -163,6 +163,18 @@ fn bad_configurations_are_refused() {
         e(PoolConfig::new("c", 100).with_cache_size(4096)),
         Some(PoolError::CacheSize { .. })
     ));
+    // A net_iov chunk has no page size to name: the message says what a
+    // chunk must be, not "page size 18446744073709551615".
+    let bad = Pool::with_net_iovs(
+        pool::HostDeviceMemory::new(4096),
+        &PoolConfig::new("n", 2).with_buf_size(100),
+    )
+    .err();
+    assert_eq!(bad, Some(PoolError::ChunkSize { size: 100 }));
+    assert_eq!(
+        bad.map(|e| e.to_string()).as_deref(),
+        Some("net_iov chunk size 100 is invalid: it must be a non-zero multiple of 64 bytes")
+    );
     let small = pool::HostDeviceMemory::new(4096);
     assert!(matches!(
         Pool::with_net_iovs(small, &PoolConfig::new("s", 2).with_buf_size(4096)),
@@ -182,4 +194,65 @@ fn state_tracking_defaults_to_debug_builds_only() {
     assert_eq!(p.outstanding().len(), usize::from(cfg!(debug_assertions)));
     drop(a);
     assert_eq!((p.in_use(), p.outstanding().len()), (0, 0));
+}
+
+#[test]
+fn a_pool_emptied_by_threads_exiting_without_flush_is_whole_again() {
+    // Each thread leaves what it cached (a refill is half the cache plus
+    // the request) in its lcore's cache and exits without flush_cache:
+    // four of them would hold 68 of the 64 buffers.
+    let p = page_pool(64, 32);
+    for id in 20..24 {
+        let p = Arc::clone(&p);
+        on_lcore(id, move || {
+            let mut v = Vec::new();
+            assert_eq!(p.alloc_bulk(&mut v, 1), 1);
+            p.free_bulk(v.drain(..));
+        });
+    }
+    let s = p.stats();
+    assert_eq!((s.in_use, s.in_ring, s.in_caches), (0, 64, 0), "{s:?}");
+    // This thread has no lcore id: every buffer is in the ring for it.
+    let mut all = Vec::new();
+    assert_eq!(p.alloc_bulk(&mut all, 64), 64);
+    // clear_current ends a claim as thread exit does.
+    let p2 = Arc::clone(&p);
+    std::thread::spawn(move || {
+        lcore::set_current(24).unwrap();
+        p2.free_bulk(all.drain(..));
+        assert!(p2.stats().in_caches > 0);
+        lcore::clear_current();
+        assert_eq!(p2.stats().in_ring, 64);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_bulk_larger_than_the_cache_is_served_from_the_cache_first() {
+    on_lcore(25, || {
+        let p = page_pool(512, 256);
+        let mut v = Vec::new();
+        assert_eq!(p.alloc_bulk(&mut v, 512), 512);
+        p.free_bulk(v.drain(..));
+        let s = p.stats();
+        assert_eq!((s.in_ring, s.in_caches), (256, 256), "{s:?}");
+        // A 512-entry ring refill while half the buffers sit cached.
+        assert_eq!(p.alloc_bulk(&mut v, 512), 512);
+        assert_eq!(p.stats().in_caches, 0);
+        // All or nothing: with one buffer out, 512 cannot be had, and the
+        // refusal takes nothing from the cache.
+        let one = v.pop().unwrap();
+        p.free_bulk(v.drain(..));
+        let before = p.stats();
+        assert_eq!(p.alloc_bulk(&mut v, 512), 0);
+        assert!(v.is_empty());
+        let after = p.stats();
+        assert_eq!(
+            (after.in_caches, after.in_ring, after.in_use),
+            (before.in_caches, before.in_ring, 1)
+        );
+        drop(one);
+        assert_eq!(p.alloc_bulk(&mut v, 512), 512);
+    });
 }

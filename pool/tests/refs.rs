@@ -288,3 +288,140 @@ proptest! {
         prop_assert!(p.alloc().is_none() && q.alloc().is_none(), "nothing duplicated");
     }
 }
+
+/// Tracking on, as in debug builds by default (raw words are counted only in
+/// debug builds).
+fn tracked(name: &str, count: usize, net_iov: bool) -> Arc<Pool> {
+    let cfg = PoolConfig::new(name, count)
+        .with_cache_size(0)
+        .with_track_state(true);
+    if net_iov {
+        Pool::with_host_net_iovs(&cfg.with_buf_size(4096)).unwrap()
+    } else {
+        Pool::with_host_memory(&cfg).unwrap()
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "debug builds only: release builds do not count raw words (see netmem docs)"
+)]
+fn a_double_free_of_a_shared_handle_is_caught_and_the_buffer_stays_with_its_fragment() {
+    for net_iov in [false, true] {
+        let p = tracked("double-shared", 1, net_iov);
+        let mut a = p.alloc().unwrap();
+        let b = a.frag_ref();
+        let w = b.into_raw();
+        // SAFETY: deliberately broken contract (the word is taken back
+        // twice) to check that the pool catches it; no bytes are touched.
+        unsafe {
+            drop(Netmem::from_raw(w));
+            drop(Netmem::from_raw(w));
+        }
+        assert_eq!(p.stats().double_release, 1, "net_iov {net_iov}");
+        assert_eq!(a.pp_ref_count(), 1, "the second free took no reference");
+        assert!(
+            p.alloc().is_none(),
+            "the pool must not hand out a buffer a live fragment holds (net_iov {net_iov})"
+        );
+        drop(a);
+        assert!(p.alloc().is_some());
+        assert_eq!(p.in_use(), 0);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "debug builds only: release builds do not count raw words (see netmem docs)"
+)]
+fn a_double_free_of_an_owned_handle_of_either_kind_is_caught() {
+    for net_iov in [false, true] {
+        let p = tracked("double-owned", 2, net_iov);
+        let w = p.alloc().unwrap().into_raw();
+        // SAFETY: deliberately broken contract, as above.
+        let (first, second) = unsafe { (Netmem::from_raw(w), Netmem::from_raw(w)) };
+        assert!(!first.is_poisoned());
+        assert!(second.is_poisoned(), "the second owner is refused");
+        assert!(second.bytes().is_none(), "a double free gives no bytes");
+        drop(second);
+        assert_eq!(
+            p.in_use(),
+            1,
+            "net_iov {net_iov}: the first owner still holds it"
+        );
+        drop(first);
+        let s = p.stats();
+        assert_eq!((s.double_release, s.in_use), (1, 0));
+        let mut all = Vec::new();
+        assert_eq!(p.alloc_bulk(&mut all, 2), 2);
+        assert!(p.alloc().is_none(), "nothing duplicated");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "debug builds only: release builds do not count raw words (see netmem docs)"
+)]
+fn free_raw_bulk_refuses_a_word_taken_back_twice() {
+    for net_iov in [false, true] {
+        let p = tracked("double-bulk", 4, net_iov);
+        let mut a = p.alloc().unwrap();
+        let frag = a.frag_ref().into_raw();
+        let owned = p.alloc().unwrap().into_raw();
+        // SAFETY: each word came from into_raw and is released once.
+        unsafe { p.free_raw_bulk(&[owned, frag]) }.unwrap();
+        // SAFETY: deliberately broken contract: both words a second time.
+        let err = unsafe { p.free_raw_bulk(&[owned, frag]) }.unwrap_err();
+        assert!(matches!(err, PoolError::DoubleFree { .. }), "{err}");
+        assert_eq!(p.stats().double_release, 2);
+        assert_eq!(
+            a.pp_ref_count(),
+            1,
+            "the fragment's buffer is still held by a"
+        );
+        let mut all = Vec::new();
+        assert_eq!(p.alloc_bulk(&mut all, 3), 3);
+        assert!(
+            p.alloc().is_none(),
+            "nothing duplicated, a's buffer not handed out"
+        );
+        drop((a, all));
+        assert_eq!(p.in_use(), 0);
+    }
+}
+
+#[test]
+fn free_raw_bulk_refuses_a_word_that_is_no_handle_without_touching_it() {
+    let p = tracked("strays", 4, false);
+    let q = tracked("neighbour", 4, false);
+    let good = p.alloc().unwrap().into_raw();
+    let theirs = q.alloc().unwrap().into_raw();
+    // Words no pool gave out: unmapped addresses (dereferencing any of them
+    // would crash), and a handle of `p` shifted into its padding/misaligned.
+    let strays = [
+        8usize,
+        0xdead_0000,
+        usize::MAX & !31,
+        good + 8,
+        good + 4 * 32 * 64,
+    ];
+    for stray in strays {
+        // SAFETY: deliberately broken contract: the word is no handle; the
+        // pool must refuse it before dereferencing it.
+        let err = unsafe { p.free_raw_bulk(&[stray]) }.unwrap_err();
+        assert!(
+            matches!(err, PoolError::NotAHandle { word, .. } if word == stray),
+            "{err}"
+        );
+    }
+    // A burst mixing a stray with good words: the good ones go home.
+    // SAFETY: `good` and `theirs` came from into_raw and are released once.
+    let err = unsafe { p.free_raw_bulk(&[good, 0xdead_0000, theirs]) }.unwrap_err();
+    assert!(err.to_string().contains("0xdead0000"), "{err}");
+    let s = p.stats();
+    assert_eq!((s.not_a_handle, s.wrong_pool, s.in_use), (6, 1, 0));
+    assert_eq!(q.in_use(), 0, "the neighbour's buffer went home");
+}

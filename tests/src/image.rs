@@ -1,7 +1,9 @@
 //! The guest image: the project's binaries built statically, the guest
 //! kernel unpacked by `scripts/setup`, and an initramfs holding busybox, the
 //! five VFIO modules, the init script and those binaries. Each part is
-//! rebuilt only when one of its inputs changed.
+//! rebuilt only when one of its inputs changed. The image also carries
+//! Linux's own igb and e1000e drivers ([`LINUX_NIC_MODULES`]), which init
+//! does not load: the golden trace test loads them on demand.
 
 use crate::cpio::Newc;
 use crate::{Error, workspace_root};
@@ -22,6 +24,17 @@ const MODULES: [(&str, &str); 5] = [
     ("irqbypass", "virt/lib/irqbypass.ko.xz"),
     ("vfio-pci-core", "drivers/vfio/pci/vfio-pci-core.ko.xz"),
     ("vfio-pci", "drivers/vfio/pci/vfio-pci.ko.xz"),
+];
+
+/// Linux's drivers for the two NICs and what they need, in dependency
+/// order (igb depends on dca and i2c-algo-bit; e1000e on nothing outside
+/// the kernel image: `depends=` of each module's .modinfo), with their path
+/// under kernel/. Copied to /lib/modules/NAME.ko like [`MODULES`].
+pub const LINUX_NIC_MODULES: [(&str, &str); 4] = [
+    ("dca", "drivers/dca/dca.ko.xz"),
+    ("i2c-algo-bit", "drivers/i2c/algos/i2c-algo-bit.ko.xz"),
+    ("igb", "drivers/net/ethernet/intel/igb/igb.ko.xz"),
+    ("e1000e", "drivers/net/ethernet/intel/e1000e/e1000e.ko.xz"),
 ];
 
 const INIT: &str = include_str!("init.sh");
@@ -174,7 +187,12 @@ fn build_initramfs(kernel: &Kernel, bins: &[PathBuf]) -> Result<PathBuf, Error> 
             "{BUSYBOX} (busybox-static) is missing"
         )));
     }
-    let module_paths: Vec<PathBuf> = MODULES
+    let all_modules: Vec<(&str, &str)> = MODULES
+        .iter()
+        .chain(LINUX_NIC_MODULES.iter())
+        .copied()
+        .collect();
+    let module_paths: Vec<PathBuf> = all_modules
         .iter()
         .map(|(_, p)| kernel.modules.join(p))
         .collect();
@@ -202,7 +220,7 @@ fn build_initramfs(kernel: &Kernel, bins: &[PathBuf]) -> Result<PathBuf, Error> 
     let bb = fs::read(busybox).map_err(|e| io("busybox", e))?;
     a.file("bin/busybox", 0o755, &bb)
         .map_err(|e| io("busybox", e))?;
-    for ((name, _), path) in MODULES.iter().zip(&module_paths) {
+    for ((name, _), path) in all_modules.iter().zip(&module_paths) {
         let ko = Command::new(BUSYBOX)
             .args(["xz", "-dc"])
             .arg(path)

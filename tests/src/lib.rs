@@ -18,6 +18,7 @@ pub mod image;
 pub mod peer;
 pub mod pmdcheck;
 pub mod shm;
+pub mod trace;
 pub mod traffic;
 pub mod vm;
 

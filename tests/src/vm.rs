@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The emulated NIC models the rig offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,10 @@ pub struct VmConfig {
     pub echo_console: bool,
     /// The QEMU binary; `None` looks up `qemu-system-x86_64` in PATH.
     pub qemu: Option<PathBuf>,
+    /// QEMU trace events to record (`-trace enable=PATTERN` each), with
+    /// wall-clock timestamps, into a file returned in [`RunOutput::trace`].
+    /// Empty: no trace.
+    pub trace: Vec<String>,
 }
 
 impl Default for VmConfig {
@@ -106,6 +110,7 @@ impl Default for VmConfig {
             stall_timeout: Duration::from_secs(20),
             echo_console: std::env::var("RIG_QUIET").map_or(true, |v| v.is_empty() || v == "0"),
             qemu: None,
+            trace: Vec::new(),
         }
     }
 }
@@ -121,6 +126,19 @@ pub struct RunOutput {
     pub console: String,
     /// Wall time from QEMU's start to its end.
     pub elapsed: Duration,
+    /// QEMU's trace of the events in [`VmConfig::trace`] (empty without).
+    /// Each line starts `PID@SECONDS.MICROS:` in host wall-clock time.
+    pub trace: String,
+    /// The command's `@@mark TEXT` lines: TEXT and the host wall-clock
+    /// time the line arrived, to cut the trace into the guest's phases.
+    pub marks: Vec<(String, SystemTime)>,
+}
+
+impl RunOutput {
+    /// The arrival time of the first mark named `name`.
+    pub fn mark(&self, name: &str) -> Option<SystemTime> {
+        self.marks.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
+    }
 }
 
 impl RunOutput {
@@ -131,12 +149,15 @@ impl RunOutput {
 
 const START: &str = "@@rig-start";
 const EXIT: &str = "@@rig-exit ";
+const MARK: &str = "@@mark ";
 /// The x86 kernel command line holds 2048 bytes; leave room for the rest.
 const MAX_CMD: usize = 1400;
 
 #[derive(Default)]
 struct ConsoleState {
     all: Vec<String>,
+    /// Host wall-clock arrival time of each line of `all`.
+    times: Vec<SystemTime>,
     /// Index in `all` of the first line of the command's output.
     started: Option<usize>,
     exit: Option<(i32, usize)>,
@@ -255,6 +276,16 @@ impl Vm {
                 path_str(&dir.join("qmp.sock"))?
             ),
         ];
+        let trace_file = dir.join("trace.log");
+        for ev in &config.trace {
+            // Each -trace option without file= sends the trace back to stderr.
+            args.push("-trace".into());
+            args.push(format!("enable={ev},file={}", path_str(&trace_file)?));
+        }
+        if !config.trace.is_empty() {
+            args.push("-msg".into());
+            args.push("timestamp=on".into());
+        }
         let mut sockets = Vec::new();
         let mut nics = Vec::new();
         for (i, model) in config.nics.iter().enumerate() {
@@ -439,13 +470,29 @@ impl Vm {
             std::thread::sleep(Duration::from_millis(20));
         }
         let elapsed = self.spawned.elapsed();
+        let trace = if self.config.trace.is_empty() {
+            String::new()
+        } else {
+            // Read after QEMU has ended (above), so its log is flushed.
+            let path = self.dir.join("trace.log");
+            let raw = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            String::from_utf8_lossy(&raw).into_owned()
+        };
         let st = self.console.lock();
         let from = st.started.unwrap_or(end);
+        let marks = (from..end)
+            .filter_map(|i| {
+                let name = st.all[i].trim().strip_prefix(MARK)?;
+                Some((name.trim().to_string(), *st.times.get(i)?))
+            })
+            .collect();
         Ok(RunOutput {
             status,
             output: st.all[from..end].join("\n"),
             console: st.all.join("\n"),
             elapsed,
+            trace,
+            marks,
         })
     }
 
@@ -630,6 +677,7 @@ fn spawn_console_reader(out: std::process::ChildStdout, console: Arc<Console>, e
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
+                let now = SystemTime::now();
                 let line = String::from_utf8_lossy(&raw)
                     .trim_end_matches(['\r', '\n'])
                     .replace('\r', "");
@@ -647,6 +695,7 @@ fn spawn_console_reader(out: std::process::ChildStdout, console: Arc<Console>, e
                     st.exit = Some((code, st.all.len()));
                 }
                 st.all.push(line);
+                st.times.push(now);
                 console.cv.notify_all();
             }
             let mut st = console.lock();
@@ -664,6 +713,7 @@ fn spawn_stderr_reader(err: std::process::ChildStderr, console: Arc<Console>) {
                 eprintln!("qemu| {line}");
                 let mut st = console.lock();
                 st.all.push(format!("qemu: {line}"));
+                st.times.push(SystemTime::now());
                 console.cv.notify_all();
             }
         });

@@ -10,6 +10,7 @@
 //! pmdcheck fwd     --pci P --to Q [--count N] [--idle-ms T] [--mtu M]
 //! pmdcheck filters --pci P [--mtu M] [--promisc] --step S [--step S ..]
 //! pmdcheck open-fail --pci P --link-timeout-ms 0 [--watch-ms T]
+//! pmdcheck link    --pci P [--hold-ms T]
 //! ```
 //! `open-fail` expects the open to fail (a link wait too short for the
 //! device: RX was already enabled), prints `pmdcheck: open failed: ERROR`
@@ -19,6 +20,10 @@
 //! had posted and the device wrote after the pool got it back shows as
 //! overwritten. Exits non-zero if the open succeeded or a buffer was
 //! overwritten.
+//!
+//! `link` only brings the port up and down: open, wait for link, print
+//! `@@mark link-up`, hold the link `--hold-ms`, close, print `@@mark closed`
+//! (the golden trace test cuts QEMU's register trace at those marks).
 //! `filters` applies each step's setting in turn (`promisc=on|off`,
 //! `allmulti=on|off`, `uc=MAC,..` extra unicast addresses, `mc=MAC,..`
 //! multicast filter, an empty list clears; `mtu=N`; `none`), zeroes the
@@ -135,6 +140,14 @@ enum Cmd {
         /// How long to watch the pool's buffers after the failed open.
         #[arg(long, default_value_t = 3000)]
         watch_ms: u64,
+    },
+    /// Open, wait for link, hold it, close: nothing else.
+    Link {
+        #[command(flatten)]
+        c: Common,
+        /// How long to hold the link up before closing.
+        #[arg(long, default_value_t = 1000)]
+        hold_ms: u64,
     },
     /// Forward between `--pci` and `--to`, both ways, packets unchanged.
     Fwd {
@@ -384,6 +397,17 @@ fn run(cli: Cli) -> Result<(), String> {
             drop(rxq);
             drop(txq);
             finish(port, &pool);
+        }
+        Cmd::Link { c, hold_ms } => {
+            let port = open(&c, &pool)?;
+            let l = port
+                .wait_for_link(Duration::from_millis(c.max_ms))
+                .map_err(|e| e.to_string())?;
+            println!("pmdcheck: link {l}");
+            println!("@@mark link-up");
+            std::thread::sleep(Duration::from_millis(hold_ms));
+            port.close();
+            println!("@@mark closed");
         }
         Cmd::Fwd { c, to } => {
             let a = open(&c, &pool)?;

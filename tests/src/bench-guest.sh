@@ -8,7 +8,10 @@
 #   quit           leave
 # Each step answers on the console with an @@bench- line the host waits for.
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
+# EAL wants its runtime dir under /var/run, and refuses to load plugins
+# from a directory with a world-writable ancestor (the initramfs root is 0777).
 mkdir -p /var/run /run
+chmod 755 /
 ctl=/dev/ttyS2
 stty -F "$ctl" raw -echo 2>/dev/null
 exec 3<"$ctl"
@@ -23,7 +26,7 @@ while IFS= read -r line <&3; do
     args="${line#"$verb"}"
     case "$verb" in
         dpdk)
-            dpdk-testpmd $args <&4 &
+            /usr/bin/dpdk-testpmd $args <&4 &
             pid=$!; kind=dpdk
             echo "@@bench-started dpdk $pid"
             ;;

@@ -277,7 +277,7 @@ enum Chained {
 /// the path it was named by.
 fn symlink_chain(path: &Path) -> std::io::Result<Vec<Chained>> {
     let mut out = Vec::new();
-    let mut p = path.to_path_buf();
+    let mut p = real_parent(path)?;
     for _ in 0..16 {
         let meta = fs::symlink_metadata(&p)?;
         if !meta.file_type().is_symlink() {
@@ -291,13 +291,28 @@ fn symlink_chain(path: &Path) -> std::io::Result<Vec<Chained>> {
             p.parent().unwrap_or(Path::new("/")).join(&target)
         };
         out.push(Chained::Link { path: p, target });
-        p = next;
+        p = real_parent(&next)?;
     }
     Err(std::io::Error::other(format!(
         "{}: too many levels of symbolic links",
         path.display()
     )))
 }
+
+/// `p` with its parent directories' links resolved (on a merged-/usr host
+/// `/lib/x86_64-linux-gnu/libc.so.6` is `/usr/lib/x86_64-linux-gnu/libc.so.6`):
+/// one file, one copy in the image, so that a DPDK plugin reached as a
+/// library and as a plugin is loaded once.
+fn real_parent(p: &Path) -> std::io::Result<PathBuf> {
+    match (p.parent(), p.file_name()) {
+        (Some(d), Some(n)) => Ok(fs::canonicalize(d)?.join(n)),
+        _ => Ok(p.to_path_buf()),
+    }
+}
+
+/// Host directories that are links (merged /usr) and that the image
+/// mirrors as links, so that paths named through them resolve.
+const MERGED_DIRS: [&str; 2] = ["/lib/x86_64-linux-gnu", "/lib64"];
 
 fn image_path(p: &Path) -> Result<String, std::io::Error> {
     let s = p
@@ -354,6 +369,14 @@ impl Extra {
         // Sorted, a parent comes before its children.
         for d in &dirs {
             a.dir(d)?;
+        }
+        for d in MERGED_DIRS {
+            if let Ok(real) = fs::canonicalize(d)
+                && real != Path::new(d)
+                && let Some(r) = real.to_str()
+            {
+                a.symlink(d.trim_start_matches('/'), r)?;
+            }
         }
         for c in &chains {
             match c {

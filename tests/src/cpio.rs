@@ -12,6 +12,7 @@ pub struct Newc<W: Write> {
 const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
 const S_IFCHR: u32 = 0o020000;
+const S_IFLNK: u32 = 0o120000;
 
 impl<W: Write> Newc<W> {
     pub fn new(out: W) -> Self {
@@ -32,6 +33,11 @@ impl<W: Write> Newc<W> {
 
     pub fn char_dev(&mut self, path: &str, major: u32, minor: u32) -> io::Result<()> {
         self.entry(path, S_IFCHR | 0o600, (major, minor), &[])
+    }
+
+    /// A symbolic link at `path` pointing to `target` (the link's data).
+    pub fn symlink(&mut self, path: &str, target: &str) -> io::Result<()> {
+        self.entry(path, S_IFLNK | 0o777, (0, 0), target.as_bytes())
     }
 
     /// Writes the trailer and returns the underlying writer.
@@ -90,5 +96,18 @@ mod tests {
         let at = s.find("070701").unwrap();
         let second = s[at + 6..].find("070701").unwrap() + at + 6;
         assert_eq!(&s[second + 6 + 6 * 8..second + 6 + 7 * 8], "00000005");
+    }
+
+    #[test]
+    fn a_symlink_holds_its_target_as_data() {
+        let mut a = Newc::new(Vec::new());
+        a.symlink("lib/libx.so.1", "libx.so.1.0").unwrap();
+        let v = a.finish().unwrap();
+        let s = String::from_utf8_lossy(&v);
+        // mode field (2nd) is S_IFLNK | 0777, size (7th) the target's length.
+        assert_eq!(&s[6 + 8..6 + 2 * 8], "0000a1ff");
+        assert_eq!(&s[6 + 6 * 8..6 + 7 * 8], "0000000b");
+        assert!(s.contains("lib/libx.so.1\0"));
+        assert!(s.contains("libx.so.1.0"));
     }
 }

@@ -49,6 +49,7 @@ pub struct Image {
 }
 
 static BUILD: Mutex<Option<Image>> = Mutex::new(None);
+static BUILD_DPDK: Mutex<Option<Image>> = Mutex::new(None);
 
 /// Builds (or reuses) the guest image. Safe to call from many tests at once:
 /// the first caller in a process builds, cargo's own lock orders processes,
@@ -60,7 +61,7 @@ pub fn image() -> Result<Image, Error> {
     }
     let kernel = guest_kernel()?;
     let bins = build_guest_binaries()?;
-    let initramfs = build_initramfs(&kernel, &bins)?;
+    let initramfs = build_initramfs(&kernel, &bins, &Extra::default())?;
     let img = Image {
         kernel: kernel.vmlinuz,
         initramfs,
@@ -180,7 +181,7 @@ fn stamp_of(paths: &[&Path], h: &mut DefaultHasher) -> Result<(), Error> {
     Ok(())
 }
 
-fn build_initramfs(kernel: &Kernel, bins: &[PathBuf]) -> Result<PathBuf, Error> {
+fn build_initramfs(kernel: &Kernel, bins: &[PathBuf], extra: &Extra) -> Result<PathBuf, Error> {
     let busybox = Path::new(BUSYBOX);
     if !busybox.exists() {
         return Err(Error::SetupMissing(format!(
@@ -202,7 +203,8 @@ fn build_initramfs(kernel: &Kernel, bins: &[PathBuf]) -> Result<PathBuf, Error> 
     inputs.extend(module_paths.iter().map(PathBuf::as_path));
     inputs.extend(bins.iter().map(PathBuf::as_path));
     stamp_of(&inputs, &mut h)?;
-    let out = guest_target_dir().join(format!("initramfs-{:016x}.cpio", h.finish()));
+    extra.stamp(&mut h)?;
+    let out = guest_target_dir().join(format!("initramfs{}-{:016x}.cpio", extra.tag, h.finish()));
     if out.exists() {
         return Ok(out);
     }
@@ -238,6 +240,7 @@ fn build_initramfs(kernel: &Kernel, bins: &[PathBuf]) -> Result<PathBuf, Error> 
         a.file(&format!("bin/{name}"), 0o755, &data)
             .map_err(|e| io("binary", e))?;
     }
+    extra.write(&mut a).map_err(|e| io("extra files", e))?;
     let w = a.finish().map_err(|e| io("finish", e))?;
     w.into_inner()
         .map_err(|e| io("flush", e.into_error()))?
@@ -262,4 +265,330 @@ fn build_initramfs(kernel: &Kernel, bins: &[PathBuf]) -> Result<PathBuf, Error> 
         }
     }
     Ok(out)
+}
+
+/// Files an image variant adds to the base initramfs: host files copied to
+/// the same path (symbolic links kept as links), and generated files.
+#[derive(Debug, Default)]
+struct Extra {
+    /// Part of the initramfs file name (`-dpdk`), empty for the base image.
+    tag: &'static str,
+    /// Absolute host paths, each copied to the same path in the image.
+    host_files: Vec<PathBuf>,
+    /// (path in the image, mode, contents).
+    generated: Vec<(String, u32, Vec<u8>)>,
+}
+
+/// Directories the base image already has.
+const BASE_DIRS: [&str; 7] = ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"];
+
+/// One entry of a host file's symlink chain, as it goes into the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Chained {
+    Link { path: PathBuf, target: PathBuf },
+    File(PathBuf),
+}
+
+/// `path` and every link it goes through to a regular file: `libx.so.23`
+/// -> `libx.so.23.0` gives a link entry and a file entry. Links in the
+/// parent directories (a merged /usr) are followed silently: the file keeps
+/// the path it was named by.
+fn symlink_chain(path: &Path) -> std::io::Result<Vec<Chained>> {
+    let mut out = Vec::new();
+    let mut p = real_parent(path)?;
+    for _ in 0..16 {
+        let meta = fs::symlink_metadata(&p)?;
+        if !meta.file_type().is_symlink() {
+            out.push(Chained::File(p));
+            return Ok(out);
+        }
+        let target = fs::read_link(&p)?;
+        let next = if target.is_absolute() {
+            target.clone()
+        } else {
+            p.parent().unwrap_or(Path::new("/")).join(&target)
+        };
+        out.push(Chained::Link { path: p, target });
+        p = real_parent(&next)?;
+    }
+    Err(std::io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+/// `p` with its parent directories' links resolved (on a merged-/usr host
+/// `/lib/x86_64-linux-gnu/libc.so.6` is `/usr/lib/x86_64-linux-gnu/libc.so.6`):
+/// one file, one copy in the image, so that a DPDK plugin reached as a
+/// library and as a plugin is loaded once.
+fn real_parent(p: &Path) -> std::io::Result<PathBuf> {
+    match (p.parent(), p.file_name()) {
+        (Some(d), Some(n)) => Ok(fs::canonicalize(d)?.join(n)),
+        _ => Ok(p.to_path_buf()),
+    }
+}
+
+/// Host directories that are links (merged /usr) and that the image
+/// mirrors as links, so that paths named through them resolve.
+const MERGED_DIRS: [&str; 2] = ["/lib/x86_64-linux-gnu", "/lib64"];
+
+fn image_path(p: &Path) -> Result<String, std::io::Error> {
+    let s = p
+        .to_str()
+        .ok_or_else(|| std::io::Error::other(format!("{} is not UTF-8", p.display())))?;
+    Ok(s.trim_start_matches('/').to_string())
+}
+
+impl Extra {
+    fn chains(&self) -> std::io::Result<Vec<Chained>> {
+        let mut all = Vec::new();
+        for f in &self.host_files {
+            for c in symlink_chain(f)? {
+                if !all.contains(&c) {
+                    all.push(c);
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    fn stamp(&self, h: &mut DefaultHasher) -> Result<(), Error> {
+        self.tag.hash(h);
+        self.generated.hash(h);
+        let chains = self
+            .chains()
+            .map_err(|e| Error::Build(format!("image files: {e}")))?;
+        for c in &chains {
+            match c {
+                Chained::Link { path, target } => (path, target).hash(h),
+                Chained::File(p) => stamp_of(&[p.as_path()], h)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn write<W: std::io::Write>(&self, a: &mut Newc<W>) -> std::io::Result<()> {
+        let chains = self.chains()?;
+        let mut dirs = std::collections::BTreeSet::new();
+        let mut paths: Vec<String> = self.generated.iter().map(|g| g.0.clone()).collect();
+        for c in &chains {
+            let (Chained::Link { path, .. } | Chained::File(path)) = c;
+            paths.push(image_path(path)?);
+        }
+        for p in &paths {
+            let mut at = Path::new(p.as_str()).parent();
+            while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
+                if let Some(d) = d.to_str().filter(|d| !BASE_DIRS.contains(d)) {
+                    dirs.insert(d.to_string());
+                }
+                at = d.parent();
+            }
+        }
+        // Sorted, a parent comes before its children.
+        for d in &dirs {
+            a.dir(d)?;
+        }
+        for d in MERGED_DIRS {
+            if let Ok(real) = fs::canonicalize(d)
+                && real != Path::new(d)
+                && let Some(r) = real.to_str()
+            {
+                a.symlink(d.trim_start_matches('/'), r)?;
+            }
+        }
+        for c in &chains {
+            match c {
+                Chained::Link { path, target } => {
+                    let t = target
+                        .to_str()
+                        .ok_or_else(|| std::io::Error::other("link target is not UTF-8"))?;
+                    a.symlink(&image_path(path)?, t)?;
+                }
+                Chained::File(p) => {
+                    let data = fs::read(p)
+                        .map_err(|e| std::io::Error::other(format!("{}: {e}", p.display())))?;
+                    let mode = fs::metadata(p)?.permissions().mode() & 0o777;
+                    a.file(&image_path(p)?, mode, &data)?;
+                }
+            }
+        }
+        for (path, mode, data) in &self.generated {
+            a.file(path, *mode, data)?;
+        }
+        Ok(())
+    }
+}
+
+/// DPDK's testpmd from Debian's `dpdk-dev` package.
+pub const DPDK_TESTPMD: &str = "/usr/bin/dpdk-testpmd";
+/// Where Debian's `dpdk` package keeps the PMD plugins (EAL loads every
+/// plugin in this directory at start).
+pub const DPDK_PMD_DIR: &str = "/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0";
+/// The plugins testpmd needs for the rig's NICs.
+pub const DPDK_PMDS: [&str; 4] = [
+    "librte_net_e1000.so",
+    "librte_bus_pci.so",
+    "librte_bus_vdev.so",
+    "librte_mempool_ring.so",
+];
+/// glibc dlopen()s it (pthread_cancel at port close); ldd does not list it.
+const LIBGCC_S: [&str; 2] = [
+    "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+    "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1",
+];
+/// The bench's guest side: a command loop on the third serial port.
+const BENCH_GUEST: &str = include_str!("bench-guest.sh");
+
+/// The shared libraries `ldd` names for `bin` (the dynamic loader
+/// included, the vDSO not).
+pub fn ldd_libraries(ldd_output: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for line in ldd_output.lines() {
+        let line = line.trim();
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            let p = PathBuf::from(p);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn ldd(bin: &Path) -> Result<Vec<PathBuf>, Error> {
+    let out = Command::new("ldd")
+        .arg(bin)
+        .output()
+        .map_err(|e| Error::Build(format!("running ldd {}: {e}", bin.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || text.contains("not found") {
+        return Err(Error::Build(format!(
+            "ldd {}: {}{}",
+            bin.display(),
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(ldd_libraries(&text))
+}
+
+/// The files of DPDK's testpmd for the guest: the binary, the four PMD
+/// plugins (with their .so -> .so.23 -> .so.23.0 links), every library
+/// `ldd` names for them, libgcc_s and the dynamic loader.
+fn dpdk_files() -> Result<Vec<PathBuf>, Error> {
+    let testpmd = Path::new(DPDK_TESTPMD);
+    if !testpmd.is_file() {
+        return Err(Error::SetupMissing(format!(
+            "{DPDK_TESTPMD} (Debian's dpdk-dev) is missing"
+        )));
+    }
+    let mut files = vec![testpmd.to_path_buf()];
+    let mut objects = vec![testpmd.to_path_buf()];
+    for pmd in DPDK_PMDS {
+        let link = Path::new(DPDK_PMD_DIR).join(pmd);
+        if !link.exists() {
+            return Err(Error::SetupMissing(format!(
+                "{} (Debian's dpdk) is missing",
+                link.display()
+            )));
+        }
+        files.push(link.clone());
+        files.push(Path::new(DPDK_PMD_DIR).join(format!("{pmd}.23")));
+        objects.push(fs::canonicalize(&link).map_err(|e| Error::io(&link, e))?);
+    }
+    for o in &objects {
+        for lib in ldd(o)? {
+            if !files.contains(&lib) {
+                files.push(lib);
+            }
+        }
+    }
+    let gcc = LIBGCC_S
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .ok_or_else(|| Error::SetupMissing("libgcc_s.so.1 is missing".into()))?;
+    files.push(gcc.to_path_buf());
+    files.retain(|f| f.exists());
+    Ok(files)
+}
+
+/// The bench's image: the base image plus DPDK's testpmd with everything it
+/// loads, and the bench's guest command loop (`/bin/bench-guest`). Opt-in:
+/// the base image stays small and quick to build.
+pub fn dpdk_image() -> Result<Image, Error> {
+    let mut cached = BUILD_DPDK.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(img) = cached.as_ref() {
+        return Ok(img.clone());
+    }
+    let kernel = guest_kernel()?;
+    let bins = build_guest_binaries()?;
+    let extra = Extra {
+        tag: "-dpdk",
+        host_files: dpdk_files()?,
+        generated: vec![(
+            "bin/bench-guest".to_string(),
+            0o755,
+            BENCH_GUEST.as_bytes().to_vec(),
+        )],
+    };
+    let initramfs = build_initramfs(&kernel, &bins, &extra)?;
+    let img = Image {
+        kernel: kernel.vmlinuz,
+        initramfs,
+    };
+    *cached = Some(img.clone());
+    Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_gives_absolute_paths_only() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+                    \tlibm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x00007f9d)\n\
+                    \tlibrte_eal.so.23 => /lib/x86_64-linux-gnu/librte_eal.so.23 (0x1)\n\
+                    \tlibm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x00007f9d)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x00007f9d5c667000)\n";
+        assert_eq!(
+            ldd_libraries(text),
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libm.so.6"),
+                PathBuf::from("/lib/x86_64-linux-gnu/librte_eal.so.23"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_symlink_chain_ends_at_the_file() {
+        let dir = std::env::temp_dir().join(format!("rig-chain-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("libx.so.1.0"), b"elf").unwrap();
+        std::os::unix::fs::symlink("libx.so.1.0", dir.join("libx.so.1")).unwrap();
+        std::os::unix::fs::symlink("libx.so.1", dir.join("libx.so")).unwrap();
+        let c = symlink_chain(&dir.join("libx.so")).unwrap();
+        assert_eq!(
+            c,
+            vec![
+                Chained::Link {
+                    path: dir.join("libx.so"),
+                    target: "libx.so.1".into()
+                },
+                Chained::Link {
+                    path: dir.join("libx.so.1"),
+                    target: "libx.so.1.0".into()
+                },
+                Chained::File(dir.join("libx.so.1.0")),
+            ]
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

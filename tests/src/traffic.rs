@@ -57,6 +57,9 @@ pub struct TrafficConfig {
     pub drain: Duration,
     /// Show a progress line this often (None: silent).
     pub progress: Option<Duration>,
+    /// Stop after this many counted frames, even before `duration` (the
+    /// bench's fixed measuring windows).
+    pub max_frames: Option<u64>,
 }
 
 impl Default for TrafficConfig {
@@ -72,6 +75,7 @@ impl Default for TrafficConfig {
             warmup_timeout: Duration::from_secs(20),
             drain: Duration::from_secs(3),
             progress: None,
+            max_frames: None,
         }
     }
 }
@@ -380,7 +384,7 @@ fn send(
     let stall_limit = Duration::from_millis(500);
     loop {
         let now = Instant::now();
-        if now.duration_since(start) >= cfg.duration {
+        if now.duration_since(start) >= cfg.duration || cfg.max_frames.is_some_and(|m| seq >= m) {
             break;
         }
         if next > now {
@@ -424,7 +428,10 @@ fn send(
         let due = (Instant::now().saturating_duration_since(next).as_secs_f64()
             / interval.as_secs_f64()) as u64
             + 1;
-        let n = due.min(room).min(BATCH);
+        let n = due
+            .min(room)
+            .min(BATCH)
+            .min(cfg.max_frames.map_or(u64::MAX, |m| m - seq));
         let batch: Vec<Vec<u8>> = (seq..seq + n).map(|s| frame(cfg, MAGIC, run, s)).collect();
         seq += n;
         live.sent.store(seq, Ordering::Relaxed);
@@ -623,6 +630,23 @@ mod tests {
         let r = run(&tx, &rx, &cfg).unwrap();
         assert!(r.lossless(), "{}", r.summary());
         assert_eq!(r.stalls, 0);
+    }
+
+    #[test]
+    fn max_frames_ends_the_run_early() {
+        let (tx, tx_far) = wire("max-tx");
+        let (rx, rx_far) = wire("max-rx");
+        forwarder(tx_far, rx_far, None, false);
+        let cfg = TrafficConfig {
+            rate_pps: 1_000_000,
+            duration: Duration::from_secs(30),
+            max_frames: Some(1000),
+            ..quick()
+        };
+        let r = run(&tx, &rx, &cfg).unwrap();
+        assert!(r.lossless(), "{}", r.summary());
+        assert_eq!(r.sent, 1000);
+        assert!(r.elapsed < Duration::from_secs(10), "{}", r.summary());
     }
 
     #[test]

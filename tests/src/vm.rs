@@ -94,6 +94,12 @@ pub struct VmConfig {
     /// wall-clock timestamps, into a file returned in [`RunOutput::trace`].
     /// Empty: no trace.
     pub trace: Vec<String>,
+    /// The guest image; `None` builds (or reuses) the base image. The bench
+    /// passes `image::dpdk_image()`.
+    pub image: Option<Image>,
+    /// More QEMU arguments, appended after the rig's own (a third serial
+    /// port, `-trace`, `-plugin`...).
+    pub extra_args: Vec<String>,
 }
 
 impl Default for VmConfig {
@@ -111,6 +117,8 @@ impl Default for VmConfig {
             echo_console: std::env::var("RIG_QUIET").map_or(true, |v| v.is_empty() || v == "0"),
             qemu: None,
             trace: Vec::new(),
+            image: None,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -216,7 +224,10 @@ impl Vm {
     /// connected every NIC's socket. The command may still be running.
     pub fn start(config: VmConfig, command: &str) -> Result<Vm, Error> {
         let qemu = qemu_binary(config.qemu.as_deref())?;
-        let Image { kernel, initramfs } = image()?;
+        let Image { kernel, initramfs } = match &config.image {
+            Some(img) => img.clone(),
+            None => image()?,
+        };
         let cmd64 = base64(command.as_bytes());
         if cmd64.len() > MAX_CMD {
             return Err(Error::Qemu(format!(
@@ -326,6 +337,7 @@ impl Vm {
             None => None,
         };
 
+        args.extend(config.extra_args.iter().cloned());
         let mut cmd = Command::new(&qemu);
         cmd.args(&args)
             .stdin(Stdio::null())

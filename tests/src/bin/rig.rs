@@ -9,7 +9,7 @@ use std::time::Duration;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: rig [--timeout SECS] [--nics igb,e1000e,...] [--no-ivshmem] -- <guest command>"
+        "usage: rig [--timeout SECS] [--nics igb,e1000e,...] [--no-ivshmem] [--dpdk-image] -- <guest command>"
     );
     ExitCode::from(2)
 }
@@ -39,6 +39,14 @@ fn main() -> ExitCode {
                 config.nics = nics;
             }
             "--no-ivshmem" => config.ivshmem_mib = None,
+            // The bench's image variant: DPDK's testpmd next to ours.
+            "--dpdk-image" => match rig::image::dpdk_image() {
+                Ok(img) => config.image = Some(img),
+                Err(e) => {
+                    eprintln!("rig: {e}");
+                    return ExitCode::from(1);
+                }
+            },
             "--" => {
                 command.extend(args.by_ref());
             }

@@ -61,6 +61,7 @@ pub mod mac;
 pub mod mac_port;
 pub mod offload;
 pub mod packet;
+pub mod phy;
 pub mod port;
 pub mod queue;
 pub mod ring;
@@ -74,6 +75,6 @@ mod sim;
 
 pub use error::{Error, Result};
 pub use packet::{DevmemFrag, HEADROOM, Packet, RxFlags, Segment, TxFlags, TxOffload};
-pub use port::{LinkStatus, Port, PortConfig, RxQueue, RxQueueConfig, TxQueue};
+pub use port::{FlowControl, LinkStatus, Port, PortConfig, RxQueue, RxQueueConfig, TxQueue};
 pub use rss::{HashTypes, RssConfig};
 pub use stats::{PortStats, XStat};

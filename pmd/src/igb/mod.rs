@@ -322,14 +322,16 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
             mac.w(psrtype(n % 8), PSRTYPE_ALL);
         }
         mac.w(srrctl(n), srrctl_value(layout, header.map(|(_, l)| l)));
-        // Prefetch/host/write-back thresholds as DPDK's igb defaults.
+        // PTHRESH/HTHRESH as DPDK; WTHRESH 1, DPDK's 82576 RX default: a larger
+        // one can hold a lone packet's write-back while interrupts are masked
+        // (82576 datasheet 8.10.10 RXDCTL.WTHRESH).
         enable_queue(
             mac,
             rxdctl(n),
             RXDCTL_ENABLE
                 | (8 << RXDCTL_PTHRESH_SHIFT)
                 | (8 << RXDCTL_HTHRESH_SHIFT)
-                | (4 << RXDCTL_WTHRESH_SHIFT),
+                | (1 << RXDCTL_WTHRESH_SHIFT),
             q,
         )?;
         b.ring.start();

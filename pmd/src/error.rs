@@ -50,6 +50,39 @@ pub enum Error {
     },
     #[error("{addr}: device reset did not complete within {ms} ms")]
     ResetTimeout { addr: PciAddress, ms: u64 },
+    #[error(
+        "{addr}: the NVM auto-read after reset (EECD.AUTO_RD) did not complete within {ms} ms; check the card's EEPROM/flash"
+    )]
+    AutoReadTimeout { addr: PciAddress, ms: u64 },
+    #[error(
+        "{addr}: SWSM.SMBI stayed set for {ms} ms: another driver or the boot agent holds the software semaphore"
+    )]
+    SmbiTimeout { addr: PciAddress, ms: u64 },
+    #[error(
+        "{addr}: SWSM.SWESMBI did not latch within {ms} ms: the manageability firmware holds the software/firmware semaphore"
+    )]
+    SwesmbiTimeout { addr: PciAddress, ms: u64 },
+    #[error(
+        "{addr}: the {resource} semaphore in SW_FW_SYNC ({sync:#010x}) stayed taken for {ms} ms by firmware or another port"
+    )]
+    SwFwSyncTimeout {
+        addr: PciAddress,
+        resource: &'static str,
+        sync: u32,
+        ms: u64,
+    },
+    #[error(
+        "{addr}: EXTCNF_CTRL.MDIO_SW_OWNERSHIP did not latch within {ms} ms: the manageability firmware owns the PHY/NVM"
+    )]
+    MdioOwnershipTimeout { addr: PciAddress, ms: u64 },
+    #[error("{addr}: NVM word {word:#x} read through EERD did not complete within {ms} ms")]
+    NvmTimeout {
+        addr: PciAddress,
+        word: u32,
+        ms: u64,
+    },
+    #[error("{addr}: PHY software reset (BMCR.RESET) did not complete within {ms} ms")]
+    PhyResetTimeout { addr: PciAddress, ms: u64 },
     #[error("{addr}: PHY register {reg} access through MDIC {what}")]
     Mdic {
         addr: PciAddress,

@@ -62,6 +62,7 @@ pub mod mac;
 pub mod mac_port;
 pub mod offload;
 pub mod packet;
+pub mod phy;
 pub mod port;
 pub mod queue;
 pub mod ring;
@@ -77,6 +78,6 @@ pub use error::{Error, Result};
 pub use packet::{
     DevmemFrag, HEADROOM, Packet, RxFlags, Segment, SegmentError, TxFlags, TxOffload,
 };
-pub use port::{LinkStatus, Port, PortConfig, RxQueue, RxQueueConfig, TxQueue};
+pub use port::{FlowControl, LinkStatus, Port, PortConfig, RxQueue, RxQueueConfig, TxQueue};
 pub use rss::{HashTypes, RssConfig};
 pub use stats::{PortStats, XStat};

@@ -63,6 +63,11 @@ pub mod regs {
 
     // Transmit.
     pub const TCTL: usize = 0x0400;
+    /// 82576: TCTL_EXT, whose COLD field (bits 19:10) holds the collision
+    /// distance (82576 8.12.3).
+    pub const TCTL_EXT: usize = 0x0404;
+    pub const TCTL_EXT_COLD_SHIFT: u32 = 10;
+    pub const TCTL_EXT_COLD_MASK: u32 = 0x3FF << TCTL_EXT_COLD_SHIFT;
     pub const TIPG: usize = 0x0410;
 
     /// Receive address low for filter `i`.
@@ -75,6 +80,10 @@ pub mod regs {
     }
 
     pub const CTRL_FD: u32 = 1 << 0;
+    /// CTRL.GIO_MASTER_DISABLE: stop issuing PCIe master requests (82576
+    /// datasheet 8.2.1, 82574 datasheet 10.2.2.1); STATUS.GIO_MASTER_ENABLE
+    /// clears once none are pending.
+    pub const CTRL_GIO_MASTER_DISABLE: u32 = 1 << 2;
     pub const CTRL_SLU: u32 = 1 << 6;
     pub const CTRL_FRCSPD: u32 = 1 << 11;
     pub const CTRL_FRCDPLX: u32 = 1 << 12;
@@ -89,6 +98,84 @@ pub mod regs {
     pub const STATUS_SPEED_SHIFT: u32 = 6;
     pub const STATUS_SPEED_MASK: u32 = 3 << STATUS_SPEED_SHIFT;
     pub const STATUS_GIO_MASTER_ENABLE: u32 = 1 << 19;
+    /// STATUS.LAN_ID (82576: bits 3:2, the port of a multi-port device;
+    /// always 0 on the single-port 82574).
+    pub const STATUS_FUNC_SHIFT: u32 = 2;
+    pub const STATUS_FUNC_MASK: u32 = 3 << STATUS_FUNC_SHIFT;
+
+    /// EECD.PRES: an NVM is present; EECD.AUTO_RD: the hardware finished
+    /// loading its configuration from the NVM after reset (82576 8.4.1,
+    /// 82574 10.2.2.3).
+    pub const EECD_PRES: u32 = 1 << 8;
+    pub const EECD_AUTO_RD: u32 = 1 << 9;
+
+    /// EEMNGCTL: CFG_DONE per port, bit 18 + port (82576 8.4.6; the 82574
+    /// has port 0's only).
+    pub const EEMNGCTL: usize = 0x1010;
+    pub const EEMNGCTL_CFG_DONE_PORT_0: u32 = 1 << 18;
+
+    /// 82574: EXTCNF_CTRL.MDIO_SW_OWNERSHIP, the software/firmware
+    /// ownership of the MDIO interface and the NVM (82574 10.2.2.5).
+    pub const EXTCNF_CTRL: usize = 0x0F00;
+    pub const EXTCNF_CTRL_MDIO_SW_OWNERSHIP: u32 = 1 << 5;
+
+    /// SWSM: SMBI (software semaphore) and SWESMBI (software/firmware
+    /// semaphore) (82576 8.6.1, 82574 10.2.2.2).
+    pub const SWSM: usize = 0x5B50;
+    pub const SWSM_SMBI: u32 = 1 << 0;
+    pub const SWSM_SWESMBI: u32 = 1 << 1;
+    /// 82576: SW_FW_SYNC, one software bit per resource in bits 15:0 and
+    /// its firmware twin 16 bits up (82576 8.6.3).
+    pub const SW_FW_SYNC: usize = 0x5B5C;
+    pub const SWFW_EEP_SM: u32 = 1 << 0;
+    pub const SWFW_PHY0_SM: u32 = 1 << 1;
+    pub const SWFW_PHY1_SM: u32 = 1 << 2;
+    pub const SWFW_PHY2_SM: u32 = 1 << 5;
+    pub const SWFW_PHY3_SM: u32 = 1 << 6;
+
+    /// GCR: PCIe control (82576 8.6.2, 82574 10.2.2.9).
+    pub const GCR: usize = 0x5B00;
+    /// 82576: GCR completion timeout value (bits 15:12), resend (16), and
+    /// the PCIe capability version 2 flag (18).
+    pub const GCR_CMPL_TMOUT_MASK: u32 = 0xF << 12;
+    pub const GCR_CMPL_TMOUT_10MS: u32 = 1 << 12;
+    pub const GCR_CMPL_TMOUT_RESEND: u32 = 1 << 16;
+    pub const GCR_CAP_VER2: u32 = 1 << 18;
+    /// 82574: GCR bit 22 (initialisation bit of 10.2.2.9) and
+    /// L1_ACT_WITHOUT_L0S_RX (bit 27).
+    pub const GCR_82574_INIT: u32 = 1 << 22;
+    pub const GCR_L1_ACT_WITHOUT_L0S_RX: u32 = 1 << 27;
+    /// 82574: GCR2 bit 0, the PCIe completion erratum workaround.
+    pub const GCR2: usize = 0x5B64;
+
+    /// MANC: manageability control (82576 8.22.1, 82574 10.2.8.1).
+    pub const MANC: usize = 0x5820;
+    /// MANC.ARP_EN: the firmware answers ARP requests itself.
+    pub const MANC_ARP_EN: u32 = 1 << 13;
+    /// MANC.RCV_TCO_EN: the firmware receives manageability traffic (keep
+    /// the link up for it at close).
+    pub const MANC_RCV_TCO_EN: u32 = 1 << 17;
+    /// MANC.BLK_PHY_RST_ON_IDE: the PHY must not be reset (IDE-R/SoL).
+    pub const MANC_BLK_PHY_RST_ON_IDE: u32 = 1 << 18;
+
+    // Flow control (82576 3.7.5 / 8.2.x, 82574 3.3.4 / 10.2.2.x).
+    pub const FCAL: usize = 0x0028;
+    pub const FCAH: usize = 0x002C;
+    pub const FCT: usize = 0x0030;
+    pub const FCTTV: usize = 0x0170;
+    pub const FCRTL: usize = 0x2160;
+    pub const FCRTH: usize = 0x2168;
+    /// The 802.3x PAUSE destination 01:80:c2:00:00:01 (FCAL/FCAH) and
+    /// EtherType 0x8808 (FCT).
+    pub const FCAL_PAUSE: u32 = 0x00C2_8001;
+    pub const FCAH_PAUSE: u32 = 0x0100;
+    pub const FCT_PAUSE: u32 = 0x8808;
+    /// FCRTL.XONE: send XON when the buffer drains below the low mark.
+    pub const FCRTL_XONE: u32 = 1 << 31;
+
+    /// NVM words: the alternate MAC address pointer (82576 6.2.x; 0xFFFF
+    /// or 0 when there is none), each port's entry 3 words further.
+    pub const NVM_ALT_MAC_ADDR_PTR: u32 = 0x37;
 
     pub const CTRL_EXT_DRV_LOAD: u32 = 1 << 28;
 
@@ -147,6 +234,8 @@ pub mod regs {
     pub const TCTL_CT_SHIFT: u32 = 4;
     pub const TCTL_COLD_SHIFT: u32 = 12;
     pub const TCTL_RTLC: u32 = 1 << 24;
+    pub const TCTL_CT_MASK: u32 = 0xFF << TCTL_CT_SHIFT;
+    pub const TCTL_COLD_MASK: u32 = 0x3FF << TCTL_COLD_SHIFT;
     /// TCTL.CT and TCTL.COLD for full duplex (both datasheets' defaults).
     pub const COLLISION_THRESHOLD: u32 = 15;
     pub const COLLISION_DISTANCE: u32 = 63;
@@ -249,7 +338,6 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
         .join(":")
 }
 
-const EERD_TIMEOUT: Duration = Duration::from_millis(50);
 /// How long a TX queue may take to fetch what was queued.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -276,45 +364,258 @@ impl RxMode {
     }
 }
 
+/// Register access the MAC block goes through: BAR 0 on a device, a
+/// register model in host tests ([`crate::sim`]).
+pub trait Regs: Send + Sync {
+    fn read32(&self, offset: usize) -> u32;
+    fn write32(&self, offset: usize, value: u32);
+}
+
+impl Regs for Bar {
+    #[inline]
+    fn read32(&self, offset: usize) -> u32 {
+        Bar::read32(self, offset)
+    }
+    #[inline]
+    fn write32(&self, offset: usize, value: u32) {
+        Bar::write32(self, offset, value)
+    }
+}
+
+/// Which family's variant of the shared mechanisms (semaphores, reset
+/// extras, MAC address source) a [`Mac`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// 82576: SWSM + SW_FW_SYNC, per-port CFG_DONE, GCR completion timeout,
+    /// alternate MAC address in the NVM.
+    I82576,
+    /// 82574L: EXTCNF_CTRL.MDIO_SW_OWNERSHIP for PHY and NVM, also held
+    /// across CTRL.RST; 25 ms settle after the NVM auto-read.
+    I82574,
+}
+
+/// What a hardware semaphore guards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Phy,
+    Nvm,
+}
+
+impl Resource {
+    fn name(self) -> &'static str {
+        match self {
+            Resource::Phy => "PHY",
+            Resource::Nvm => "NVM",
+        }
+    }
+}
+
+/// Flow control (IEEE 802.3x PAUSE): what the port asks for in
+/// [`crate::PortConfig`], and what autonegotiation resolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlowControl {
+    None,
+    /// Honour received PAUSE frames (CTRL.RFCE), send none.
+    Rx,
+    /// Send PAUSE frames (CTRL.TFCE), ignore received ones.
+    Tx,
+    /// Both (Linux igb's and e1000e's default for copper).
+    #[default]
+    Full,
+}
+
+impl std::fmt::Display for FlowControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlowControl::None => "none",
+            FlowControl::Rx => "rx",
+            FlowControl::Tx => "tx",
+            FlowControl::Full => "full",
+        })
+    }
+}
+
+impl FlowControl {
+    pub fn rx_pause(self) -> bool {
+        matches!(self, FlowControl::Rx | FlowControl::Full)
+    }
+    pub fn tx_pause(self) -> bool {
+        matches!(self, FlowControl::Tx | FlowControl::Full)
+    }
+}
+
+/// Flow control thresholds of one chip (FCRTH/FCRTL in bytes, FCTTV).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FcThresholds {
+    pub high: u32,
+    pub low: u32,
+    pub pause_time: u16,
+}
+
+impl FcThresholds {
+    /// Intel's rule for a receive packet buffer of `pba_kb` KiB: the high
+    /// mark at 90% of the buffer, but at least `headroom` bytes (room for
+    /// frames in flight) below its end, rounded down to `granule`; the low
+    /// mark one granule below it.
+    pub fn for_buffer(pba_kb: u32, headroom: u32, granule: u32, pause_time: u16) -> Self {
+        let size = pba_kb * 1024;
+        let high = (size * 9 / 10).min(size.saturating_sub(headroom)) & !(granule - 1);
+        FcThresholds {
+            high,
+            low: high - granule,
+            pause_time,
+        }
+    }
+}
+
+/// Steps of the bring-up a host test can remove, to show the strict
+/// register model failing without them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    MasterDisable,
+    AutoReadWait,
+    Semaphore,
+    PhyPowerUp,
+    MacFromRar,
+}
+
+/// How long each wait of the shared mechanisms may take.
+pub mod timeouts {
+    use std::time::Duration;
+    /// STATUS.GIO_MASTER_ENABLE to clear (Intel: 800 x 100 us).
+    pub const MASTER_DISABLE: Duration = Duration::from_millis(80);
+    /// EECD.AUTO_RD after reset (Intel: 10 x 1 ms).
+    pub const AUTO_READ: Duration = Duration::from_millis(10);
+    /// EEMNGCTL.CFG_DONE (Intel: 100 x 1 ms).
+    pub const CFG_DONE: Duration = Duration::from_millis(100);
+    /// SWSM.SMBI and SWSM.SWESMBI each (Intel: (NVM words + 1) x 50 us,
+    /// about 100 ms for a 2 KiB-word NVM).
+    pub const SWSM: Duration = Duration::from_millis(100);
+    /// SW_FW_SYNC free of the firmware's bit (Intel: 200 x 5 ms).
+    pub const SW_FW_SYNC: Duration = Duration::from_millis(1000);
+    /// EXTCNF_CTRL.MDIO_SW_OWNERSHIP to latch (Intel: 10 x 2 ms).
+    pub const MDIO_OWNERSHIP: Duration = Duration::from_millis(20);
+    /// One EERD read.
+    pub const EERD: Duration = Duration::from_millis(50);
+}
+
+/// A held hardware semaphore; released on drop.
+pub struct HwLock<'a> {
+    mac: &'a Mac,
+    res: Resource,
+    held: bool,
+    _sw: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Drop for HwLock<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            self.mac.release(self.res);
+        }
+    }
+}
+
 /// The shared MAC block of one device.
 pub struct Mac {
     addr: PciAddress,
-    bar: Arc<Bar>,
+    regs: Arc<dyn Regs>,
+    bar: Option<Arc<Bar>>,
+    family: Option<Family>,
     /// Serialises read-modify-write of RCTL and the filter tables, and
     /// holds the receive mode RCTL.UPE/MPE are derived from.
     ctl: Mutex<RxMode>,
+    /// Serialises this process's users of the hardware semaphores (Linux
+    /// holds a mutex around them too).
+    sw_lock: Mutex<()>,
+    /// MANC as found at open, restored at close.
+    manc_at_open: Mutex<Option<u32>>,
+    /// Counter table for carrying clear-on-read counters across resets.
+    counters: std::sync::OnceLock<&'static [crate::stats::HwCounter]>,
+    /// Counter register images read just before resets since the last
+    /// [`Mac::read_counters`].
+    carried: Mutex<Vec<Vec<(usize, u32)>>>,
     /// ICR.RXO seen while reading statistics: the device dropped frames for
     /// lack of descriptors (QEMU counts these nowhere else).
     rx_overrun_events: AtomicU64,
+    #[cfg(test)]
+    skip: Mutex<Vec<Step>>,
 }
 
 impl Mac {
+    /// A MAC block over BAR 0 without a family: raw register access only
+    /// (EERD without semaphores), as a probe needs.
     pub fn new(addr: PciAddress, bar: Arc<Bar>) -> Mac {
+        let mut m = Mac::over(addr, bar.clone(), None);
+        m.bar = Some(bar);
+        m
+    }
+
+    /// A MAC block of `family` over BAR 0.
+    pub fn for_chip(addr: PciAddress, bar: Arc<Bar>, family: Family) -> Mac {
+        let mut m = Mac::over(addr, bar.clone(), Some(family));
+        m.bar = Some(bar);
+        m
+    }
+
+    /// A MAC block over any register implementation (host tests).
+    pub fn over(addr: PciAddress, regs: Arc<dyn Regs>, family: Option<Family>) -> Mac {
         Mac {
             addr,
-            bar,
+            regs,
+            bar: None,
+            family,
             ctl: Mutex::new(RxMode::default()),
+            sw_lock: Mutex::new(()),
+            manc_at_open: Mutex::new(None),
+            counters: std::sync::OnceLock::new(),
+            carried: Mutex::new(Vec::new()),
             rx_overrun_events: AtomicU64::new(0),
+            #[cfg(test)]
+            skip: Mutex::new(Vec::new()),
         }
     }
 
     pub fn addr(&self) -> PciAddress {
         self.addr
     }
-    pub fn bar(&self) -> &Arc<Bar> {
-        &self.bar
+    /// BAR 0, when the block runs over a device.
+    pub fn bar(&self) -> Option<&Arc<Bar>> {
+        self.bar.as_ref()
+    }
+    pub fn family(&self) -> Option<Family> {
+        self.family
     }
     #[inline]
     pub fn r(&self, reg: usize) -> u32 {
-        self.bar.read32(reg)
+        self.regs.read32(reg)
     }
     #[inline]
     pub fn w(&self, reg: usize, v: u32) {
-        self.bar.write32(reg, v)
+        self.regs.write32(reg, v)
     }
+
+    /// Whether a test removed `step` from the bring-up.
+    #[inline]
+    pub(crate) fn skips(&self, step: Step) -> bool {
+        #[cfg(test)]
+        {
+            lock(&self.skip).contains(&step)
+        }
+        #[cfg(not(test))]
+        {
+            let _ = step;
+            false
+        }
+    }
+    #[cfg(test)]
+    #[allow(dead_code)] // the strict register model's tests remove steps
+    pub(crate) fn skip_step(&self, step: Step) {
+        lock(&self.skip).push(step);
+    }
+
     /// Read-modify-write of `reg` under the port's control lock.
     pub fn update(&self, reg: usize, f: impl FnOnce(u32) -> u32) {
-        let _g = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = lock(&self.ctl);
         let v = self.r(reg);
         self.w(reg, f(v));
     }
@@ -324,15 +625,15 @@ impl Mac {
     }
     /// Records the receive mode RCTL was first written with.
     pub fn init_rx_mode(&self, mode: RxMode) {
-        *self.ctl.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+        *lock(&self.ctl) = mode;
     }
     /// The receive mode RCTL.UPE/MPE are derived from.
     pub fn rx_mode(&self) -> RxMode {
-        *self.ctl.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.ctl)
     }
     /// Changes the receive mode with `f` and writes RCTL.UPE/MPE to match.
     pub fn set_rx_mode(&self, f: impl FnOnce(&mut RxMode)) {
-        let mut mode = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mode = lock(&self.ctl);
         f(&mut mode);
         let v = self.r(RCTL) & !(RCTL_UPE | RCTL_MPE);
         self.w(RCTL, v | mode.rctl_bits());
@@ -348,18 +649,256 @@ impl Mac {
         let _ = self.r(ICR);
     }
 
-    /// Global reset: receive and transmit off, then CTRL.RST, waiting for
-    /// the bit to self-clear (both datasheets: at least 1 ms before
-    /// polling). Interrupts are masked before and after.
+    /// The port of a multi-port device (STATUS.LAN_ID; 0 on the 82574).
+    pub fn function(&self) -> u8 {
+        match self.family {
+            Some(Family::I82576) => {
+                ((self.r(STATUS) & STATUS_FUNC_MASK) >> STATUS_FUNC_SHIFT) as u8
+            }
+            _ => 0,
+        }
+    }
+
+    // ---- Hardware semaphores (82576 datasheet 4.6.x "software and
+    // firmware synchronization", 82574 datasheet 10.2.2.5). ----
+
+    /// Takes the semaphore that guards `res` against the manageability
+    /// firmware (and the other ports): on the 82576 SWSM.SMBI, then
+    /// SWSM.SWESMBI, then this port's SW_FW_SYNC bit once the firmware's is
+    /// clear; on the 82574 EXTCNF_CTRL.MDIO_SW_OWNERSHIP.
+    pub fn acquire(&self, res: Resource) -> Result<HwLock<'_>> {
+        let sw = lock(&self.sw_lock);
+        let held = match self.family {
+            Some(_) if self.skips(Step::Semaphore) => false,
+            Some(Family::I82576) => {
+                self.acquire_swfw(self.swfw_mask(res), res)?;
+                true
+            }
+            Some(Family::I82574) => {
+                self.acquire_mdio_ownership()?;
+                true
+            }
+            None => false,
+        };
+        Ok(HwLock {
+            mac: self,
+            res,
+            held,
+            _sw: sw,
+        })
+    }
+
+    fn release(&self, res: Resource) {
+        match self.family {
+            Some(Family::I82576) => self.release_swfw(self.swfw_mask(res)),
+            Some(Family::I82574) => {
+                self.update(EXTCNF_CTRL, |v| v & !EXTCNF_CTRL_MDIO_SW_OWNERSHIP)
+            }
+            None => {}
+        }
+    }
+
+    /// This port's SW_FW_SYNC bit for `res` (PHY0..PHY3 by LAN ID).
+    fn swfw_mask(&self, res: Resource) -> u32 {
+        match res {
+            Resource::Nvm => SWFW_EEP_SM,
+            Resource::Phy => match self.function() {
+                0 => SWFW_PHY0_SM,
+                1 => SWFW_PHY1_SM,
+                2 => SWFW_PHY2_SM,
+                _ => SWFW_PHY3_SM,
+            },
+        }
+    }
+
+    /// SWSM.SMBI then SWSM.SWESMBI. Reading SWSM with SMBI clear sets it
+    /// (the read is the test-and-set); SWESMBI is ours once it reads back
+    /// set after we wrote it.
+    fn get_hw_semaphore(&self) -> Result<()> {
+        if !poll(timeouts::SWSM, || self.r(SWSM) & SWSM_SMBI == 0) {
+            return Err(Error::SmbiTimeout {
+                addr: self.addr,
+                ms: timeouts::SWSM.as_millis() as u64,
+            });
+        }
+        let got = poll(timeouts::SWSM, || {
+            let v = self.r(SWSM);
+            self.w(SWSM, v | SWSM_SWESMBI);
+            self.r(SWSM) & SWSM_SWESMBI != 0
+        });
+        if !got {
+            self.put_hw_semaphore();
+            return Err(Error::SwesmbiTimeout {
+                addr: self.addr,
+                ms: timeouts::SWSM.as_millis() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    fn put_hw_semaphore(&self) {
+        let v = self.r(SWSM);
+        self.w(SWSM, v & !(SWSM_SMBI | SWSM_SWESMBI));
+    }
+
+    fn acquire_swfw(&self, mask: u32, res: Resource) -> Result<()> {
+        let fw = mask << 16;
+        let start = Instant::now();
+        loop {
+            self.get_hw_semaphore()?;
+            let sync = self.r(SW_FW_SYNC);
+            if sync & (mask | fw) == 0 {
+                self.w(SW_FW_SYNC, sync | mask);
+                self.put_hw_semaphore();
+                return Ok(());
+            }
+            // Firmware (or another port's software) holds it: let go of
+            // SWSM so it can finish, and retry.
+            self.put_hw_semaphore();
+            if start.elapsed() > timeouts::SW_FW_SYNC {
+                return Err(Error::SwFwSyncTimeout {
+                    addr: self.addr,
+                    resource: res.name(),
+                    sync,
+                    ms: timeouts::SW_FW_SYNC.as_millis() as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn release_swfw(&self, mask: u32) {
+        // Intel spins here until SWSM is free; bounded here, and the bit is
+        // cleared either way (it is ours).
+        let sem = self.get_hw_semaphore();
+        let sync = self.r(SW_FW_SYNC);
+        self.w(SW_FW_SYNC, sync & !mask);
+        match sem {
+            Ok(()) => self.put_hw_semaphore(),
+            Err(e) => log::warn!("{e} (releasing SW_FW_SYNC {mask:#x} anyway)"),
+        }
+    }
+
+    fn acquire_mdio_ownership(&self) -> Result<()> {
+        let got = poll(timeouts::MDIO_OWNERSHIP, || {
+            let v = self.r(EXTCNF_CTRL);
+            self.w(EXTCNF_CTRL, v | EXTCNF_CTRL_MDIO_SW_OWNERSHIP);
+            self.r(EXTCNF_CTRL) & EXTCNF_CTRL_MDIO_SW_OWNERSHIP != 0
+        });
+        if got {
+            Ok(())
+        } else {
+            self.update(EXTCNF_CTRL, |v| v & !EXTCNF_CTRL_MDIO_SW_OWNERSHIP);
+            Err(Error::MdioOwnershipTimeout {
+                addr: self.addr,
+                ms: timeouts::MDIO_OWNERSHIP.as_millis() as u64,
+            })
+        }
+    }
+
+    /// Clears locks a previous user (a crashed process, a boot agent) may
+    /// have left, before the first NVM or PHY access, as DPDK's igb does
+    /// at init (82576: SWSM forced free, then this port's PHY and the NVM
+    /// SW_FW_SYNC bits taken and released; only software bits are
+    /// touched) and Linux's e1000e for the 82574 (SWSM.SMBI cleared).
+    pub fn clear_stale_locks(&self) {
+        match self.family {
+            Some(Family::I82576) => {
+                if self.get_hw_semaphore().is_err() {
+                    log::info!("{}: SWSM was held; releasing it", self.addr);
+                }
+                self.put_hw_semaphore();
+                for res in [Resource::Phy, Resource::Nvm] {
+                    let _sw = lock(&self.sw_lock);
+                    let mask = self.swfw_mask(res);
+                    if let Err(e) = self.acquire_swfw(mask, res) {
+                        log::info!("{e}; clearing this driver's {} bit", res.name());
+                    }
+                    self.release_swfw(mask);
+                }
+            }
+            Some(Family::I82574) => {
+                let v = self.r(SWSM);
+                if v & SWSM_SMBI != 0 {
+                    log::info!("{}: SWSM.SMBI was left set; clearing it", self.addr);
+                }
+                self.w(SWSM, v & !SWSM_SMBI);
+            }
+            None => {}
+        }
+    }
+
+    // ---- Reset (82576 datasheet 4.3.1, 82574 datasheet 4.6.x / 5.x). ----
+
+    /// CTRL.GIO_MASTER_DISABLE, then STATUS.GIO_MASTER_ENABLE polled clear:
+    /// no PCIe master request is pending when the MAC resets, so the bus
+    /// cannot stick on a half-done transaction (82576 5.2.3.3, 82574
+    /// 5.2.x "master disable"). A timeout is logged and the reset goes on,
+    /// as Intel's code does.
+    pub fn disable_pcie_master(&self) {
+        if self.skips(Step::MasterDisable) {
+            return;
+        }
+        self.update(CTRL, |c| c | CTRL_GIO_MASTER_DISABLE);
+        if !poll(timeouts::MASTER_DISABLE, || {
+            self.r(STATUS) & STATUS_GIO_MASTER_ENABLE == 0
+        }) {
+            log::warn!(
+                "{}: PCIe master requests still pending after {} ms; resetting anyway",
+                self.addr,
+                timeouts::MASTER_DISABLE.as_millis()
+            );
+        }
+    }
+
+    /// 82576: raise the PCIe completion timeout from its 50 us - 50 ms
+    /// default, as Intel's code does (82576 8.6.2 GCR; with a version 2
+    /// capability the value lives in PCIe Device Control 2 instead, which
+    /// [`crate::igb`] programs through config space), and clear
+    /// GCR.CMPL_TMOUT_RESEND.
+    fn set_completion_timeout(&self) {
+        let gcr = self.r(GCR);
+        let mut v = gcr;
+        if gcr & GCR_CMPL_TMOUT_MASK == 0 && gcr & GCR_CAP_VER2 == 0 {
+            v |= GCR_CMPL_TMOUT_10MS;
+        }
+        v &= !GCR_CMPL_TMOUT_RESEND;
+        self.w(GCR, v);
+    }
+
+    /// Global reset as Intel's reset_hw does it: master disable, (82576)
+    /// completion timeout, interrupts masked, receive off, transmit
+    /// disabled, 10 ms for in-flight DMA, (82574) MDIO ownership taken
+    /// around CTRL.RST (it defaults to firmware after a reset), CTRL.RST
+    /// self-clear, EECD.AUTO_RD (the NVM configuration is loaded, RAR0
+    /// included), then the 82574's 25 ms for the PHY configuration that
+    /// follows AUTO_RD or the 82576's per-port EEMNGCTL.CFG_DONE, and
+    /// pending interrupt causes cleared (82576 4.3.1, 82574 4.6.x).
     pub fn global_reset(&self, timeout: Duration) -> Result<()> {
+        self.carry_counters();
+        self.disable_pcie_master();
+        if self.family == Some(Family::I82576) {
+            self.set_completion_timeout();
+        }
         self.mask_interrupts();
         self.w(RCTL, 0);
-        self.w(TCTL, TCTL_PSP);
+        self.update(TCTL, |t| (t & !TCTL_EN) | TCTL_PSP);
         self.flush();
         // Let in-flight DMA finish (Linux waits 10 ms here too).
         std::thread::sleep(Duration::from_millis(10));
+        let ownership = match self.family {
+            Some(Family::I82574) => match self.acquire(Resource::Phy) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    log::warn!("{e}; resetting without MDIO ownership");
+                    None
+                }
+            },
+            _ => None,
+        };
         let ctrl = self.r(CTRL);
         self.w(CTRL, ctrl | CTRL_RST);
+        drop(ownership);
         std::thread::sleep(Duration::from_millis(2));
         if !poll(timeout, || self.r(CTRL) & CTRL_RST == 0) {
             return Err(Error::ResetTimeout {
@@ -367,8 +906,47 @@ impl Mac {
                 ms: timeout.as_millis() as u64,
             });
         }
+        if self.family.is_some() {
+            self.wait_auto_read()?;
+        }
+        match self.family {
+            Some(Family::I82574) => std::thread::sleep(Duration::from_millis(25)),
+            Some(Family::I82576) => self.wait_cfg_done(),
+            None => {}
+        }
         self.mask_interrupts();
         Ok(())
+    }
+
+    /// EECD.AUTO_RD: the device finished loading the NVM (RAR0, PHY and
+    /// PCIe settings); nothing it loads may be read before.
+    fn wait_auto_read(&self) -> Result<()> {
+        if self.skips(Step::AutoReadWait) {
+            return Ok(());
+        }
+        if poll(timeouts::AUTO_READ, || self.r(EECD) & EECD_AUTO_RD != 0) {
+            Ok(())
+        } else {
+            Err(Error::AutoReadTimeout {
+                addr: self.addr,
+                ms: timeouts::AUTO_READ.as_millis() as u64,
+            })
+        }
+    }
+
+    /// EEMNGCTL.CFG_DONE of this port (82576 8.4.6). Intel's code logs a
+    /// timeout and continues (a device without manageability firmware may
+    /// never set it); so does this.
+    pub fn wait_cfg_done(&self) {
+        let bit = EEMNGCTL_CFG_DONE_PORT_0 << self.function();
+        if !poll(timeouts::CFG_DONE, || self.r(EEMNGCTL) & bit != 0) {
+            // QEMU's igb does not implement EEMNGCTL.
+            log::debug!(
+                "{}: EEMNGCTL.CFG_DONE not set after {} ms",
+                self.addr,
+                timeouts::CFG_DONE.as_millis()
+            );
+        }
     }
 
     /// Sets or clears CTRL_EXT.DRV_LOAD (tells firmware a driver owns the
@@ -383,39 +961,111 @@ impl Mac {
         });
     }
 
-    /// One EEPROM word through EERD; `None` if the read does not complete.
+    /// Turns off the firmware's ARP interception (MANC.ARP_EN) so ARP
+    /// requests reach the host, as Linux does at open; the value found is
+    /// restored by [`Mac::restore_manageability`].
+    pub fn take_manageability(&self) {
+        let manc = self.r(MANC);
+        *lock(&self.manc_at_open) = Some(manc);
+        if manc & MANC_ARP_EN != 0 {
+            self.w(MANC, manc & !MANC_ARP_EN);
+        }
+    }
+
+    /// Gives ARP interception back to the firmware if it had it at open.
+    pub fn restore_manageability(&self) {
+        if let Some(manc) = lock(&self.manc_at_open).take()
+            && manc & MANC_ARP_EN != 0
+        {
+            self.update(MANC, |v| v | MANC_ARP_EN);
+        }
+    }
+
+    // ---- NVM (82576 datasheet 8.4.3 EERD, 82574 10.2.2.4). ----
+
+    /// One EEPROM word through EERD without a semaphore; `None` if the read
+    /// does not complete. For tools; the drivers use [`Mac::nvm_read`].
     pub fn eeprom_word(&self, word: u32) -> Option<u16> {
+        self.eerd(word).ok()
+    }
+
+    fn eerd(&self, word: u32) -> Result<u16> {
         self.w(EERD, (word << EERD_ADDR_SHIFT) | EERD_START);
         let mut v = 0;
-        let ok = poll(EERD_TIMEOUT, || {
+        let ok = poll(timeouts::EERD, || {
             v = self.r(EERD);
             v & EERD_DONE != 0
         });
-        ok.then_some((v >> EERD_DATA_SHIFT) as u16)
+        if ok {
+            Ok((v >> EERD_DATA_SHIFT) as u16)
+        } else {
+            Err(Error::NvmTimeout {
+                addr: self.addr,
+                word,
+                ms: timeouts::EERD.as_millis() as u64,
+            })
+        }
     }
 
-    /// The MAC address from EEPROM words 0..2; falls back to RAL0/RAH0
-    /// (which the device loads from the EEPROM at reset) if EERD fails.
-    pub fn read_mac(&self) -> [u8; 6] {
-        let words: Option<Vec<u16>> = (0..3).map(|w| self.eeprom_word(w)).collect();
-        match words {
-            Some(w) => {
-                let mut m = [0u8; 6];
-                for (i, word) in w.iter().enumerate() {
-                    m[2 * i..2 * i + 2].copy_from_slice(&word.to_le_bytes());
-                }
-                m
+    /// `n` NVM words from `word` through EERD, under the NVM semaphore.
+    pub fn nvm_read(&self, word: u32, n: u32) -> Result<Vec<u16>> {
+        let _l = self.acquire(Resource::Nvm)?;
+        (word..word + n).map(|w| self.eerd(w)).collect()
+    }
+
+    // ---- MAC address (Intel's read_mac_addr: RAR0 as the device loaded
+    // it for this port; 82576 datasheet 6.2.1 / 8.10.x, 82574 10.2.x). ----
+
+    /// 82576: an alternate MAC address (NVM word 0x37 points at one entry
+    /// per port, 3 words each) replaces RAR0, as Intel's
+    /// check_alt_mac_addr does. Unreadable or absent: RAR0 is kept.
+    fn install_alt_mac(&self) {
+        let ptr = match self.nvm_read(NVM_ALT_MAC_ADDR_PTR, 1) {
+            Ok(w) => w[0],
+            Err(e) => {
+                log::warn!("{e}; no alternate MAC address used");
+                return;
             }
-            None => {
-                log::warn!(
-                    "{}: EEPROM read through EERD timed out; using RAL0/RAH0",
-                    self.addr
-                );
-                let lo = self.r(ral(0)).to_le_bytes();
-                let hi = self.r(rah(0)).to_le_bytes();
-                [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]]
-            }
+        };
+        if ptr == 0xFFFF || ptr == 0 {
+            return;
         }
+        let at = u32::from(ptr) + 3 * u32::from(self.function());
+        match self.nvm_read(at, 3) {
+            Ok(w) => {
+                let m = words_to_mac(&w);
+                if m[0] & 1 == 0 && m != [0; 6] {
+                    log::info!("{}: alternate MAC address {}", self.addr, format_mac(&m));
+                    self.write_rar(0, &m, true);
+                }
+            }
+            Err(e) => log::warn!("{e}; no alternate MAC address used"),
+        }
+    }
+
+    /// The port's MAC address: RAR0/RAH0 as the device loaded them for
+    /// this port after reset (or the alternate address, 82576), as Intel's
+    /// read_mac_addr does; EEPROM words 0-2 only if RAR0 holds no valid
+    /// unicast address (they are port 0's on a multi-port 82576).
+    pub fn read_mac(&self) -> Result<[u8; 6]> {
+        if self.family == Some(Family::I82576) {
+            self.install_alt_mac();
+        }
+        let lo = self.r(ral(0)).to_le_bytes();
+        let hi = self.r(rah(0)).to_le_bytes();
+        let rar = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]];
+        if !self.skips(Step::MacFromRar) && rar != [0; 6] && rar[0] & 1 == 0 {
+            return Ok(rar);
+        }
+        let words = self.nvm_read(0, 3)?;
+        let m = words_to_mac(&words);
+        log::warn!(
+            "{}: RAR0 holds no address ({}); using EEPROM words 0-2 ({}), port 0's on a multi-port card",
+            self.addr,
+            format_mac(&rar),
+            format_mac(&m)
+        );
+        Ok(m)
     }
 
     /// Writes receive address entry `i`.
@@ -453,7 +1103,7 @@ impl Mac {
                 max: rar_entries - 1,
             });
         }
-        let _g = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = lock(&self.ctl);
         for i in 1..rar_entries {
             match addrs.get(i - 1) {
                 Some(a) => self.write_rar(i, a, true),
@@ -471,7 +1121,7 @@ impl Mac {
             let h = multicast_hash(a);
             mta[usize::from(h >> 5)] |= 1 << (h & 0x1F);
         }
-        let _g = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = lock(&self.ctl);
         for (i, v) in mta.iter().enumerate() {
             self.w(MTA + 4 * i, *v);
         }
@@ -511,22 +1161,76 @@ impl Mac {
         }
     }
 
-    /// Transmit on: pad short frames, retransmit on late collision, the
-    /// full-duplex collision threshold and distance.
+    /// Transmit on, read-modify-write as Intel's code does (bits this
+    /// driver does not own keep their reset values): pad short frames,
+    /// retransmit on late collision, the collision threshold, and the
+    /// collision distance: in TCTL.COLD on the 82574, in TCTL_EXT.COLD on
+    /// the 82576 (82576 8.12.2/8.12.3, where TCTL.COLD is reserved).
     pub fn enable_transmit(&self) {
-        self.w(
-            TCTL,
-            TCTL_EN
+        let cold = if self.family == Some(Family::I82576) {
+            self.update(TCTL_EXT, |v| {
+                (v & !TCTL_EXT_COLD_MASK) | (COLLISION_DISTANCE << TCTL_EXT_COLD_SHIFT)
+            });
+            0
+        } else {
+            COLLISION_DISTANCE << TCTL_COLD_SHIFT
+        };
+        self.update(TCTL, |t| {
+            (t & !(TCTL_CT_MASK | TCTL_COLD_MASK))
+                | TCTL_EN
                 | TCTL_PSP
                 | TCTL_RTLC
                 | (COLLISION_THRESHOLD << TCTL_CT_SHIFT)
-                | (COLLISION_DISTANCE << TCTL_COLD_SHIFT),
-        );
+                | cold
+        });
     }
 
-    /// Link state from STATUS (one read).
+    /// Flow control registers (82576 3.7.5.x, 82574 3.3.4.x): the PAUSE
+    /// address and type, the pause time, and the receive buffer marks at
+    /// which XOFF/XON are sent (only when this port sends PAUSE frames, as
+    /// Intel's set_fc_watermarks does; 0 otherwise).
+    pub fn program_flow_control(&self, mode: FlowControl, t: FcThresholds) {
+        self.w(FCAL, FCAL_PAUSE);
+        self.w(FCAH, FCAH_PAUSE);
+        self.w(FCT, FCT_PAUSE);
+        self.w(FCTTV, u32::from(t.pause_time));
+        let (low, high) = if mode.tx_pause() {
+            (t.low | FCRTL_XONE, t.high)
+        } else {
+            (0, 0)
+        };
+        self.w(FCRTL, low);
+        self.w(FCRTH, high);
+    }
+
+    /// CTRL.RFCE/TFCE for a resolved mode.
+    pub fn force_flow_control(&self, mode: FlowControl) {
+        self.update(CTRL, |c| {
+            let mut c = c & !(CTRL_RFCE | CTRL_TFCE);
+            if mode.rx_pause() {
+                c |= CTRL_RFCE;
+            }
+            if mode.tx_pause() {
+                c |= CTRL_TFCE;
+            }
+            c
+        });
+    }
+
+    /// Link state from STATUS, flow control from CTRL.RFCE/TFCE (one read
+    /// each).
     pub fn link(&self) -> LinkStatus {
-        link_from_status(self.r(STATUS))
+        let mut l = link_from_status(self.r(STATUS));
+        if l.up {
+            let c = self.r(CTRL);
+            l.flow_control = match (c & CTRL_RFCE != 0, c & CTRL_TFCE != 0) {
+                (true, true) => FlowControl::Full,
+                (true, false) => FlowControl::Rx,
+                (false, true) => FlowControl::Tx,
+                (false, false) => FlowControl::None,
+            };
+        }
+        l
     }
 
     /// Polls STATUS.LU until the link is up or `timeout` passes.
@@ -541,10 +1245,45 @@ impl Mac {
         }
     }
 
-    /// Adds the clear-on-read counters of `hw`'s table and notes a receive
-    /// overrun (ICR.RXO) if one happened since the last call. False (and
-    /// nothing added) when the device reads all ones: removed or hung.
+    /// The counter table to carry across resets (clear-on-read counters a
+    /// reset would otherwise lose before [`Mac::read_counters`] saw them).
+    pub fn set_counter_table(&self, table: &'static [crate::stats::HwCounter]) {
+        let _ = self.counters.set(table);
+    }
+
+    fn carry_counters(&self) {
+        if self.device_gone() {
+            return;
+        }
+        if let Some(table) = self.counters.get() {
+            let mut img = Vec::with_capacity(table.len() * 2);
+            for c in table.iter() {
+                img.push((c.lo, self.r(c.lo)));
+                if let Some(hi) = c.hi {
+                    img.push((hi, self.r(hi)));
+                }
+            }
+            lock(&self.carried).push(img);
+        }
+    }
+
+    /// Adds the clear-on-read counters of `hw`'s table (and any read just
+    /// before a reset since the last call) and notes a receive overrun
+    /// (ICR.RXO) if one happened since the last call. False (and nothing
+    /// read from the device added) when the device reads all ones: removed
+    /// or hung.
     pub fn read_counters(&self, hw: &mut HwStats) -> bool {
+        for img in std::mem::take(&mut *lock(&self.carried)) {
+            hw.accumulate(
+                |reg| {
+                    img.iter()
+                        .find(|(r, _)| *r == reg)
+                        .map(|(_, v)| *v)
+                        .unwrap_or(0)
+                },
+                || false,
+            );
+        }
         if !hw.accumulate(|reg| self.r(reg), || self.device_gone()) {
             return false;
         }
@@ -571,6 +1310,19 @@ impl Mac {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Three little-endian NVM words as a MAC address.
+pub fn words_to_mac(w: &[u16]) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    for (i, word) in w.iter().take(3).enumerate() {
+        m[2 * i..2 * i + 2].copy_from_slice(&word.to_le_bytes());
+    }
+    m
+}
+
 /// The 12-bit MTA hash of a multicast address for RCTL.MO = 00.
 pub fn multicast_hash(a: &[u8; 6]) -> u16 {
     ((u16::from(a[4]) >> 4) | (u16::from(a[5]) << 4)) & 0xFFF
@@ -589,6 +1341,7 @@ pub fn link_from_status(s: u32) -> LinkStatus {
         up,
         speed: if up { speed } else { 0 },
         full_duplex: up && s & STATUS_FD != 0,
+        flow_control: FlowControl::None,
     }
 }
 
@@ -604,7 +1357,8 @@ mod tests {
             LinkStatus {
                 up: true,
                 speed: 1000,
-                full_duplex: true
+                full_duplex: true,
+                flow_control: FlowControl::None,
             }
         );
         assert_eq!(

@@ -13,7 +13,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::fence::{DmaFence, QueueStopped};
 use crate::mac::regs::*;
-use crate::mac::{self, Mac, RxMode};
+use crate::mac::{self, Family, FcThresholds, FlowControl, Mac, RxMode};
+use crate::phy;
 use crate::port::{
     LinkStatus, OpenArgs, Opened, PortConfig, PortOps, RxBurst, RxQueueConfig, TxBurst,
 };
@@ -28,6 +29,21 @@ pub const RESET_TIMEOUT: Duration = Duration::from_millis(100);
 pub trait Chip: Send + Sync + 'static {
     /// Queue, ring and MTU limits; `LIMITS.driver` is the driver name.
     const LIMITS: Limits;
+    /// Which variant of the shared semaphores and reset the chip uses.
+    const FAMILY: Family;
+    /// Required initialisation bits and errata settings after reset.
+    fn init_hw_bits(&self, _mac: &Mac) {}
+    /// PCI configuration the chip needs (ASPM, completion timeout).
+    fn pci_setup(&self, _device: &hw::vfio::Device, _mac: &Mac) {}
+    /// Copper link setup after the PHY is powered up: CTRL.SLU, PHY reset,
+    /// the PHY's own settings, the advertisement for `fc`, autoneg restart.
+    fn setup_copper(&self, mac: &Mac, fc: FlowControl) -> Result<()>;
+    /// Flow control thresholds for frames up to `mtu`.
+    fn fc_thresholds(&self, mtu: u16) -> FcThresholds;
+    /// Stops receive port-wide (default: RCTL.EN off).
+    fn stop_rx(&self, mac: &Mac) {
+        mac.set_rctl_bits(RCTL_EN, false);
+    }
     /// Masks interrupt causes beyond IMC (the 82576's extended ones);
     /// called before and after every global reset.
     fn mask_extra_interrupts(&self, _mac: &Mac) {}
@@ -57,6 +73,31 @@ pub struct MacPort<C> {
     closed: AtomicBool,
     /// Reads that found the device gone (all ones), for xstats.
     device_removed: AtomicU64,
+    /// The flow control asked for, and whether CTRL.RFCE/TFCE were
+    /// resolved for the current link.
+    fc_requested: FlowControl,
+    fc_resolved: AtomicBool,
+}
+
+/// The register part of bring-up, over any [`Mac`] (device BAR or the
+/// strict register model): stale locks cleared, global reset, the chip's
+/// init bits, DRV_LOAD, manageability ARP interception off, the MAC
+/// address, filter tables, PHY power-up and copper link setup, flow
+/// control registers. Returns the station address.
+pub fn init_hw<C: Chip>(mac: &Mac, chip: &C, cfg: &PortConfig) -> Result<[u8; 6]> {
+    mac.clear_stale_locks();
+    chip.mask_extra_interrupts(mac);
+    mac.global_reset(RESET_TIMEOUT)?;
+    chip.mask_extra_interrupts(mac);
+    chip.init_hw_bits(mac);
+    mac.set_driver_loaded(true);
+    mac.take_manageability();
+    let station = mac.read_mac()?;
+    mac.init_filters(&station, RAR_ENTRIES);
+    phy::power_up(mac)?;
+    chip.setup_copper(mac, cfg.flow_control)?;
+    mac.program_flow_control(cfg.flow_control, chip.fc_thresholds(cfg.mtu));
+    Ok(station)
 }
 
 /// What an open works with after [`MacPort::bring_up`].
@@ -145,7 +186,7 @@ impl<C: Chip> MacPort<C> {
             })?,
         );
         let mut port = MacPort {
-            mac: Mac::new(addr, bar.clone()),
+            mac: Mac::for_chip(addr, bar.clone(), C::FAMILY),
             device,
             station: [0; 6],
             rx_queues: cfg.rx_queues,
@@ -154,15 +195,15 @@ impl<C: Chip> MacPort<C> {
             fence: DmaFence::new(addr.to_string()),
             closed: AtomicBool::new(false),
             device_removed: AtomicU64::new(0),
+            fc_requested: cfg.flow_control,
+            fc_resolved: AtomicBool::new(false),
         };
-        port.reset()?;
-        // SAFETY: as for map_bar above; the global reset just done left no
-        // ring address of an earlier user in the device.
+        port.station = init_hw(&port.mac, &port.chip, cfg)?;
+        port.chip.pci_setup(&port.device, &port.mac);
+        // SAFETY: as for map_bar above; the global reset init_hw just did
+        // left no ring address of an earlier user in the device.
         unsafe { port.device.enable_bus_master() }.map_err(bus_master)?;
-        port.mac.set_driver_loaded(true);
-        port.station = port.mac.read_mac();
         log::info!("{addr}: MAC {}", mac::format_mac(&port.station));
-        port.mac.init_filters(&port.station, RAR_ENTRIES);
         port.mac.init_rx_mode(RxMode {
             promiscuous: cfg.promiscuous,
             allmulti: cfg.allmulti,
@@ -201,8 +242,10 @@ impl<C: Chip> MacPort<C> {
         counters: &'static [HwCounter],
     ) -> Result<Opened> {
         self.mac.read_counters(&mut HwStats::new(counters));
+        self.mac.set_counter_table(counters);
         if cfg.wait_for_link {
-            let l = self.mac.wait_for_link(cfg.link_timeout)?;
+            self.mac.wait_for_link(cfg.link_timeout)?;
+            let l = self.link();
             log::info!("{}: link {l}", self.mac.addr());
         }
         Ok(Opened {
@@ -226,11 +269,26 @@ impl<C: Chip> PortOps for MacPort<C> {
     }
 
     fn link(&self) -> LinkStatus {
-        let s = self.mac.r(STATUS);
-        if s == u32::MAX {
+        if self.mac.r(STATUS) == u32::MAX {
             self.note_removed();
         }
-        mac::link_from_status(s)
+        let l = self.mac.link();
+        if !l.up {
+            self.fc_resolved.store(false, Ordering::Relaxed);
+            return l;
+        }
+        if self.fc_resolved.swap(true, Ordering::Relaxed) {
+            return l;
+        }
+        // First look at this link: resolve flow control once.
+        match phy::configure_flow_control(&self.mac, self.fc_requested) {
+            Ok(_) => self.mac.link(),
+            Err(e) => {
+                log::warn!("{e}; flow control left off");
+                self.fc_resolved.store(false, Ordering::Relaxed);
+                l
+            }
+        }
     }
 
     fn read_hw_stats(&self, hw: &mut HwStats) {
@@ -283,7 +341,7 @@ impl<C: Chip> PortOps for MacPort<C> {
     }
 
     fn stop(&self) -> Option<QueueStopped> {
-        self.mac.set_rctl_bits(RCTL_EN, false);
+        self.chip.stop_rx(&self.mac);
         let off = self
             .chip
             .stop_queues(&self.mac, self.rx_queues, self.tx_queues);
@@ -298,7 +356,7 @@ impl<C: Chip> PortOps for MacPort<C> {
 
     #[cfg(feature = "mmio-count")]
     fn mmio_counts(&self) -> Option<(u64, u64)> {
-        Some(self.mac.bar().access_counts())
+        self.mac.bar().map(|b| b.access_counts())
     }
 
     fn close(&self) {
@@ -310,6 +368,10 @@ impl<C: Chip> PortOps for MacPort<C> {
         // stopped (crate::fence); only then do held buffers go back.
         let reset = self.reset();
         if let Err(e) = &reset {
+            log::warn!("{e}");
+        }
+        self.mac.restore_manageability();
+        if let Err(e) = phy::power_down(&self.mac) {
             log::warn!("{e}");
         }
         self.mac.set_driver_loaded(false);

@@ -10,6 +10,7 @@ use pool::Pool;
 
 use crate::error::{Error, Result};
 use crate::fence::QueueStopped;
+pub use crate::mac::FlowControl;
 use crate::packet::Packet;
 use crate::rss::RssConfig;
 use crate::stats::{HwCounter, HwStats, PortStats, QueueCounters, QueueSnapshot, XStat};
@@ -41,6 +42,10 @@ pub struct PortConfig {
     pub tx_rs_thresh: u16,
     /// TX: clean up when fewer descriptors than this are free.
     pub tx_free_thresh: u16,
+    /// 802.3x flow control to advertise and use (default full, as Linux's
+    /// igb/e1000e); what the link partner agrees to is in
+    /// [`LinkStatus::flow_control`].
+    pub flow_control: FlowControl,
 }
 
 impl Default for PortConfig {
@@ -60,6 +65,7 @@ impl Default for PortConfig {
             rx_free_thresh: 32,
             tx_rs_thresh: 32,
             tx_free_thresh: 32,
+            flow_control: FlowControl::Full,
         }
     }
 }
@@ -71,13 +77,19 @@ pub struct LinkStatus {
     /// Mbit/s (0 when down).
     pub speed: u32,
     pub full_duplex: bool,
+    /// Flow control as resolved after autonegotiation (none when down).
+    pub flow_control: FlowControl,
 }
 
 impl std::fmt::Display for LinkStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.up {
             let d = if self.full_duplex { "full" } else { "half" };
-            write!(f, "up {} Mbps {d}-duplex", self.speed)
+            write!(
+                f,
+                "up {} Mbps {d}-duplex, flow control {}",
+                self.speed, self.flow_control
+            )
         } else {
             write!(f, "down")
         }
@@ -103,6 +115,7 @@ impl std::fmt::Display for LinkStatus {
 pub struct RxQueueConfig {
     pool: Arc<Pool>,
     header_pool: Option<Arc<Pool>>,
+    drop_en: Option<bool>,
 }
 
 impl RxQueueConfig {
@@ -111,6 +124,7 @@ impl RxQueueConfig {
         RxQueueConfig {
             pool,
             header_pool: None,
+            drop_en: None,
         }
     }
     /// Header split: headers into `header_pool` (pages), payload into
@@ -121,7 +135,21 @@ impl RxQueueConfig {
         RxQueueConfig {
             pool: payload_pool,
             header_pool: Some(header_pool),
+            drop_en: None,
         }
+    }
+    /// Drop frames for this queue when it has no free descriptor instead
+    /// of holding them in the shared packet buffer (DPDK's `rx_drop_en`;
+    /// 82576 SRRCTL.DROP_EN). Unset: on with more than one RX queue, so
+    /// one starved queue cannot stall the others. The 82574 has no
+    /// per-queue drop and ignores it.
+    pub fn rx_drop_en(mut self, on: bool) -> Self {
+        self.drop_en = Some(on);
+        self
+    }
+    /// The queue's drop setting, if one was given.
+    pub fn drop_en(&self) -> Option<bool> {
+        self.drop_en
     }
     /// The pool of the device's packet buffers (the payload pool with
     /// header split).

@@ -21,8 +21,9 @@ pub mod desc;
 pub mod regs;
 
 use crate::error::Result;
-use crate::mac::{Mac, RxMode};
+use crate::mac::{Family, FcThresholds, FlowControl, Mac, RxMode};
 use crate::mac_port::{Chip, MacPort, Queues};
+use crate::phy;
 use crate::port::{DeviceId, Driver, OpenArgs, Opened, Support};
 use crate::queue::{self, Limits};
 use crate::rss;
@@ -78,6 +79,35 @@ pub struct E1000e;
 impl Chip for E1000e {
     /// Two RX and two TX queues; RX queue 1 is reached only through RSS.
     const LIMITS: Limits = Limits::intel_1g("e1000e", 2);
+    const FAMILY: Family = Family::I82574;
+
+    /// Copper link as Intel's setup_copper_link_82571 and the M88/BM
+    /// copper_link_setup do it for the 82574's PHY (82574 datasheet 10.3
+    /// PHY registers): the MAC follows the PHY (CTRL.SLU, no forced
+    /// speed/duplex), PHY reset, automatic MDI/MDI-X, polarity reversal
+    /// on, downshift enabled, committed by a PHY software reset; then the
+    /// advertisement and autonegotiation restart.
+    fn setup_copper(&self, mac: &Mac, fc: FlowControl) -> Result<()> {
+        mac.update(CTRL, |c| (c | CTRL_SLU) & !(CTRL_FRCSPD | CTRL_FRCDPLX));
+        phy::hw_reset(mac)?;
+        phy::power_up(mac)?;
+        phy::update(mac, PHY_SPEC_CTRL, |v| {
+            (v & !(PHY_SPEC_CTRL_MDIX_MASK | PHY_SPEC_CTRL_POLARITY_REVERSAL_DIS))
+                | PHY_SPEC_CTRL_AUTO_MDIX
+                | PHY_SPEC_CTRL_DOWNSHIFT_EN
+        })?;
+        phy::sw_reset(mac)?;
+        phy::power_up(mac)?;
+        phy::setup_autoneg(mac, fc)?;
+        phy::restart_autoneg(mac)
+    }
+
+    /// 82574: a 20 KiB receive packet buffer (PBA reset value, 82574
+    /// 10.2.5.x), FCRTH/FCRTL in 8-byte units, pause time 0x680 as
+    /// Linux's e1000e.
+    fn fc_thresholds(&self, mtu: u16) -> FcThresholds {
+        FcThresholds::for_buffer(20, u32::from(mtu) + 14 + 4 + 4, 8, 0x0680)
+    }
 
     fn set_mtu(&self, mac: &Mac, mtu: u16) {
         // Frames longer than one buffer span several descriptors, so only

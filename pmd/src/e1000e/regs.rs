@@ -99,3 +99,15 @@ pub const TARC_ENABLE: u32 = 1 << 10;
 pub const TIPG_COPPER: u32 = 8 | (8 << 10) | (6 << 20);
 
 pub const VET_8021Q: u32 = 0x8100;
+
+// 82574 PHY (BM, M88-compatible) Copper Control 1 register (82574
+// datasheet 10.3.x, "PHY Specific Control", page 0 register 16).
+pub const PHY_SPEC_CTRL: u32 = 0x10;
+/// Polarity reversal disable (cleared: automatic polarity correction).
+pub const PHY_SPEC_CTRL_POLARITY_REVERSAL_DIS: u16 = 1 << 1;
+/// MDI crossover mode (bits 6:5); 11b: automatic.
+pub const PHY_SPEC_CTRL_MDIX_MASK: u16 = 3 << 5;
+pub const PHY_SPEC_CTRL_AUTO_MDIX: u16 = 3 << 5;
+/// Downshift enable (bit 11): link at a lower speed after repeated
+/// failed 1000BASE-T attempts.
+pub const PHY_SPEC_CTRL_DOWNSHIFT_EN: u16 = 1 << 11;

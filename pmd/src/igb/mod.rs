@@ -14,8 +14,9 @@ pub mod stats;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::mac::{self, Mac};
+use crate::mac::{self, Family, FcThresholds, FlowControl, Mac};
 use crate::mac_port::{Chip, MacPort, Queues};
+use crate::phy;
 use crate::port::{DeviceId, Driver, OpenArgs, Opened, Support};
 use crate::queue::{self, Limits};
 use crate::rss;
@@ -121,7 +122,6 @@ const FRAME_OVERHEAD: u16 = 14 + 4 + 8;
 const RX_BUF_UNIT: usize = 1024;
 const RX_BUF_MAX: usize = 16 * 1024;
 
-const MDIC_TIMEOUT: Duration = Duration::from_millis(50);
 const QUEUE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// What the 82576 does its own way (see [`Chip`]); the port is
@@ -132,6 +132,43 @@ impl Chip for Igb {
     /// Eight queue pairs: Linux igb's cap for the 82576 with RSS (the
     /// register map has 16).
     const LIMITS: Limits = Limits::intel_1g("igb", 8);
+    const FAMILY: Family = Family::I82576;
+
+    /// Copper link as Intel's setup_copper_link_82575 and
+    /// copper_link_setup_igp do it (82576 datasheet 3.5.x link setup,
+    /// 8.27 PHY registers): the MAC follows the PHY (CTRL.SLU, no forced
+    /// speed/duplex), PHY reset (the PHY is powered up again after it),
+    /// D0 low-power link up off, automatic MDI/MDI-X, the advertisement,
+    /// autonegotiation restarted. QEMU's igb brings its link up only on
+    /// the restart.
+    fn setup_copper(&self, mac: &Mac, fc: FlowControl) -> Result<()> {
+        mac.update(CTRL, |c| (c | CTRL_SLU) & !(CTRL_FRCSPD | CTRL_FRCDPLX));
+        phy::hw_reset(mac)?;
+        phy::power_up(mac)?;
+        // The IGP registers above 15: QEMU's igb PHY model has neither and
+        // answers MDIC.ERROR; real 82576s have both (8.27.3).
+        for (reg, set, clear) in [
+            (IGP_PORT_CFG, 0, IGP_PORT_CFG_D0_LPLU),
+            (
+                IGP_PORT_CTRL,
+                IGP_PORT_CTRL_AUTO_MDIX,
+                IGP_PORT_CTRL_FORCE_MDIX,
+            ),
+        ] {
+            if let Err(e) = phy::update(mac, reg, |v| (v & !clear) | set) {
+                log::debug!("{e} (IGP register {reg:#x}; QEMU does not model it)");
+            }
+        }
+        phy::setup_autoneg(mac, fc)?;
+        phy::restart_autoneg(mac)
+    }
+
+    /// 82576 receive packet buffer 64 KiB (RXPBS reset value, 82576
+    /// 8.3.x), FCRTH/FCRTL in 16-byte units, pause time 0xFFFF as Intel's
+    /// igb sets them.
+    fn fc_thresholds(&self, mtu: u16) -> FcThresholds {
+        FcThresholds::for_buffer(64, max_frame(mtu), 16, 0xFFFF)
+    }
 
     fn mask_extra_interrupts(&self, mac: &Mac) {
         mac.w(EIMC, u32::MAX);
@@ -211,49 +248,6 @@ fn enable_queue(mac: &Mac, ctl_reg: usize, value: u32, queue: u16) -> Result<()>
     }
 }
 
-fn mdic(mac: &Mac, cmd: u32, reg: u32) -> Result<u32> {
-    mac.w(
-        MDIC,
-        cmd | (reg << MDIC_REGADD_SHIFT) | (PHY_ADDR << MDIC_PHYADD_SHIFT),
-    );
-    let mut v = 0;
-    if !mac::poll(MDIC_TIMEOUT, || {
-        v = mac.r(MDIC);
-        v & MDIC_READY != 0
-    }) {
-        return Err(Error::Mdic {
-            addr: mac.addr(),
-            reg,
-            what: "timed out",
-        });
-    }
-    if v & MDIC_ERROR != 0 {
-        return Err(Error::Mdic {
-            addr: mac.addr(),
-            reg,
-            what: "reported an error",
-        });
-    }
-    Ok(v & MDIC_DATA_MASK)
-}
-
-fn phy_read(mac: &Mac, reg: u32) -> Result<u16> {
-    Ok(mdic(mac, MDIC_OP_READ, reg)? as u16)
-}
-
-fn phy_write(mac: &Mac, reg: u32, v: u16) -> Result<()> {
-    mdic(mac, MDIC_OP_WRITE | u32::from(v), reg).map(|_| ())
-}
-
-/// Link setup: MAC follows the PHY (SLU, no forced speed/duplex), PHY
-/// autonegotiation enabled and restarted through MDIC.
-fn setup_link(mac: &Mac) -> Result<()> {
-    mac.update(CTRL, |c| (c | CTRL_SLU) & !(CTRL_FRCSPD | CTRL_FRCDPLX));
-    let bmcr = phy_read(mac, MII_BMCR)?;
-    phy_write(mac, MII_BMCR, bmcr | BMCR_ANENABLE | BMCR_ANRESTART)?;
-    Ok(())
-}
-
 /// The MRQC value for `types`.
 pub fn mrqc_for(types: rss::HashTypes) -> u32 {
     let mut mrqc = MRQC_ENABLE_RSS_MQ;
@@ -316,7 +310,6 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     let (port, setup) = MacPort::bring_up(args, Igb)?;
     let (cfg, rxq, doorbell) = (setup.cfg, setup.rxq, setup.doorbell);
     let mac = &port.mac;
-    setup_link(mac)?;
 
     // Receive (datasheet 4.5.9).
     mac.w(RCTL, 0);
@@ -339,14 +332,16 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
             mac.w(psrtype(n % 8), PSRTYPE_ALL);
         }
         mac.w(srrctl(n), srrctl_value(layout, header.map(|(_, l)| l)));
-        // Prefetch/host/write-back thresholds as DPDK's igb defaults.
+        // PTHRESH/HTHRESH as DPDK; WTHRESH 1, DPDK's 82576 RX default: a larger
+        // one can hold a lone packet's write-back while interrupts are masked
+        // (82576 datasheet 8.10.10 RXDCTL.WTHRESH).
         enable_queue(
             mac,
             rxdctl(n),
             RXDCTL_ENABLE
                 | (8 << RXDCTL_PTHRESH_SHIFT)
                 | (8 << RXDCTL_HTHRESH_SHIFT)
-                | (4 << RXDCTL_WTHRESH_SHIFT),
+                | (1 << RXDCTL_WTHRESH_SHIFT),
             q,
         )?;
         b.ring.start();

@@ -27,7 +27,6 @@ pub const RLPML: usize = 0x5004;
 pub const VT_CTL: usize = 0x581C;
 
 // Transmit.
-pub const TCTL_EXT: usize = 0x0404;
 pub const DTXCTL: usize = 0x3590;
 
 // Per-queue registers.
@@ -81,17 +80,19 @@ pub const fn txdctl(n: usize) -> usize {
 // CTRL_EXT bits.
 pub const CTRL_EXT_PFRSTD: u32 = 1 << 14;
 
-/// The internal PHY's MDIO address on the 82576.
-pub const PHY_ADDR: u32 = 1;
-
-// IEEE 802.3 clause 22 PHY registers (Linux `mii.h` names).
-pub const MII_BMCR: u32 = 0x00;
-pub const MII_BMSR: u32 = 0x01;
-pub const BMCR_ANRESTART: u16 = 1 << 9;
-pub const BMCR_ANENABLE: u16 = 1 << 12;
-pub const BMCR_RESET: u16 = 1 << 15;
-pub const BMSR_LSTATUS: u16 = 1 << 2;
-pub const BMSR_ANEGCOMPLETE: u16 = 1 << 5;
+// IGP PHY (82576 internal PHY) registers beyond clause 22 (82576
+// datasheet 8.27.x).
+/// Port Control: MDI/MDI-X selection (bits 13:12).
+pub const IGP_PORT_CTRL: u32 = 0x12;
+/// Port Control: automatic MDI/MDI-X crossover.
+pub const IGP_PORT_CTRL_AUTO_MDIX: u16 = 1 << 12;
+/// Port Control: force MDI-X when automatic crossover is off.
+pub const IGP_PORT_CTRL_FORCE_MDIX: u16 = 1 << 13;
+/// Power Management: low-power link up controls.
+pub const IGP_PORT_CFG: u32 = 0x19;
+/// Power Management: D0 low-power link up (off while the port is used,
+/// as Intel's set_d0_lplu_state clears it).
+pub const IGP_PORT_CFG_D0_LPLU: u16 = 1 << 1;
 
 // SRRCTL.
 pub const SRRCTL_BSIZEPKT_SHIFT: u32 = 10;

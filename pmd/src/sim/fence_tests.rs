@@ -41,6 +41,7 @@ impl PortOps for Ops {
             up: false,
             speed: 0,
             full_duplex: false,
+            flow_control: crate::port::FlowControl::None,
         }
     }
     fn read_hw_stats(&self, _hw: &mut HwStats) {}

@@ -549,3 +549,54 @@ fn free_raw_bulk_refuses_words_that_are_not_handles_without_touching_them() {
         "the padding entry never entered the pool"
     );
 }
+
+/// Host memory that records when the pool gives it back (drops it).
+struct Watched(pool::HostMemory, Arc<std::sync::atomic::AtomicBool>);
+
+// SAFETY: forwards every method to a valid DmaRegion.
+unsafe impl pool::DmaRegion for Watched {
+    fn as_ptr(&self) -> std::ptr::NonNull<u8> {
+        self.0.as_ptr()
+    }
+    fn iova(&self) -> u64 {
+        self.0.iova()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn page_size(&self) -> usize {
+        self.0.page_size()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Destroy with buffers out: the memory stays valid for them and is freed
+/// when the last one comes back (page_pool_release_retry), not leaked.
+#[test]
+fn a_pool_destroyed_with_buffers_out_is_freed_when_the_last_returns() {
+    let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mem = pool::HostMemory::new(pool::HOST_PAGE_SIZE, pool::HOST_PAGE_SIZE).unwrap();
+    let p = Pool::with_pages(
+        Watched(mem, Arc::clone(&freed)),
+        &PoolConfig::new("destroyed", 4).with_cache_size(0),
+    )
+    .unwrap();
+    let mut a = p.alloc().unwrap();
+    let mut b = p.alloc().unwrap();
+    let frag = b.frag_ref();
+    drop(p);
+    let seen = || freed.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(!seen(), "buffers are out: the memory must stay");
+    a.bytes_mut().unwrap()[0] = 1;
+    drop(a);
+    drop(b);
+    assert!(!seen(), "a fragment is still out");
+    assert_eq!(frag.bytes().map(|x| x.len()), Some(2048));
+    drop(frag);
+    assert!(seen(), "the last buffer came back: the memory is freed");
+}

@@ -4,9 +4,11 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::LazyLock;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -66,13 +68,44 @@ fn cores() -> MutexGuard<'static, Vec<usize>> {
 /// The caller holds the claim on `id`, so no other thread touches these
 /// caches meanwhile.
 pub(crate) fn flush_lcore(id: usize) {
-    let cores = cores();
+    let mut cores = cores();
     for &c in cores.iter() {
         // SAFETY: a core in the list is allocated (it is freed only after
         // being removed, under this lock).
         let core = unsafe { &*(c as *const Core) };
         core.flush_slot(id);
     }
+    reclaim_destroyed(&mut cores);
+}
+
+/// Seconds between two "still out" warnings of a destroyed pool.
+const DESTROY_WARN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Time origin of `Core::warned_at`.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Frees every destroyed core whose buffers are all back (the retry of
+/// `page_pool_release_retry`: run on each release into a destroyed pool,
+/// each pool creation and each lcore flush, so a release that raced the
+/// destroy is caught up later). The caller holds the `CORES` lock.
+fn reclaim_destroyed(cores: &mut Vec<usize>) {
+    cores.retain(|&c| {
+        // SAFETY: a core in the list is allocated (see CORES).
+        let core = unsafe { &*(c as *const Core) };
+        if !core.dead.load(Acquire) || core.stats().in_use != 0 {
+            return true;
+        }
+        log::info!(
+            "pool '{}': the last buffer out at destroy is back; its memory is freed",
+            core.name
+        );
+        // SAFETY: the pool was destroyed (no Pool, so no allocation) and
+        // every buffer is counted back, the counter update being the last
+        // access of a release: nothing refers to the core any more. It
+        // leaves the list (under the lock) as it is freed, once.
+        drop(unsafe { Box::from_raw(c as *mut Core) });
+        false
+    });
 }
 
 /// Splits words that are no handle of the pool at hand into those in the
@@ -153,6 +186,14 @@ pub(crate) struct Core {
     /// Per-buffer state tracking (double release detection, exact leak
     /// report) on.
     pub(crate) track: bool,
+    /// Set (under the `CORES` lock) when the pool was destroyed with
+    /// buffers out: every release then takes `put_after_destroy`, and the
+    /// core is freed when the last buffer is back (as Linux's
+    /// `page_pool_release_retry`).
+    dead: AtomicBool,
+    /// Seconds (since `EPOCH`) of the last "still out" warning of a
+    /// destroyed pool (rate limit).
+    warned_at: AtomicU64,
     pub(crate) name: String,
     tag: usize,
     pub(crate) buf_size: usize,
@@ -336,6 +377,8 @@ impl Pool {
             handle_base: 0,
             handle_mask: !(slots * std::mem::size_of::<Meta>() - 1) | TAG_MASK,
             track: cfg.track_state,
+            dead: AtomicBool::new(false),
+            warned_at: AtomicU64::new(0),
             metas,
             cache_size: cfg.cache_size,
             lcores,
@@ -363,7 +406,11 @@ impl Pool {
             let filled = c.ring.enqueue_bulk(&raws);
             debug_assert!(filled);
         }
-        cores().push(core as usize);
+        {
+            let mut cores = cores();
+            reclaim_destroyed(&mut cores);
+            cores.push(core as usize);
+        }
         log::debug!(
             "pool '{}': {} {} buffers of {} bytes, cache {} x {} lcores, ring {}",
             cfg.name,
@@ -649,43 +696,31 @@ impl Pool {
 }
 
 impl Drop for Pool {
+    /// Destroys the pool. With every buffer back its memory is freed now;
+    /// otherwise it is freed when the last buffer comes back (as Linux's
+    /// `page_pool_release_retry`), and until then the buffers out stay
+    /// valid, and a warning at most once a minute names them.
     fn drop(&mut self) {
         let core = self.core();
+        let mut cores = cores();
+        // From here every release takes the locked path (which may free
+        // the core); a release that read the flag just before is counted
+        // by the time it ends, and the next reclaim catches it up.
+        core.dead.store(true, Release);
         let in_use = core.stats().in_use;
         if in_use == 0 {
-            cores().retain(|&c| c != self.core.as_ptr() as usize);
-            // SAFETY: no handle of this pool is alive (every allocated
-            // buffer was counted back, and the last pool access of a release
-            // is its counter update), and this was the last Pool pointing
-            // to the core: free it once.
-            drop(unsafe { Box::from_raw(self.core.as_ptr()) });
+            reclaim_destroyed(&mut cores);
             return;
         }
-        let out = core.outstanding();
         log::error!(
-            "pool '{}' destroyed with {} buffers still in use; its memory is leaked so they stay valid{}",
+            "pool '{}' destroyed with {} buffers still in use; its memory is freed when the last comes back",
             core.name,
             in_use,
-            if core.track {
-                ""
-            } else {
-                " (enable PoolConfig::track_state to name every one)"
-            }
         );
-        for o in out.iter().take(32) {
-            log::error!(
-                "pool '{}': buffer #{} dma {:#x} pp_ref {} ref {} still out",
-                core.name,
-                o.index,
-                o.dma,
-                o.pp_ref,
-                o.ref_count
-            );
-        }
-        if out.len() > 32 {
-            log::error!("pool '{}': ... and {} more", core.name, out.len() - 32);
-        }
-        // The core is intentionally not freed: live handles point into it.
+        // Under the lock: a release that brings the last buffer back frees
+        // the core, and waits for this.
+        core.warn_still_out();
+        drop(cores);
     }
 }
 
@@ -1008,6 +1043,10 @@ impl Core {
     /// Takes back unshared handles of this pool (refs at `REFS_ONE`).
     #[inline(always)]
     pub(crate) fn put_unshared(&self, raws: &[usize]) {
+        if self.dead.load(Relaxed) {
+            self.put_after_destroy(raws);
+            return;
+        }
         if self.track {
             self.put_tracked(raws);
         } else {
@@ -1145,6 +1184,94 @@ impl Core {
             stats.add_local(Stat::RecycleRingFull, count);
         }
         cache.len = target;
+    }
+
+    /// A release into a destroyed pool: the buffers go to the ring (no
+    /// cache: nobody will allocate them), and the core is freed if they
+    /// were the last ones out (this may free `self`).
+    #[cold]
+    #[inline(never)]
+    fn put_after_destroy(&self, raws: &[usize]) {
+        let mut cores = cores();
+        if self.track {
+            self.put_tracked_filtering_to_ring(raws);
+        } else {
+            self.put_ring(raws);
+        }
+        if self.stats().in_use != 0 {
+            self.warn_still_out();
+            return;
+        }
+        // `self` is not used past this point: the reclaim may free it.
+        reclaim_destroyed(&mut cores);
+    }
+
+    /// Puts handles straight into the ring, counted on the shared set.
+    fn put_ring(&self, raws: &[usize]) {
+        let n = raws.len() as u64;
+        if self.ring.enqueue_bulk(raws) {
+            self.shared.add_shared(Stat::RecycleRing, n);
+        } else {
+            self.lost_ring_full(raws.len());
+            self.shared.add_shared(Stat::RecycleRingFull, n);
+        }
+    }
+
+    /// `put_tracked_filtering`, into the ring.
+    fn put_tracked_filtering_to_ring(&self, raws: &[usize]) {
+        for &raw in raws {
+            // SAFETY: handles of this core, which is still allocated.
+            let m = unsafe { meta::meta(raw) };
+            if m.state.load(Relaxed) == STATE_OUT {
+                m.state.store(STATE_FREE, Relaxed);
+                self.put_ring(&[raw]);
+            } else {
+                self.report_double_release(raw);
+            }
+        }
+    }
+
+    /// Names the buffers still out of a destroyed pool: at most once per
+    /// `DESTROY_WARN_INTERVAL` (and at the destroy itself).
+    #[cold]
+    fn warn_still_out(&self) {
+        let now = EPOCH.elapsed().as_secs() + DESTROY_WARN_INTERVAL.as_secs();
+        let last = self.warned_at.load(Relaxed);
+        if last != 0 && now < last + DESTROY_WARN_INTERVAL.as_secs() {
+            return;
+        }
+        if self
+            .warned_at
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let out = self.outstanding();
+        let in_use = self.stats().in_use;
+        log::warn!(
+            "pool '{}' (destroyed): {} buffers still out, its memory waits for them{}",
+            self.name,
+            in_use,
+            if self.track {
+                ""
+            } else {
+                " (enable PoolConfig::track_state to name every one)"
+            }
+        );
+        for o in out.iter().take(32) {
+            log::warn!(
+                "pool '{}' (destroyed): buffer #{} dma {:#x} pp_ref {} ref {} still out",
+                self.name,
+                o.index,
+                o.dma,
+                o.pp_ref,
+                o.ref_count
+            );
+        }
+        if out.len() > 32 {
+            log::warn!("pool '{}': ... and {} more", self.name, out.len() - 32);
+        }
     }
 
     #[cold]

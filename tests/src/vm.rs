@@ -268,8 +268,12 @@ impl Vm {
             "-initrd".into(),
             path_str(&initramfs)?,
             "-append".into(),
+            // no_timer_check: under TCG on a loaded host the kernel's
+            // IO-APIC timer check can miss its ticks and panic ("timer
+            // doesn't work through Interrupt-remapped IO-APIC", seen once
+            // with other guests and builds sharing the 2 cores).
             format!(
-                "console=ttyS0 intel_iommu=on quiet loglevel=3 panic=-1 rig.hugepages={} rig.cmd={cmd64}",
+                "console=ttyS0 intel_iommu=on no_timer_check quiet loglevel=3 panic=-1 rig.hugepages={} rig.cmd={cmd64}",
                 config.hugepages
             ),
             "-chardev".into(),

@@ -226,7 +226,13 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         if self.sw_vlan && pkt.tx.flags.contains(TxFlags::VLAN) {
             offload::insert_vlan(pkt)?;
         }
-        let tso_hdr_len = offload::prepare(pkt)? as u32;
+        // Nothing requested, nothing to check or patch (the common case
+        // skips the call).
+        let tso_hdr_len = if pkt.tx.flags.is_empty() {
+            0
+        } else {
+            offload::prepare(pkt)? as u32
+        };
         let ctx = F::context(pkt)?;
         let mut info = TxPacketInfo {
             flags: pkt.tx.flags,
@@ -275,10 +281,16 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     }
 
     fn store_buffers(&mut self, pkt: Packet) {
-        let mut i = self.data_start;
-        for seg in pkt.into_segments() {
-            self.bufs[usize::from(i)] = Some(seg.into_netmem());
-            i = self.ring.add(i, 1);
+        let i = self.data_start;
+        let (head, more) = pkt.into_parts();
+        self.bufs[usize::from(i)] = Some(head.into_netmem());
+        // One-segment packets (the common case) have no vector to walk.
+        if !more.is_empty() {
+            let mut i = self.ring.add(i, 1);
+            for seg in more {
+                self.bufs[usize::from(i)] = Some(seg.into_netmem());
+                i = self.ring.add(i, 1);
+            }
         }
     }
 

@@ -68,6 +68,8 @@ pub struct TxRing<F: TxFormat, H: QueueHw = DmaQueue> {
     free_thresh: u16,
     /// The buffer of each descriptor's segment, released at cleanup.
     bufs: Vec<Option<Netmem>>,
+    /// Buffers of completed descriptors, gathered for one bulk free.
+    done: Vec<Netmem>,
     ctx: Vec<Option<F::Ctx>>,
     ctx_next: usize,
     /// First data descriptor of the packet being queued.
@@ -103,6 +105,7 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             rs_thresh: rs_thresh.clamp(1, size / 2),
             free_thresh: free_thresh.clamp(1, size - 1),
             bufs,
+            done: Vec::with_capacity(usize::from(size)),
             ctx: vec![None; F::CTX_SLOTS],
             ctx_next: 0,
             data_start: 0,
@@ -142,11 +145,16 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             self.rs_marks.pop_front();
             let end = self.ring.add(pos, 1);
             while self.clean != end {
-                // Dropping the handle returns the buffer to its pool.
-                self.bufs[usize::from(self.clean)] = None;
+                if let Some(b) = self.bufs[usize::from(self.clean)].take() {
+                    self.done.push(b);
+                }
                 self.clean = self.ring.add(self.clean, 1);
                 freed += 1;
             }
+        }
+        if !self.done.is_empty() {
+            // Sent buffers back to their pools in batches, not one by one.
+            pool::free_bulk(self.done.drain(..));
         }
         self.free += freed;
         freed

@@ -368,6 +368,12 @@ impl Packet {
     pub fn into_segments(self) -> impl Iterator<Item = Segment> {
         std::iter::once(self.head).chain(self.more)
     }
+
+    /// The first segment and the rest (empty for a one-segment packet),
+    /// for hot paths that skip walking an empty vector.
+    pub fn into_parts(self) -> (Segment, Vec<Segment>) {
+        (self.head, self.more)
+    }
 }
 
 #[cfg(test)]

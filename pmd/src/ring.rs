@@ -70,9 +70,19 @@ impl Ring {
     }
     /// `i + n` wrapped.
     pub fn add(self, i: u16, n: u16) -> u16 {
-        let s = u32::from(i) + u32::from(n);
-        // The remainder is below `size`, a u16.
-        (s % u32::from(self.size)) as u16
+        let size = u32::from(self.size);
+        let mut s = u32::from(i) + u32::from(n);
+        // Hot path: callers pass `i < size` and `n <= size`, so one compare
+        // and subtract wraps it (no division per packet). The remainder
+        // fallback keeps the result exact for any other input.
+        if s >= size {
+            s -= size;
+            if s >= size {
+                s %= size;
+            }
+        }
+        // `s` is below `size`, a u16.
+        s as u16
     }
     /// `i - 1` wrapped.
     pub fn prev(self, i: u16) -> u16 {
@@ -197,6 +207,19 @@ mod tests {
         assert_eq!(r.distance(10, 10), 0);
         assert_eq!(r.distance(60, 4), 8);
         assert_eq!(r.distance(4, 60), 56);
+    }
+
+    #[test]
+    fn add_matches_the_remainder_for_every_input() {
+        for size in [2u16, 7, 64, 4096] {
+            let r = Ring::new(size).expect("valid size");
+            for i in (0..=u16::MAX).step_by(97).chain(0..size) {
+                for n in [0u16, 1, size - 1, size, size + 1, u16::MAX] {
+                    let want = ((u32::from(i) + u32::from(n)) % u32::from(size)) as u16;
+                    assert_eq!(r.add(i, n), want, "size {size} i {i} n {n}");
+                }
+            }
+        }
     }
 
     #[test]

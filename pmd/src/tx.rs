@@ -68,6 +68,8 @@ pub struct TxRing<F: TxFormat, H: QueueHw = DmaQueue> {
     free_thresh: u16,
     /// The buffer of each descriptor's segment, released at cleanup.
     bufs: Vec<Option<Netmem>>,
+    /// Buffers of completed descriptors, gathered for one bulk free.
+    done: Vec<Netmem>,
     ctx: Vec<Option<F::Ctx>>,
     ctx_next: usize,
     /// First data descriptor of the packet being queued.
@@ -103,6 +105,7 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             rs_thresh: rs_thresh.clamp(1, size / 2),
             free_thresh: free_thresh.clamp(1, size - 1),
             bufs,
+            done: Vec::with_capacity(usize::from(size)),
             ctx: vec![None; F::CTX_SLOTS],
             ctx_next: 0,
             data_start: 0,
@@ -142,11 +145,16 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             self.rs_marks.pop_front();
             let end = self.ring.add(pos, 1);
             while self.clean != end {
-                // Dropping the handle returns the buffer to its pool.
-                self.bufs[usize::from(self.clean)] = None;
+                if let Some(b) = self.bufs[usize::from(self.clean)].take() {
+                    self.done.push(b);
+                }
                 self.clean = self.ring.add(self.clean, 1);
                 freed += 1;
             }
+        }
+        if !self.done.is_empty() {
+            // Sent buffers back to their pools in batches, not one by one.
+            pool::free_bulk(self.done.drain(..));
         }
         self.free += freed;
         freed
@@ -226,7 +234,13 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         if self.sw_vlan && pkt.tx.flags.contains(TxFlags::VLAN) {
             offload::insert_vlan(pkt)?;
         }
-        let tso_hdr_len = offload::prepare(pkt)? as u32;
+        // Nothing requested, nothing to check or patch (the common case
+        // skips the call).
+        let tso_hdr_len = if pkt.tx.flags.is_empty() {
+            0
+        } else {
+            offload::prepare(pkt)? as u32
+        };
         let ctx = F::context(pkt)?;
         let mut info = TxPacketInfo {
             flags: pkt.tx.flags,
@@ -275,10 +289,16 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     }
 
     fn store_buffers(&mut self, pkt: Packet) {
-        let mut i = self.data_start;
-        for seg in pkt.into_segments() {
-            self.bufs[usize::from(i)] = Some(seg.into_netmem());
-            i = self.ring.add(i, 1);
+        let i = self.data_start;
+        let (head, more) = pkt.into_parts();
+        self.bufs[usize::from(i)] = Some(head.into_netmem());
+        // One-segment packets (the common case) have no vector to walk.
+        if !more.is_empty() {
+            let mut i = self.ring.add(i, 1);
+            for seg in more {
+                self.bufs[usize::from(i)] = Some(seg.into_netmem());
+                i = self.ring.add(i, 1);
+            }
         }
     }
 

@@ -12,6 +12,7 @@
 //! assert!(out.success(), "{}", out.output);
 //! ```
 
+pub mod bench;
 pub mod cpio;
 pub mod frames;
 pub mod image;

@@ -1,0 +1,299 @@
+//! `bench`: our testpmd against DPDK's, io forwarding, in ONE boot of the
+//! DPDK guest image. The guest runs `bench-guest`, a command loop on a third
+//! serial port (a unix socket here); per case and pair the host starts one
+//! testpmd, streams 64-byte frames (60 without FCS) from the host generator
+//! after the first frame is back, stops it, then the other (the order
+//! alternates per pair). Both get the same rings, mbufs and one queue.
+//! Prints the table and writes bench-results/bench.{json,svg,md}.
+//!
+//! `cargo run --release -p rig --bin bench -- [--pairs 5] [--seconds 10]
+//!  [--cases igb-e1000e:32,igb:1,...]`
+
+use rig::bench::{self, CaseResult, Impl, Sample};
+use rig::traffic::{self, TrafficConfig};
+use rig::{Vm, VmConfig, nic_mac, nic_pci};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// The settings both testpmds get.
+const COMMON: &str =
+    "--forward-mode=io --nb-cores=1 --rxq=1 --txq=1 --rxd=512 --txd=512 --total-num-mbufs=8192";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topo {
+    /// Frames in on the igb, out of the e1000e.
+    IgbE1000e,
+    /// One igb port forwarding to itself.
+    Igb,
+    /// One e1000e port forwarding to itself.
+    E1000e,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Case {
+    topo: Topo,
+    burst: u32,
+}
+
+impl Case {
+    fn name(&self) -> String {
+        let t = match self.topo {
+            Topo::IgbE1000e => "igb-e1000e",
+            Topo::Igb => "igb",
+            Topo::E1000e => "e1000e",
+        };
+        format!("{t}:{}", self.burst)
+    }
+
+    fn parse(s: &str) -> Result<Case, String> {
+        let (t, b) = s
+            .split_once(':')
+            .ok_or_else(|| format!("case {s:?}: want TOPO:BURST"))?;
+        let topo = match t {
+            "igb-e1000e" => Topo::IgbE1000e,
+            "igb" => Topo::Igb,
+            "e1000e" => Topo::E1000e,
+            _ => return Err(format!("case {s:?}: topology is igb-e1000e, igb or e1000e")),
+        };
+        let burst = b
+            .parse()
+            .ok()
+            .filter(|b| (1..=512).contains(b))
+            .ok_or_else(|| format!("case {s:?}: burst is 1..=512"))?;
+        Ok(Case { topo, burst })
+    }
+
+    /// The `-a` list and the (tx, rx) NIC indexes of the generator.
+    fn ports(&self) -> (String, usize, usize) {
+        match self.topo {
+            Topo::IgbE1000e => (format!("-a {} -a {}", nic_pci(0), nic_pci(1)), 0, 1),
+            Topo::Igb => (format!("-a {}", nic_pci(0)), 0, 0),
+            Topo::E1000e => (format!("-a {}", nic_pci(1)), 1, 1),
+        }
+    }
+
+    /// The guest loop's command line for `imp`.
+    fn command(&self, imp: Impl) -> String {
+        let (allow, _, _) = self.ports();
+        match imp {
+            Impl::Dpdk => format!(
+                "dpdk -l 0-1 -n 1 --no-telemetry --in-memory {allow} -- {COMMON} --burst={}",
+                self.burst
+            ),
+            Impl::Ours => format!("ours -l 0-1 {allow} -- {COMMON} --burst={}", self.burst),
+        }
+    }
+}
+
+struct Args {
+    pairs: usize,
+    seconds: u64,
+    cases: Vec<Case>,
+    out: std::path::PathBuf,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        pairs: 5,
+        seconds: 10,
+        cases: Vec::new(),
+        out: rig::workspace_root().join("bench-results"),
+    };
+    for t in ["igb-e1000e", "igb", "e1000e"] {
+        for b in [1, 8, 32] {
+            a.cases.push(Case::parse(&format!("{t}:{b}"))?);
+        }
+    }
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .ok_or_else(|| format!("{k}: {v:?} is not a number in 1..=3600"))
+        };
+        match k.as_str() {
+            "--pairs" => a.pairs = num(&v)? as usize,
+            "--seconds" => a.seconds = num(&v)?,
+            "--cases" => {
+                a.cases = v.split(',').map(Case::parse).collect::<Result<_, _>>()?;
+            }
+            "--out" => a.out = v.into(),
+            _ => return Err(format!("unknown option {k}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            eprintln!(
+                "usage: bench [--pairs N] [--seconds N] [--cases igb-e1000e:32,igb:8,e1000e:1,...] [--out DIR]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Waits until the guest output holds `n` lines containing `needle`; returns
+/// the last of them.
+fn wait_count(vm: &Vm, needle: &str, n: usize, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = vm.output_so_far();
+        let hits: Vec<&str> = out.lines().filter(|l| l.contains(needle)).collect();
+        if hits.len() >= n {
+            return Ok(hits[n - 1].to_string());
+        }
+        if out.contains("@@bench-quit") {
+            return Err(format!("the guest loop quit while waiting for {needle:?}"));
+        }
+        if Instant::now() > deadline {
+            let tail: Vec<&str> = out.lines().rev().take(30).collect();
+            return Err(format!(
+                "waiting for {needle:?} #{n} timed out after {} s; output tail:\n{}",
+                timeout.as_secs(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run(a: &Args) -> Result<(), String> {
+    let image = rig::image::dpdk_image().map_err(|e| e.to_string())?;
+    let sock = std::env::temp_dir().join(format!("rig-bench-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let per_run = a.seconds + 60;
+    let total = per_run * 2 * a.pairs as u64 * a.cases.len() as u64 + 300;
+    let config = VmConfig {
+        echo_console: false,
+        image: Some(image),
+        timeout: Duration::from_secs(total),
+        // Both vCPUs poll during a run; the heartbeat may be late on a busy host.
+        stall_timeout: Duration::from_secs(60),
+        extra_args: vec![
+            "-chardev".into(),
+            format!("socket,id=bench,path={},server=on,wait=off", sock.display()),
+            "-serial".into(),
+            "chardev:bench".into(),
+        ],
+        ..VmConfig::default()
+    };
+    println!(
+        "bench: booting the DPDK guest image once; {} case(s) x {} pair(s) x {} s",
+        a.cases.len(),
+        a.pairs,
+        a.seconds
+    );
+    let vm = Vm::start(config, "bench-guest").map_err(|e| e.to_string())?;
+    let mut ctl = UnixStream::connect(&sock).map_err(|e| format!("{}: {e}", sock.display()))?;
+    wait_count(&vm, "@@bench-ready", 1, Duration::from_secs(120))?;
+    let mut started = 0usize;
+    let mut send = |line: &str| -> Result<(), String> {
+        ctl.write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| format!("bench control port: {e}"))
+    };
+    let mut all: Vec<(String, Vec<Sample>)> = Vec::new();
+    for case in &a.cases {
+        let mut samples = Vec::new();
+        for pair in 0..a.pairs {
+            // Alternate who goes first, so drift in the host's load hits both.
+            let order = if pair % 2 == 0 {
+                [Impl::Dpdk, Impl::Ours]
+            } else {
+                [Impl::Ours, Impl::Dpdk]
+            };
+            for imp in order {
+                let cmd = case.command(imp);
+                send(&cmd)?;
+                started += 1;
+                wait_count(&vm, "@@bench-started", started, Duration::from_secs(30))?;
+                let (_, tx, rx) = case.ports();
+                let cfg = TrafficConfig {
+                    rate_pps: 10_000_000,
+                    duration: Duration::from_secs(a.seconds),
+                    frame_len: 60,
+                    dst_mac: nic_mac(tx),
+                    warmup_timeout: Duration::from_secs(90),
+                    ..TrafficConfig::default()
+                };
+                let r = traffic::run(vm.peer(tx), vm.peer(rx), &cfg);
+                send("stop")?;
+                let stopped = wait_count(&vm, "@@bench-stopped", started, Duration::from_secs(60))?;
+                let r = r.map_err(|e| format!("{} {}: {e}", case.name(), imp.name()))?;
+                let secs = r.elapsed.as_secs_f64();
+                let kpps = if secs > 0.0 {
+                    r.received as f64 / secs / 1000.0
+                } else {
+                    0.0
+                };
+                println!(
+                    "bench: {} pair {} {}: {kpps:.1} kpps ({}; {})",
+                    case.name(),
+                    pair + 1,
+                    imp.name(),
+                    r.summary(),
+                    stopped.trim()
+                );
+                samples.push(Sample {
+                    imp,
+                    kpps,
+                    sent: r.sent,
+                    lost: r.lost,
+                });
+            }
+        }
+        all.push((case.name(), samples));
+    }
+    send("quit")?;
+    let out = vm.wait().map_err(|e| e.to_string())?;
+    if !out.success() {
+        return Err(format!("the guest loop exited with {}", out.status));
+    }
+    let results: Vec<CaseResult> = all
+        .iter()
+        .filter_map(|(c, v)| CaseResult::of(c, v))
+        .collect();
+    let table = bench::table(&results);
+    println!("\n{table}");
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let meta = serde_json::json!({
+        "pairs": a.pairs, "seconds": a.seconds, "frame_len_with_fcs": 64,
+        "settings": COMMON, "generator": "rig::traffic, at most 128 frames in flight",
+    });
+    let json = bench::json(meta, &results, &all);
+    let write = |name: &str, body: String| {
+        let p = a.out.join(name);
+        std::fs::write(&p, body).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    write(
+        "bench.json",
+        serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n",
+    )?;
+    write("bench.md", table)?;
+    bench::chart(
+        &results,
+        &format!(
+            "io forwarding, 64 B frames: median kpps, {} pairs x {} s (whiskers: min-max)",
+            a.pairs, a.seconds
+        ),
+        &a.out.join("bench.svg"),
+    )?;
+    println!("bench: wrote {}/bench.{{json,md,svg}}", a.out.display());
+    let _ = std::fs::remove_file(&sock);
+    Ok(())
+}

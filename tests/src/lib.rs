@@ -19,6 +19,7 @@ pub mod image;
 pub mod peer;
 pub mod pmdcheck;
 pub mod shm;
+pub mod testpmd_out;
 pub mod trace;
 pub mod traffic;
 pub mod vm;

@@ -15,12 +15,11 @@
 //!   overdrive of the RX ring.
 
 use rig::frames::FrameSpec;
-use rig::traffic::{self, TrafficConfig, TrafficReport};
+use rig::testpmd_out::{HOST, fwd_stats, quick_traffic, udp};
+use rig::traffic::{self, TrafficReport};
 use rig::{FramePeer, RunOutput, Vm, VmConfig, nic_mac, nic_pci};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
 /// Appended to every script: the guest kernel's VT-d fault lines.
 const DMAR_DUMP: &str =
@@ -88,24 +87,6 @@ fn rc(out: &str, tag: &str) -> i32 {
         .unwrap_or_else(|| panic!("no {head} line in:\n{out}"))
 }
 
-/// The numbers of a testpmd "Forward statistics for port N" block:
-/// (RX-packets, RX-dropped, TX-packets, TX-dropped).
-fn fwd_stats(out: &str, port: usize) -> (u64, u64, u64, u64) {
-    let head = format!("Forward statistics for port {port} ");
-    let mut lines = out.lines().skip_while(|l| !l.contains(&head)).skip(1);
-    let nums = |l: Option<&str>| -> Vec<u64> {
-        l.unwrap_or("")
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect()
-    };
-    let rx = nums(lines.next());
-    let tx = nums(lines.next());
-    assert_eq!(rx.len(), 3, "RX line of port {port} in:\n{out}");
-    assert_eq!(tx.len(), 3, "TX line of port {port} in:\n{out}");
-    (rx[0], rx[1], tx[0], tx[1])
-}
-
 /// The `n`th (from 0) line starting with `prefix`.
 fn nth_line<'a>(out: &'a str, prefix: &str, n: usize) -> &'a str {
     out.lines()
@@ -120,15 +101,6 @@ fn kv(line: &str, key: &str) -> u64 {
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
-}
-
-fn udp(dst: [u8; 6], seed: u8, len: usize) -> Vec<u8> {
-    FrameSpec {
-        src: HOST,
-        seed,
-        ..FrameSpec::udp4(dst, len)
-    }
-    .build()
 }
 
 /// Sends well-formed frames to `peer`'s NIC at about `pps`, open loop,
@@ -148,16 +120,6 @@ fn blast(peer: &FramePeer, dst: [u8; 6], pps: u64, stop: &AtomicBool) -> u64 {
         }
     }
     sent
-}
-
-fn quick_traffic(dst: [u8; 6], secs: u64, rate: u64) -> TrafficConfig {
-    TrafficConfig {
-        rate_pps: rate,
-        duration: Duration::from_secs(secs),
-        max_in_flight: 64,
-        dst_mac: dst,
-        ..TrafficConfig::default()
-    }
 }
 
 /// Counted frames both ways through a forwarder on NICs 0 and 1.

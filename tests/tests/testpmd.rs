@@ -6,14 +6,13 @@
 //! console (`@@pcap-begin` / `@@pcap-end`).
 
 use apps::testpmd::pcap;
-use rig::frames::{self, FrameSpec};
-use rig::traffic::{self, TrafficConfig, TrafficReport};
+use rig::frames;
+use rig::testpmd_out::{HOST, fwd_stats, quick_traffic, udp};
+use rig::traffic::{self, TrafficReport};
 use rig::{FramePeer, RunOutput, Vm, VmConfig, nic_mac, nic_pci};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::time::Duration;
-
-const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
 fn ports() -> String {
     format!("-a {} -a {}", nic_pci(0), nic_pci(1))
@@ -37,24 +36,6 @@ fn finish(vm: Vm) -> RunOutput {
     out
 }
 
-/// The numbers of a text "Forward statistics for port N" block:
-/// (RX-packets, RX-dropped, TX-packets, TX-dropped).
-fn fwd_stats(out: &str, port: usize) -> (u64, u64, u64, u64) {
-    let head = format!("Forward statistics for port {port} ");
-    let mut lines = out.lines().skip_while(|l| !l.contains(&head)).skip(1);
-    let nums = |l: Option<&str>| -> Vec<u64> {
-        l.unwrap_or("")
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect()
-    };
-    let rx = nums(lines.next());
-    let tx = nums(lines.next());
-    assert_eq!(rx.len(), 3, "RX line of port {port} in:\n{out}");
-    assert_eq!(tx.len(), 3, "TX line of port {port} in:\n{out}");
-    (rx[0], rx[1], tx[0], tx[1])
-}
-
 /// The JSON lines testpmd printed with --json.
 fn json_lines(out: &str) -> Vec<Value> {
     out.lines()
@@ -70,28 +51,9 @@ fn final_json(out: &str) -> Value {
         .unwrap_or_else(|| panic!("no final JSON line in:\n{out}"))
 }
 
-fn udp(dst: [u8; 6], seed: u8, len: usize) -> Vec<u8> {
-    FrameSpec {
-        src: HOST,
-        seed,
-        ..FrameSpec::udp4(dst, len)
-    }
-    .build()
-}
-
 fn send_all(peer: &FramePeer, frames: &[Vec<u8>]) {
     for f in frames {
         peer.send(f).expect("send to the NIC");
-    }
-}
-
-fn quick_traffic(dst: [u8; 6], secs: u64, rate: u64) -> TrafficConfig {
-    TrafficConfig {
-        rate_pps: rate,
-        duration: Duration::from_secs(secs),
-        max_in_flight: 64,
-        dst_mac: dst,
-        ..TrafficConfig::default()
     }
 }
 

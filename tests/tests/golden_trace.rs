@@ -92,9 +92,6 @@ const NOT_YET_IMPLEMENTED: &[(NicModel, &str, u32)] = &[
     (NicModel::E1000e, "phy write 0/25", 1),
     (NicModel::E1000e, "phy write 0/29", 1),
     (NicModel::E1000e, "phy write 0/30", 1),
-    (NicModel::E1000e, "write GCR", 4),
-    (NicModel::E1000e, "write GCR2", 4),
-    (NicModel::E1000e, "write PBA", 4),
     // Linux validates the NVM checksum (words 0x00-0x3F through EERD) at
     // probe; ours takes the MAC address from RAR0 and reads no NVM word.
     (NicModel::E1000e, "write EERD", 2),

@@ -102,11 +102,34 @@ impl Chip for E1000e {
         phy::restart_autoneg(mac)
     }
 
-    /// 82574: a 20 KiB receive packet buffer (PBA reset value, 82574
-    /// 10.2.5.x), FCRTH/FCRTL in 8-byte units, pause time 0x680 as
+    /// The initialisation bits Intel's code sets for the 82574 after every
+    /// reset (its initialize_hw_bits for the 82571 family, and the 82574
+    /// datasheet's CTRL, CTRL_EXT, TARC, GCR and GCR2 register
+    /// descriptions): TXDCTL(0/1) bit 22, TARC0 bits 30:27 cleared
+    /// and bit 26 set (TARC1 is left alone on the 82574), CTRL bit 29
+    /// cleared, CTRL_EXT bit 23 cleared and 22 set, GCR bit 22 and
+    /// L1_ACT_WITHOUT_L0S_RX, GCR2 bit 0 (the PCIe completion erratum that
+    /// shows as TX hangs with ASPM on), and the packet buffer split at
+    /// 32 KiB for receive as Linux's e1000e does (PBA; FC thresholds follow
+    /// it). QEMU ignores all of these except TXDCTL and TARC.ENABLE (bit
+    /// 10, preserved here).
+    fn init_hw_bits(&self, mac: &Mac) {
+        for n in 0..2 {
+            mac.update(txdctl(n), |v| v | TXDCTL_COUNT_DESC);
+        }
+        mac.update(tarc(0), |v| (v & !(0xF << 27)) | (1 << 26));
+        mac.update(CTRL, |v| v & !(1 << 29));
+        mac.update(CTRL_EXT, |v| (v & !(1 << 23)) | (1 << 22));
+        mac.update(GCR, |v| v | GCR_82574_INIT | GCR_L1_ACT_WITHOUT_L0S_RX);
+        mac.update(GCR2, |v| v | 1);
+        mac.w(PBA, PBA_RX_KB);
+    }
+
+    /// 82574: the receive packet buffer [`init_hw_bits`](Chip::init_hw_bits)
+    /// sets (PBA), FCRTH/FCRTL in 8-byte units, pause time 0x680 as
     /// Linux's e1000e.
     fn fc_thresholds(&self, mtu: u16) -> FcThresholds {
-        FcThresholds::for_buffer(20, u32::from(mtu) + 14 + 4 + 4, 8, 0x0680)
+        FcThresholds::for_buffer(PBA_RX_KB, u32::from(mtu) + 14 + 4 + 4, 8, 0x0680)
     }
 
     fn set_mtu(&self, mac: &Mac, mtu: u16) {
@@ -277,6 +300,11 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         // WTHRESH 0: write-back only for RS'd descriptors, which the ring
         // batches.
         mac.w(txdctl(n), TXDCTL_GRAN | TXDCTL_COUNT_DESC);
+        if n == 0 {
+            // 82574 erratum (Linux's e1000e applies it): TXDCTL(1) must
+            // equal TXDCTL(0) even when queue 1 is unused.
+            mac.w(txdctl(1), TXDCTL_GRAN | TXDCTL_COUNT_DESC);
+        }
         mac.update(tarc(n), |t| t | TARC_ENABLE);
         queues.push_tx(b.ring, b.counters);
     }

@@ -92,6 +92,11 @@ pub const RETA_QUEUE_SHIFT: u32 = 7;
 pub const TXDCTL_GRAN: u32 = 1 << 24;
 /// Bit 22 must be written 1 (Linux: E1000_TXDCTL_COUNT_DESC).
 pub const TXDCTL_COUNT_DESC: u32 = 1 << 22;
+/// PBA: packet buffer allocation, receive part in KiB (82574 datasheet, PBA);
+/// the rest of the 40 KiB goes to transmit.
+pub const PBA: usize = 0x1000;
+/// The receive share Linux's e1000e gives the 82574 with standard frames.
+pub const PBA_RX_KB: u32 = 32;
 /// TARC.ENABLE: the queue's transmit requests are served.
 pub const TARC_ENABLE: u32 = 1 << 10;
 

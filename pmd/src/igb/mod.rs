@@ -305,6 +305,16 @@ pub fn srrctl_value(packet: RxBufLayout, header: Option<RxBufLayout>) -> u32 {
     }
 }
 
+/// SRRCTL.DROP_EN for a queue: as asked, else on with more than one RX
+/// queue.
+fn srrctl_drop_bit(asked: Option<bool>, rx_queues: u16) -> u32 {
+    if asked.unwrap_or(rx_queues > 1) {
+        SRRCTL_DROP_EN
+    } else {
+        0
+    }
+}
+
 fn open(args: OpenArgs<'_>) -> Result<Opened> {
     queue::check_rx_pools(Igb::LIMITS.driver, &args.rxq, None)?;
     let (port, setup) = MacPort::bring_up(args, Igb)?;
@@ -331,7 +341,16 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         if header.is_some() {
             mac.w(psrtype(n % 8), PSRTYPE_ALL);
         }
-        mac.w(srrctl(n), srrctl_value(layout, header.map(|(_, l)| l)));
+        // SRRCTL.DROP_EN (82576 datasheet, SRRCTL; DPDK's rx_drop_en): a
+        // queue without free descriptors drops its frames instead of
+        // holding them in the packet buffer all queues share, so one
+        // starved queue cannot stall the others. On by default with more
+        // than one RX queue. (QEMU's igb drops on a full ring either way.)
+        mac.w(
+            srrctl(n),
+            srrctl_value(layout, header.map(|(_, l)| l))
+                | srrctl_drop_bit(rxq[n].drop_en(), cfg.rx_queues),
+        );
         // PTHRESH/HTHRESH as DPDK; WTHRESH 1, DPDK's 82576 RX default: a larger
         // one can hold a lone packet's write-back while interrupts are masked
         // (82576 datasheet 8.10.10 RXDCTL.WTHRESH).
@@ -400,6 +419,14 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drop_en_is_on_with_several_queues_unless_asked_off() {
+        assert_eq!(srrctl_drop_bit(None, 1), 0);
+        assert_eq!(srrctl_drop_bit(None, 2), SRRCTL_DROP_EN);
+        assert_eq!(srrctl_drop_bit(Some(false), 4), 0);
+        assert_eq!(srrctl_drop_bit(Some(true), 1), SRRCTL_DROP_EN);
+    }
 
     #[test]
     fn rss_hashes_every_type_with_the_ipv6_ex_fields() {

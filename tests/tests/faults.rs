@@ -476,15 +476,16 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
         let (rx0, _, tx0, txd0) = fwd_stats(flap, 0);
         let (rx1, _, tx1, txd1) = fwd_stats(flap, 1);
         assert_eq!((txd0, txd1), (0, 0), "{flap}");
-        assert_eq!(
-            (rx0, tx1),
-            (flap_out.1, flap_out.1),
-            "port 0 in, port 1 out:\n{flap}"
-        );
-        assert_eq!(
-            (rx1, tx0),
-            (flap_out.0, flap_out.0),
-            "port 1 in, port 0 out:\n{flap}"
+        // Every frame a port received went out of the other. What the host
+        // saw of it can be less: a frame the NIC sent while QEMU had its
+        // wire down is gone (QEMU still marks the descriptor done; a real
+        // MAC would hold it), and whether any fell in that window depends
+        // on host timing (seen once on a loaded host).
+        assert_eq!(rx0, tx1, "port 0 in, port 1 out:\n{flap}");
+        assert_eq!(rx1, tx0, "port 1 in, port 0 out:\n{flap}");
+        assert!(
+            flap_out.1 <= tx1 && flap_out.0 <= tx0,
+            "the host saw more than the ports sent ({flap_out:?}):\n{flap}"
         );
         assert!(
             rx0 < ab.sent + ab2.sent + ab.probes + ab2.probes + during.0,

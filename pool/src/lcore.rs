@@ -7,24 +7,41 @@
 //! id's cache in every pool goes back to that pool's ring. That exclusivity is what lets a pool touch an
 //! lcore's cache without atomics.
 
+use crate::sync::{AtomicBool, Ordering, sync_static};
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use thiserror::Error;
 
 /// Most lcore ids a process can use.
+#[cfg(not(loom))]
 pub const MAX_LCORES: usize = 128;
+/// Most lcore ids a process can use (few under loom: each is a modelled
+/// atomic).
+#[cfg(loom)]
+pub const MAX_LCORES: usize = 4;
 
 const NONE: usize = usize::MAX;
 
-static CLAIMED: [AtomicBool; MAX_LCORES] = [const { AtomicBool::new(false) }; MAX_LCORES];
+sync_static!(CLAIMED: [AtomicBool; MAX_LCORES] = [const { AtomicBool::new(false) }; MAX_LCORES],
+    std::array::from_fn(|_| AtomicBool::new(false)));
 
-thread_local! {
+#[cfg(not(loom))]
+std::thread_local! {
     /// The calling thread's lcore id, `NONE` if it has none. Const-initialised
     /// without a destructor, so reading it is a plain thread-local load.
     static CURRENT: Cell<usize> = const { Cell::new(NONE) };
     /// Owns the claim; dropped at thread exit.
     static CLAIM: RefCell<Option<Claim>> = const { RefCell::new(None) };
+}
+
+// The same, per modelled thread (loom's macro takes no const initialiser).
+#[cfg(loom)]
+loom::thread_local! {
+    /// The calling thread's lcore id, `NONE` if it has none. Const-initialised
+    /// without a destructor, so reading it is a plain thread-local load.
+    static CURRENT: Cell<usize> = Cell::new(NONE);
+    /// Owns the claim; dropped at thread exit.
+    static CLAIM: RefCell<Option<Claim>> = RefCell::new(None);
 }
 
 /// Why an lcore id could not be bound.

@@ -12,7 +12,7 @@
 //! handle is one of `pp_of(refs)` pool references and is released with an
 //! atomic decrement.
 
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64};
 
 use crate::pool::Core;
 
@@ -25,6 +25,7 @@ pub(crate) const TAG_MASK: usize = 31;
 /// Metadata size: handle offsets divided by it are buffer indices.
 pub(crate) const META_SIZE: usize = std::mem::size_of::<Meta>();
 /// Width of `TAG_MASK`.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TAG_BITS: u32 = TAG_MASK.count_ones();
 
 /// `refs` value of a buffer given back to its provider.
@@ -94,9 +95,15 @@ pub(crate) struct Meta {
     pub(crate) state: AtomicU32,
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<Meta>() == 32);
 // Handle offsets divided by the metadata size are buffer indices.
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<Meta>() == 1 << TAG_BITS);
+// Under loom the atomics are larger: the size must stay a power of two
+// (handle ownership is a mask test).
+#[cfg(loom)]
+const _: () = assert!(std::mem::size_of::<Meta>().is_power_of_two());
 const _: () = assert!(std::mem::align_of::<Meta>() > TAG_MASK);
 
 /// The metadata a handle points to.

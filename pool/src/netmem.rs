@@ -43,10 +43,10 @@
 //!   owners of one buffer, which the pool may hand out again while one of
 //!   them still uses it.
 
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use crate::meta::{
     self, FULL_ONE, NET_IOV, POISON, PP_ONE, RAW_CHECKS, REFS_ONE, SHARED, full_of, pp_of,

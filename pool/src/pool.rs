@@ -5,9 +5,7 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::LazyLock;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -23,6 +21,8 @@ use crate::netmem::{self, Netmem};
 use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
 use crate::ring::Ring;
 use crate::stats::{Counters, PoolStats, Stat};
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard, sync_static};
 
 /// Page size of the host memory behind [`Pool::with_host_memory`]: a 2 MiB
 /// "hugepage", so placement follows the same rules as real DMA memory.
@@ -51,11 +51,12 @@ unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
     }
 }
 
+sync_static!(
 /// Every pool core not yet freed: live pools, and destroyed pools waiting
 /// for their last buffer. Lets an exiting lcore thread flush its cache in
 /// every pool (`flush_lcore`) and the release path find destroyed pools;
 /// a core is freed only after it left this list, under its lock.
-static CORES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+CORES: Mutex<Vec<usize>> = Mutex::new(Vec::new()), Mutex::new(Vec::new()));
 
 fn cores() -> MutexGuard<'static, Vec<usize>> {
     // The list stays consistent across a panic (plain pushes and removes).
@@ -345,14 +346,10 @@ impl Pool {
                 let real = i < cfg.count;
                 Meta {
                     pool: std::ptr::null(),
-                    refs: std::sync::atomic::AtomicU64::new(if real {
-                        REFS_ONE
-                    } else {
-                        REFS_RETIRED
-                    }),
+                    refs: AtomicU64::new(if real { REFS_ONE } else { REFS_RETIRED }),
                     dma: if real { dma_of(i) } else { iova_base },
                     index: i as u32,
-                    state: std::sync::atomic::AtomicU32::new(STATE_FREE),
+                    state: AtomicU32::new(STATE_FREE),
                 }
             })
             .collect();

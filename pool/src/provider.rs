@@ -7,9 +7,9 @@
 //! The hw crate's types implement them; [`HostMemory`] and
 //! [`HostDeviceMemory`] are plain-memory stand-ins for host tests.
 
+use crate::sync::{AtomicU64, Ordering, sync_static};
 use std::alloc::Layout;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::PoolError;
 
@@ -50,8 +50,9 @@ pub unsafe trait DeviceRegion: Send + Sync + 'static {
     }
 }
 
+sync_static!(
 /// Fake IOVAs for host memory: distinct, page-aligned, far from 0.
-static NEXT_FAKE_IOVA: AtomicU64 = AtomicU64::new(0x10_0000_0000);
+NEXT_FAKE_IOVA: AtomicU64 = AtomicU64::new(0x10_0000_0000), AtomicU64::new(0x10_0000_0000));
 
 fn fake_iova(len: usize, align: usize) -> u64 {
     let span = (len as u64).next_multiple_of(align as u64) + align as u64;

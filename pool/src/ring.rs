@@ -16,8 +16,8 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
+use crate::sync::Ordering::{AcqRel, Acquire, Release};
 use crate::sync::{AtomicUsize, spin_wait};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 
 #[cfg(loom)]
 type Slot = loom::cell::UnsafeCell<usize>;

@@ -1,6 +1,6 @@
 //! Pool statistics, named as Linux's page_pool keeps them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// Counter indices.
 #[derive(Clone, Copy)]

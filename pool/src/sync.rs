@@ -1,10 +1,34 @@
-//! Atomics and cells used by the lock-free structures, swapped for loom's
-//! model-checked versions under `cfg(loom)`.
+//! Every atomic, lock and thread-local the pool uses, swapped for loom's
+//! model-checked versions under `cfg(loom)` (the loom models in `ring.rs`
+//! and `pool.rs` run the crate's real code over them).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicUsize;
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::AtomicUsize;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+pub(crate) use std::sync::atomic::Ordering;
+
+/// A `static` initialised lazily under loom (loom's objects cannot be built
+/// in a const context, and each model execution needs fresh ones) and
+/// const-initialised otherwise: `sync_static!(NAME: Type = const_expr, loom_expr);`.
+macro_rules! sync_static {
+    ($(#[$attr:meta])* $name:ident : $t:ty = $init:expr, $loom_init:expr) => {
+        $(#[$attr])*
+        #[cfg(not(loom))]
+        static $name: $t = $init;
+        #[cfg(loom)]
+        loom::lazy_static! {
+            $(#[$attr])*
+            static ref $name: $t = $loom_init;
+        }
+    };
+}
+pub(crate) use sync_static;
 
 /// Hint inside a spin-wait; under loom it yields so the model can progress.
 #[inline]

@@ -33,6 +33,9 @@ mod ring;
 mod stats;
 mod sync;
 
+#[cfg(all(test, loom))]
+mod loom_models;
+
 pub use config::{MAX_BUFFERS, MAX_CACHE_SIZE, PoolConfig};
 pub use error::PoolError;
 pub use netmem::{NetIovOwner, Netmem, PageRef};

@@ -166,6 +166,20 @@ struct CacheStack {
 struct LcoreSlot {
     stats: Counters,
     cache: UnsafeCell<CacheStack>,
+    /// Under loom, a modelled cell touched on every use of the slot, so
+    /// that the models see two threads using one lcore's cache unordered
+    /// (the cache itself is plain memory loom cannot watch).
+    #[cfg(loom)]
+    owner: loom::cell::UnsafeCell<()>,
+}
+
+impl LcoreSlot {
+    /// Records a use of the slot (loom only; nothing otherwise).
+    #[inline(always)]
+    fn witness(&self) {
+        #[cfg(loom)]
+        self.owner.with_mut(|_| ());
+    }
 }
 
 /// Everything a pool owns. Allocated on its own so that it can outlive the
@@ -361,6 +375,8 @@ impl Pool {
                         len: 0,
                         objs: [MaybeUninit::uninit(); MAX_CACHE_SIZE],
                     }),
+                    #[cfg(loom)]
+                    owner: loom::cell::UnsafeCell::new(()),
                 })
             })
             .collect();
@@ -878,6 +894,7 @@ impl Core {
         let Some(slot) = self.lcores.get(id) else {
             return;
         };
+        slot.witness();
         // SAFETY: the caller holds lcore `id`, so no other thread touches
         // its slot, and nothing here re-enters the cache.
         let cache = unsafe { &mut *slot.cache.get() };
@@ -902,7 +919,11 @@ impl Core {
     /// The calling thread's lcore slot in this pool, if it has one.
     #[inline(always)]
     fn my_slot(&self) -> Option<&LcoreSlot> {
-        self.lcores.get(lcore::current_raw()).map(|s| &**s)
+        let slot = self.lcores.get(lcore::current_raw()).map(|s| &**s);
+        if let Some(s) = slot {
+            s.witness();
+        }
+        slot
     }
 
     /// Counts on the caller's lcore set, or the shared set.

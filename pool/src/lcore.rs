@@ -76,8 +76,12 @@ pub fn set_current(id: usize) -> Result<(), LcoreError> {
     if current() == Some(id) {
         return Ok(());
     }
+    // Acquire on success: the previous holder's uses of the id's caches
+    // (ended by its Release store in `Claim::drop`) happen before ours.
+    // Nothing needs ordering on failure (we touch nothing) nor a release
+    // of ours here (the next holder synchronises with our Claim::drop).
     if CLAIMED[id]
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
     {
         return Err(LcoreError::Taken { id });

@@ -402,7 +402,11 @@ impl Drop for PageRef {
     fn drop(&mut self) {
         let raw = self.0.get();
         let meta = self.meta();
-        let mut cur = meta.refs.load(Acquire);
+        // Relaxed load and CAS failure: the value only seeds the next CAS,
+        // or leads to a report that touches no buffer; the successful
+        // decrement (AcqRel) is what orders this holder's accesses before
+        // the last holder's return of the buffer (loom_models).
+        let mut cur = meta.refs.load(Relaxed);
         loop {
             if cur == meta::REFS_RETIRED || full_of(cur) < 2 {
                 // SAFETY: live handle.
@@ -411,7 +415,7 @@ impl Drop for PageRef {
             }
             match meta
                 .refs
-                .compare_exchange_weak(cur, cur - FULL_ONE, AcqRel, Acquire)
+                .compare_exchange_weak(cur, cur - FULL_ONE, AcqRel, Relaxed)
             {
                 Ok(_) => break,
                 Err(now) => cur = now,
@@ -459,7 +463,8 @@ pub(crate) fn release_shared(raw: usize) {
     let meta = unsafe { meta::meta(raw) };
     // SAFETY: as above.
     let core = unsafe { meta::core(raw) };
-    let mut cur = meta.refs.load(Acquire);
+    // Relaxed load and CAS failure, as in `PageRef::drop`.
+    let mut cur = meta.refs.load(Relaxed);
     loop {
         if cur == meta::REFS_RETIRED || pp_of(cur) == 0 {
             core.report_double_release(raw);
@@ -467,7 +472,7 @@ pub(crate) fn release_shared(raw: usize) {
         }
         match meta
             .refs
-            .compare_exchange_weak(cur, cur - PP_ONE, AcqRel, Acquire)
+            .compare_exchange_weak(cur, cur - PP_ONE, AcqRel, Relaxed)
         {
             Ok(_) => break,
             Err(now) => cur = now,

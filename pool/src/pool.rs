@@ -21,7 +21,7 @@ use crate::netmem::{self, Netmem};
 use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
 use crate::ring::Ring;
 use crate::stats::{Counters, PoolStats, Stat};
-use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard, sync_static};
 
 /// Page size of the host memory behind [`Pool::with_host_memory`]: a 2 MiB
@@ -93,7 +93,8 @@ fn reclaim_destroyed(cores: &mut Vec<usize>) {
     cores.retain(|&c| {
         // SAFETY: a core in the list is allocated (see CORES).
         let core = unsafe { &*(c as *const Core) };
-        if !core.dead.load(Acquire) || core.stats().in_use != 0 {
+        // Relaxed: `dead` is set under the CORES lock this caller holds.
+        if !core.dead.load(Relaxed) || core.stats().in_use != 0 {
             return true;
         }
         log::info!(
@@ -719,7 +720,9 @@ impl Drop for Pool {
         // From here every release takes the locked path (which may free
         // the core); a release that read the flag just before is counted
         // by the time it ends, and the next reclaim catches it up.
-        core.dead.store(true, Release);
+        // Relaxed: the reclaim reads it under the same lock; a release's
+        // unlocked read needs no order (either path counts the buffer in).
+        core.dead.store(true, Relaxed);
         let in_use = core.stats().in_use;
         if in_use == 0 {
             reclaim_destroyed(&mut cores);

@@ -42,7 +42,10 @@ impl Counters {
 
     #[inline]
     pub(crate) fn add_shared(&self, s: Stat, v: u64) {
-        self.0[s as usize].fetch_add(v, Ordering::AcqRel);
+        // Release: the count of a returned buffer is the release's last
+        // access, and a reader (`get`, Acquire) that sees it may free the
+        // pool (the destroy's last-release path); nothing is read here.
+        self.0[s as usize].fetch_add(v, Ordering::Release);
     }
 
     pub(crate) fn get(&self, s: Stat) -> u64 {

@@ -18,7 +18,14 @@ pub enum Role {
     TxPackets,
     /// Good octets transmitted, CRC included (4 bytes per packet subtracted).
     TxBytes,
-    /// Packets the device dropped for lack of room (counted in `imissed`).
+    /// Packets the device dropped for lack of room (counted in `imissed`):
+    /// MPC on both chips (82576 and 82574 datasheets, statistics
+    /// registers), as DPDK's e1000 PMDs report it. RNBC (a frame arrived
+    /// with no free descriptor; on real silicon it may still be held in
+    /// the packet buffer and received later) is only an xstat, so nothing
+    /// is counted twice. QEMU's igb and e1000e increment neither MPC nor
+    /// RNBC: under QEMU a full ring's drops show only as the
+    /// `rx_q*_ring_full` polls and the `rx_overrun_events` (ICR.RXO).
     RxMissed,
     /// Receive errors (summed into `ierrors`).
     RxErrors,
@@ -224,15 +231,20 @@ pub struct PortStats {
     pub opackets: u64,
     pub ibytes: u64,
     pub obytes: u64,
-    /// Frames dropped for lack of room: the device's count plus the driver's
-    /// (frames dropped for lack of a replacement buffer).
+    /// Frames the device dropped for lack of room (its MPC counter, see
+    /// [`Role::RxMissed`]). The driver's own drops for lack of a
+    /// replacement buffer are in `rx_nombuf`, not here: RX-dropped is
+    /// `imissed + rx_nombuf`, as DPDK's testpmd adds them.
     pub imissed: u64,
     /// Receive errors: the device's plus errored or mangled frames the
     /// driver dropped.
     pub ierrors: u64,
     /// Transmit errors: the device's plus packets the driver refused.
     pub oerrors: u64,
-    /// Frames dropped because the pool was empty.
+    /// Frames the driver dropped because the pool (or, with header split,
+    /// the header or device-memory payload pool) had no replacement
+    /// buffer: the descriptor's buffer is given straight back to the
+    /// device and the frame is lost.
     pub rx_nombuf: u64,
     pub q_ipackets: Vec<u64>,
     pub q_ibytes: Vec<u64>,

@@ -391,12 +391,23 @@ impl Port {
             config,
             rxq,
         })?;
+        Ok(Port::from_opened(*addr, driver.name, id.name, opened))
+    }
+
+    /// The port a driver's open built (also over a simulated device in
+    /// host tests).
+    pub(crate) fn from_opened(
+        addr: PciAddress,
+        driver: &'static str,
+        device_name: &'static str,
+        opened: Opened,
+    ) -> Port {
         let nrx = opened.rx_counters.len();
         let ntx = opened.tx_counters.len();
-        Ok(Port {
-            addr: *addr,
-            driver: driver.name,
-            device_name: id.name,
+        Port {
+            addr,
+            driver,
+            device_name,
             shared: Arc::new(Shared {
                 ops: opened.ops,
                 hw_stats: Mutex::new(HwStats::new(opened.hw_counters)),
@@ -422,7 +433,7 @@ impl Port {
                     .collect(),
             ),
             closed: false,
-        })
+        }
     }
 
     pub fn pci_address(&self) -> PciAddress {

@@ -300,7 +300,8 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
              echo \"@@openfail rc=$?\"; \
              testpmd -l 0-1 -a {a} -a {b} --forward-mode=io --idle-timeout=4 --duration=120; \
              echo \"@@flap rc=$?\"; {fwd} --tag sizes; echo \"@@sizes rc=$?\"; \
-             {fwd} --tag overdrive; echo \"@@over rc=$?\"; {DMAR_DUMP}"
+             {fwd} --tag overdrive; echo \"@@over rc=$?\"; \
+             {fwd} --tag starved --pool-bufs 1100; echo \"@@starved rc=$?\"; {DMAR_DUMP}"
         );
         let vm = boot(&script);
 
@@ -468,7 +469,62 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
         wait(&vm, "@@over rc=");
         let overdrive_out = vm.peer(1).received() - out_before;
 
+        // (c) Pool exhaustion under traffic: a pool of 1100 buffers for two
+        // 512-descriptor RX rings leaves 76 for everything in flight; the
+        // TX ring keeps what it sent until its cleanup, so a back-to-back
+        // burst empties the pool and the RX refill fails (rx_nombuf, the
+        // frame's buffer given straight back to the device). Once the
+        // burst is over the sent buffers are reclaimed and forwarding goes
+        // on: every frame sent after it comes out.
+        wait(&vm, "pmdcheck: ready starved");
+        vm.peer(1).drain();
+        let flood: Vec<Vec<u8>> = (0..32).map(|i| udp(nic_mac(0), i, 64)).collect();
+        for _ in 0..20 {
+            vm.peer(0).send_batch(&flood).expect("send");
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        let after: Vec<Vec<u8>> = (0..20u16)
+            .map(|i| {
+                FrameSpec {
+                    src: HOST,
+                    sport: 5000 + i,
+                    seed: i as u8,
+                    ..FrameSpec::udp4(nic_mac(0), 90)
+                }
+                .build()
+            })
+            .collect();
+        for f in &after {
+            vm.peer(0).send(f).expect("send");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        wait(&vm, "@@starved rc=");
+        let starved_out = vm.peer(1).drain();
+
         let out = vm.wait().expect("guest script ends");
+
+        let starved = section(&out.output, "@@over rc=", "@@starved rc=");
+        assert_eq!(rc(&out.output, "starved"), 0, "{starved}");
+        let st = nth_line(starved, "stats ", 0);
+        let nombuf = kv(st, "rx_nombuf");
+        let fwd_starved = kv(nth_line(starved, "fwd ", 0), "a_to_b");
+        let recovered = after.iter().filter(|f| starved_out.contains(f)).count();
+        eprintln!(
+            "faults: starved pool: flood 640, forwarded {fwd_starved}, rx_nombuf {nombuf}; \
+             {recovered} of {} sent after the flood came out",
+            after.len()
+        );
+        assert!(
+            nombuf > 0,
+            "the flood must exhaust the pool: {st}\n{starved}"
+        );
+        assert_eq!(
+            recovered,
+            after.len(),
+            "forwarding must recover once the TX buffers are reclaimed ({} frames out):\n{starved}",
+            starved_out.len()
+        );
+        assert_eq!(kv(nth_line(starved, "pool ", 0), "in_use"), 0, "{starved}");
 
         let of = section(&out.output, "@@begin", "@@openfail rc=");
         assert_eq!(rc(&out.output, "openfail"), 0, "pmdcheck open-fail:\n{of}");

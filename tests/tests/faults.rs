@@ -12,7 +12,9 @@
 //! - `open_failure_link_flap_bad_lengths_and_overdrive`: an open that fails
 //!   after RX is enabled, under traffic; a link down/up mid-traffic (QMP
 //!   `set_link`); frames longer than the MTU and runts; an open-loop
-//!   overdrive of the RX ring.
+//!   overdrive of the RX ring (its loss seen as ring-full polls and RXO);
+//!   a pool drained under traffic (rx_nombuf counted, forwarding
+//!   recovering once the TX buffers are reclaimed).
 
 use rig::frames::FrameSpec;
 use rig::testpmd_out::{HOST, fwd_stats, quick_traffic, udp};

@@ -12,9 +12,10 @@
 //! 82574 datasheet sections 10.2.2 and 10.3):
 //! - CTRL.RST self-clears [`RST_TICKS`] after it is written, and resets
 //!   the MAC registers (RAL0/RAH0 included) but not the PHY. Writing it
-//!   while STATUS.GIO_MASTER_ENABLE is still set (no CTRL.GIO_MASTER_DISABLE
-//!   first, or not waited for: that bit clears [`MASTER_IDLE_TICKS`] after
-//!   the disable) is [`Violation::ResetWithMasterEnabled`]; on the 82574,
+//!   before the driver has read STATUS.GIO_MASTER_ENABLE clear after
+//!   CTRL.GIO_MASTER_DISABLE (that bit clears [`MASTER_IDLE_TICKS`] after the
+//!   disable; a driver that does not poll it cannot know its requests are
+//!   done) is [`Violation::ResetWithMasterEnabled`]; on the 82574,
 //!   writing it without EXTCNF_CTRL.MDIO_SW_OWNERSHIP is
 //!   [`Violation::ResetWithoutMdioOwnership`].
 //! - EECD.AUTO_RD sets [`AUTO_RD_TICKS`] after the reset completes; only
@@ -70,8 +71,10 @@ pub const AUTO_RD_TICKS: u64 = 3;
 /// reset).
 pub const CFG_DONE_TICKS: u64 = 2;
 /// STATUS.GIO_MASTER_ENABLE clears this many accesses after
-/// CTRL.GIO_MASTER_DISABLE.
-pub const MASTER_IDLE_TICKS: u64 = 2;
+/// CTRL.GIO_MASTER_DISABLE: more than the reset path makes between the
+/// disable and CTRL.RST when it does not poll (so its flush read does not
+/// happen to see the bit clear), few enough for the 80 ms poll.
+pub const MASTER_IDLE_TICKS: u64 = 16;
 /// An MDIC transaction is READY this many accesses after its command.
 pub const MDIC_TICKS: u64 = 2;
 /// An EERD read is DONE this many accesses after START.
@@ -225,7 +228,8 @@ pub enum Access {
 /// A rule of the datasheets the driver broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Violation {
-    /// CTRL.RST written while STATUS.GIO_MASTER_ENABLE was set.
+    /// CTRL.RST written while STATUS.GIO_MASTER_ENABLE was set, or before
+    /// the driver read it clear after CTRL.GIO_MASTER_DISABLE.
     ResetWithMasterEnabled,
     /// 82574: CTRL.RST written without MDIO ownership.
     ResetWithoutMdioOwnership,
@@ -303,6 +307,8 @@ struct State {
     ctrl: u32,
     rst_clear_at: Option<u64>,
     master_idle_at: Option<u64>,
+    /// STATUS was read with GIO_MASTER_ENABLE clear since the disable.
+    master_idle_seen: bool,
     /// A reset happened and EECD.AUTO_RD has not been read set since.
     awaiting_auto_rd: bool,
     auto_rd_at: Option<u64>,
@@ -351,6 +357,7 @@ impl StrictModel {
             ctrl: CTRL_FD | CTRL_SLU,
             rst_clear_at: None,
             master_idle_at: None,
+            master_idle_seen: false,
             awaiting_auto_rd: false,
             auto_rd_at: None,
             auto_rd: true,
@@ -618,7 +625,13 @@ impl State {
         self.check_order(reg);
         match reg {
             CTRL => self.ctrl,
-            STATUS => self.status(),
+            STATUS => {
+                let s = self.status();
+                if s & STATUS_GIO_MASTER_ENABLE == 0 {
+                    self.master_idle_seen = true;
+                }
+                s
+            }
             EECD => {
                 if self.auto_rd {
                     self.awaiting_auto_rd = false;
@@ -728,7 +741,7 @@ impl State {
         let old = self.ctrl;
         if v & CTRL_RST != 0 {
             self.resets += 1;
-            if self.gio_master_enabled() {
+            if self.gio_master_enabled() || !self.master_idle_seen {
                 self.push(Violation::ResetWithMasterEnabled);
             }
             if !self.is_82576() && self.extcnf & EXTCNF_CTRL_MDIO_SW_OWNERSHIP == 0 {
@@ -739,6 +752,7 @@ impl State {
             self.ctrl = CTRL_FD | CTRL_RST;
             self.rst_clear_at = Some(self.now + RST_TICKS);
             self.master_idle_at = None;
+            self.master_idle_seen = false;
             self.awaiting_auto_rd = true;
             self.auto_rd = false;
             self.auto_rd_at = None;
@@ -756,9 +770,11 @@ impl State {
         if v & CTRL_GIO_MASTER_DISABLE != 0 {
             if old & CTRL_GIO_MASTER_DISABLE == 0 {
                 self.master_idle_at = Some(self.now + MASTER_IDLE_TICKS);
+                self.master_idle_seen = false;
             }
         } else {
             self.master_idle_at = None;
+            self.master_idle_seen = false;
         }
         if old & CTRL_PHY_RST != 0 && v & CTRL_PHY_RST == 0 {
             // PHY hardware reset done: defaults, the power-down kept, the

@@ -301,3 +301,67 @@ fn item6_without_the_semaphore_phy_and_nvm_access_race_the_firmware() {
         }
     }
 }
+
+// The model's own rules, driven register by register.
+
+#[test]
+fn model_flags_a_reset_whose_master_disable_was_not_polled_clear() {
+    use crate::mac::Regs;
+    use crate::mac::regs::{CTRL, CTRL_GIO_MASTER_DISABLE, CTRL_RST, STATUS};
+    let m = StrictModel::new(ModelConfig::i82574());
+    // Disabled, plenty of time passed, but never read clear.
+    m.write32(CTRL, CTRL_GIO_MASTER_DISABLE);
+    for _ in 0..2 * MASTER_IDLE_TICKS {
+        let _ = m.read32(0x4000);
+    }
+    m.write32(CTRL, CTRL_GIO_MASTER_DISABLE | CTRL_RST);
+    assert!(m.violations().contains(&Violation::ResetWithMasterEnabled));
+
+    let m = StrictModel::new(ModelConfig::i82576(0));
+    m.write32(CTRL, CTRL_GIO_MASTER_DISABLE);
+    let idle = (0..2 * MASTER_IDLE_TICKS)
+        .any(|_| m.read32(STATUS) & crate::mac::regs::STATUS_GIO_MASTER_ENABLE == 0);
+    assert!(idle, "GIO_MASTER_ENABLE never cleared");
+    m.write32(CTRL, CTRL_GIO_MASTER_DISABLE | CTRL_RST);
+    assert_eq!(m.violations(), []);
+}
+
+#[test]
+fn model_mdic_is_ready_only_after_some_reads_and_flags_a_command_too_early() {
+    use crate::mac::Regs;
+    use crate::mac::regs::*;
+    let m = StrictModel::new(ModelConfig::i82574());
+    m.write32(EXTCNF_CTRL, EXTCNF_CTRL_MDIO_SW_OWNERSHIP);
+    let cmd = MDIC_OP_READ | (MII_BMCR << MDIC_REGADD_SHIFT) | (1 << MDIC_PHYADD_SHIFT);
+    m.write32(MDIC, cmd);
+    assert_eq!(m.read32(MDIC) & MDIC_READY, 0, "ready at once");
+    let v = m.read32(MDIC);
+    assert_ne!(v & MDIC_READY, 0);
+    assert_ne!(v as u16 & BMCR_PDOWN, 0, "the PHY as Linux left it");
+    assert_eq!(m.violations(), []);
+    m.write32(MDIC, cmd);
+    m.write32(MDIC, cmd);
+    assert!(m.violations().contains(&Violation::MdicBusy));
+    // Another PHY address: ERROR.
+    let m = StrictModel::new(ModelConfig::i82574());
+    m.write32(EXTCNF_CTRL, EXTCNF_CTRL_MDIO_SW_OWNERSHIP);
+    m.write32(MDIC, MDIC_OP_READ | (2 << MDIC_PHYADD_SHIFT));
+    let _ = m.read32(MDIC);
+    assert_ne!(m.read32(MDIC) & MDIC_ERROR, 0);
+}
+
+#[test]
+fn model_phy_stays_powered_down_across_phy_resets_until_bmcr_pdown_is_cleared() {
+    // The whole open with power-up removed already shows no link (item 1);
+    // here: a PHY hardware reset and BMCR.RESET alone do not power it up.
+    let run = Run::open(ModelConfig::i82574(), &[Step::PhyPowerUp]);
+    run.station();
+    assert_ne!(run.model.phy_reg(MII_BMCR) & BMCR_PDOWN, 0);
+    phy::hw_reset(&run.mac).expect("PHY reset");
+    phy::sw_reset(&run.mac).expect("BMCR.RESET");
+    assert_ne!(run.model.phy_reg(MII_BMCR) & BMCR_PDOWN, 0);
+    assert!(matches!(
+        run.mac.wait_for_link(Duration::from_millis(50)),
+        Err(Error::LinkTimeout { .. })
+    ));
+}

@@ -26,8 +26,10 @@
 //!   STATUS, EECD (and on the 82574 EXTCNF_CTRL, which Intel's reset releases
 //!   right after CTRL.RST) after a reset before the driver has read EECD
 //!   with AUTO_RD set is [`Violation::AccessBeforeAutoRead`]; an MDIC
-//!   transaction on the 82576 before this port's CFG_DONE is
-//!   [`Violation::PhyAccessBeforeCfgDone`].
+//!   transaction on the 82576 after either reset before the driver has read
+//!   this port's CFG_DONE set is [`Violation::PhyAccessBeforeCfgDone`]. (The
+//!   model always sets both; it asks that the driver saw them, since a
+//!   fixed delay proves nothing about a slow NVM.)
 //! - The semaphores: on the 82576 SWSM.SMBI is taken by the read that finds
 //!   it clear, SWSM.SWESMBI by writing it, and SW_FW_SYNC may be written only
 //!   under SWESMBI ([`Violation::SwFwSyncWithoutSwesmbi`]; its firmware bits
@@ -242,7 +244,8 @@ pub enum Violation {
     SwFwSyncWithoutSwesmbi,
     /// MDIC written before the previous transaction was READY.
     MdicBusy,
-    /// 82576: an MDIC transaction before this port's EEMNGCTL.CFG_DONE.
+    /// 82576: an MDIC transaction after a reset before the driver read this
+    /// port's EEMNGCTL.CFG_DONE set.
     PhyAccessBeforeCfgDone,
 }
 
@@ -315,6 +318,9 @@ struct State {
     auto_rd: bool,
     cfg_done_at: Option<u64>,
     cfg_done: bool,
+    /// EEMNGCTL was read with this port's CFG_DONE set since the last
+    /// reset (CTRL.RST or CTRL.PHY_RST).
+    cfg_done_seen: bool,
     swsm: u32,
     sw_fw_sync: u32,
     extcnf: u32,
@@ -363,6 +369,7 @@ impl StrictModel {
             auto_rd: true,
             cfg_done_at: None,
             cfg_done: true,
+            cfg_done_seen: true,
             swsm,
             sw_fw_sync,
             extcnf: 0,
@@ -642,6 +649,7 @@ impl State {
             }
             EEMNGCTL => {
                 if self.cfg_done {
+                    self.cfg_done_seen = true;
                     EEMNGCTL_CFG_DONE_PORT_0 << self.cfg.lan_id()
                 } else {
                     0
@@ -757,6 +765,7 @@ impl State {
             self.auto_rd = false;
             self.auto_rd_at = None;
             self.cfg_done = false;
+            self.cfg_done_seen = false;
             self.cfg_done_at = None;
             self.mdic = 0;
             self.eerd = 0;
@@ -784,6 +793,7 @@ impl State {
             self.phy.reset_clear_at = None;
             self.phy.start_autoneg(self.now);
             self.cfg_done = false;
+            self.cfg_done_seen = false;
             self.cfg_done_at = Some(self.now + CFG_DONE_TICKS);
         } else if v & CTRL_PHY_RST != 0 {
             self.phy.link = None;
@@ -799,7 +809,7 @@ impl State {
         let phy_addr = (v >> MDIC_PHYADD_SHIFT) & 0x1F;
         let op = v & (3 << 26);
         self.check_guard(Access::Mdic { reg }, true);
-        if self.is_82576() && !self.cfg_done {
+        if self.is_82576() && !self.cfg_done_seen {
             self.push(Violation::PhyAccessBeforeCfgDone);
         }
         self.mdic_ready_at = self.now + MDIC_TICKS;

@@ -365,3 +365,16 @@ fn model_phy_stays_powered_down_across_phy_resets_until_bmcr_pdown_is_cleared() 
         Err(Error::LinkTimeout { .. })
     ));
 }
+
+#[test]
+fn strict_phy_power_down_at_close_takes_the_link_down() {
+    for cfg in both_chips() {
+        let flavour = cfg.flavour;
+        let run = Run::open(cfg, &[]);
+        run.assert_good();
+        phy::power_down(&run.mac).expect("PHY power-down");
+        assert_ne!(run.model.phy_reg(MII_BMCR) & BMCR_PDOWN, 0, "{flavour:?}");
+        assert!(!run.mac.link().up, "{flavour:?}: link after power-down");
+        assert_eq!(run.violations(), [], "{flavour:?}");
+    }
+}

@@ -417,6 +417,25 @@ impl StrictModel {
     pub fn firmware_holds_phy(&self) -> bool {
         self.st().fw_phy.held.is_some()
     }
+    /// The semaphore bits software holds now: SWSM.SMBI/SWESMBI and the
+    /// software half of SW_FW_SYNC (82576), or SWSM.SMBI and
+    /// EXTCNF_CTRL.MDIO_SW_OWNERSHIP (82574); 0 when it let go of all.
+    pub fn software_locks(&self) -> u32 {
+        let st = self.st();
+        match st.cfg.flavour {
+            Flavour::I82576 { .. } => {
+                (st.swsm & (SWSM_SMBI | SWSM_SWESMBI)) | ((st.sw_fw_sync & 0xFFFF) << 8)
+            }
+            Flavour::I82574 => (st.swsm & SWSM_SMBI) | (st.extcnf & EXTCNF_CTRL_MDIO_SW_OWNERSHIP),
+        }
+    }
+    /// The NVM image's words 0x00..=0x3F summed (wrapping).
+    pub fn nvm_sum(&self) -> u16 {
+        let st = self.st();
+        st.cfg.nvm[..=NVM_CHECKSUM_WORD]
+            .iter()
+            .fold(0u16, |a, w| a.wrapping_add(*w))
+    }
     /// CTRL.RST writes seen.
     pub fn resets(&self) -> u32 {
         self.st().resets

@@ -32,8 +32,8 @@
 //!   fixed delay proves nothing about a slow NVM.)
 //! - The semaphores: on the 82576 SWSM.SMBI is taken by the read that finds
 //!   it clear, SWSM.SWESMBI by writing it, and SW_FW_SYNC may be written only
-//!   under SWESMBI ([`Violation::SwFwSyncWithoutSwesmbi`]; its firmware bits
-//!   15 up are the firmware's, software writes do not change them); on the
+//!   under SWESMBI ([`Violation::SwFwSyncWithoutSwesmbi`]; its bits 31:16
+//!   are the firmware's, software writes do not change them); on the
 //!   82574 EXTCNF_CTRL.MDIO_SW_OWNERSHIP latches only while the firmware does
 //!   not own the MDIO/NVM. A firmware ([`ModelConfig::fw_phy`],
 //!   [`ModelConfig::fw_nvm`]) takes the PHY and/or NVM semaphore when each
@@ -50,13 +50,21 @@
 //! - The PHY starts powered down (BMCR.PDOWN set, as Linux and DPDK leave it
 //!   when the interface is down) and stays so until a write of BMCR clears
 //!   the bit: neither a PHY hardware reset nor BMCR.RESET clears it here (the
-//!   worst case; M88-family PHYs keep 0.11 across a software reset). While it
-//!   is powered down or isolated there is no link and autonegotiation never
-//!   runs. BMCR.RESET self-clears [`PHY_RESET_TICKS`] after it is written;
+//!   worst case the model assumes, so that only the driver's own power-up
+//!   can bring the link up). While it is powered down there is no link and
+//!   autonegotiation never runs; while BMCR.ISOLATE is set the MAC sees no
+//!   link. BMCR.RESET self-clears [`PHY_RESET_TICKS`] after it is written;
 //!   autonegotiation (started by ANRESTART or by power-up with ANENABLE)
 //!   completes [`AUTONEG_TICKS`] later with the best mode both sides
 //!   advertise, the partner's page in MII_LPA. STATUS.LU is set only while
 //!   the PHY has link and CTRL.SLU is set.
+//!
+//! QEMU's igb/e1000e are lenient in these places (the driver's comments
+//! say so at each): they ignore BMCR.PDOWN, igb neither sets EECD.AUTO_RD
+//! after CTRL.RST nor implements EEMNGCTL, no firmware ever holds a
+//! semaphore, and each emulated device is a port 0 of its own, so RAR0 and
+//! NVM words 0-2 agree. The guest tests cannot show that these steps
+//! matter; this model does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -207,9 +215,10 @@ impl ModelConfig {
     }
 
     /// The address the device loads into RAR0 for this port after the NVM
-    /// auto-read: NVM words 0-2 with the last byte XOR the LAN ID (the
-    /// 82576's LAN 1 address is LAN 0's with the lowest bit inverted), so
-    /// port 1's differs from the NVM's first words.
+    /// auto-read: NVM words 0-2 with the last byte XOR the LAN ID (port 1's
+    /// is port 0's with the lowest bit inverted, as Intel's code for the
+    /// earlier dual-port parts derived it in software), so port 1's differs
+    /// from the NVM's first words.
     pub fn port_address(&self) -> [u8; 6] {
         let mut m = [0u8; 6];
         for i in 0..3 {

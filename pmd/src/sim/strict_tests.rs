@@ -6,8 +6,6 @@
 //! would give. Every item test runs the path both ways: whole (passes)
 //! and with the step removed (fails as described).
 
-#![cfg(test)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -381,7 +381,8 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         if header.is_some() {
             mac.w(psrtype(n % 8), PSRTYPE_ALL);
         }
-        // SRRCTL.DROP_EN (82576 datasheet, SRRCTL; DPDK's rx_drop_en): a
+        // SRRCTL.DROP_EN (82576 datasheet section 8, SRRCTL; issue 10 item
+        // 7; DPDK's rx_drop_en): a
         // queue without free descriptors drops its frames instead of
         // holding them in the packet buffer all queues share, so one
         // starved queue cannot stall the others. On by default with more

@@ -689,6 +689,7 @@ impl App {
             link_up: l.up,
             speed_mbps: l.speed,
             full_duplex: l.full_duplex,
+            flow_control: l.flow_control.to_string(),
             promisc: p.promisc,
             allmulti: p.allmulti,
             mtu: u32::from(PortConfig::default().mtu),

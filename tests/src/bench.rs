@@ -36,6 +36,10 @@ pub struct Sample {
     pub sent: u64,
     /// Counted frames never received.
     pub lost: u64,
+    /// Why the run failed (the generator timed out, testpmd did not
+    /// forward or had to be killed); a failed run's figures are left out
+    /// of the medians and counted in the table's `failed` column.
+    pub error: Option<String>,
 }
 
 /// Median of `v` (the mean of the middle two for an even count); `None` when empty
@@ -62,22 +66,23 @@ pub struct Side {
     pub max: f64,
     /// Lost over sent, all runs, in percent.
     pub loss_pct: f64,
+    /// Runs that count (not failed).
     pub runs: usize,
+    /// Runs that failed.
+    pub failed: usize,
 }
 
 impl Side {
     /// The figures of `imp`'s samples; `None` when it has none.
     pub fn of(samples: &[Sample], imp: Impl) -> Option<Side> {
-        let v: Vec<f64> = samples
-            .iter()
-            .filter(|s| s.imp == imp)
-            .map(|s| s.kpps)
-            .collect();
+        let ok = || samples.iter().filter(|s| s.imp == imp && s.error.is_none());
+        let v: Vec<f64> = ok().map(|s| s.kpps).collect();
         let median = median(&v)?;
-        let (sent, lost) = samples
+        let failed = samples
             .iter()
-            .filter(|s| s.imp == imp)
-            .fold((0u64, 0u64), |(a, b), s| (a + s.sent, b + s.lost));
+            .filter(|s| s.imp == imp && s.error.is_some())
+            .count();
+        let (sent, lost) = ok().fold((0u64, 0u64), |(a, b), s| (a + s.sent, b + s.lost));
         Some(Side {
             median,
             min: v.iter().copied().fold(f64::INFINITY, f64::min),
@@ -88,6 +93,7 @@ impl Side {
                 0.0
             },
             runs: v.len(),
+            failed,
         })
     }
 }
@@ -122,14 +128,14 @@ pub fn table(results: &[CaseResult]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| case | ours kpps (median) | DPDK kpps (median) | ours/DPDK | ours min-max | DPDK min-max | loss ours / DPDK | pairs |"
+        "| case | ours kpps (median) | DPDK kpps (median) | ours/DPDK | ours min-max | DPDK min-max | loss ours / DPDK | pairs | failed ours / DPDK |"
     );
-    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results {
         let ratio = r.ratio().map_or("-".to_string(), |x| format!("{x:.2}"));
         let _ = writeln!(
             t,
-            "| {} | {:.1} | {:.1} | {} | {:.1}-{:.1} | {:.1}-{:.1} | {:.3}% / {:.3}% | {} |",
+            "| {} | {:.1} | {:.1} | {} | {:.1}-{:.1} | {:.1}-{:.1} | {:.3}% / {:.3}% | {} | {} / {} |",
             r.case,
             r.ours.median,
             r.dpdk.median,
@@ -140,7 +146,9 @@ pub fn table(results: &[CaseResult]) -> String {
             r.dpdk.max,
             r.ours.loss_pct,
             r.dpdk.loss_pct,
-            r.ours.runs.min(r.dpdk.runs)
+            r.ours.runs.min(r.dpdk.runs),
+            r.ours.failed,
+            r.dpdk.failed
         );
     }
     t
@@ -149,7 +157,7 @@ pub fn table(results: &[CaseResult]) -> String {
 fn side_json(s: &Side) -> serde_json::Value {
     serde_json::json!({
         "median_kpps": s.median, "min_kpps": s.min, "max_kpps": s.max,
-        "loss_pct": s.loss_pct, "runs": s.runs,
+        "loss_pct": s.loss_pct, "runs": s.runs, "failed": s.failed,
     })
 }
 
@@ -175,7 +183,7 @@ pub fn json(
             v.iter().map(move |s| {
                 serde_json::json!({
                     "case": case, "impl": s.imp.name(), "kpps": s.kpps,
-                    "sent": s.sent, "lost": s.lost,
+                    "sent": s.sent, "lost": s.lost, "error": s.error,
                 })
             })
         })
@@ -273,7 +281,35 @@ mod tests {
             kpps,
             sent,
             lost,
+            error: None,
         }
+    }
+
+    #[test]
+    fn failed_runs_stay_out_of_the_medians_and_are_counted() {
+        let mut bad = s(Impl::Dpdk, 0.0, 10, 10);
+        bad.error = Some("generator: send timed out".into());
+        let v = [
+            s(Impl::Dpdk, 100.0, 1000, 0),
+            bad.clone(),
+            s(Impl::Ours, 90.0, 1000, 0),
+        ];
+        let r = CaseResult::of("igb:8", &v).unwrap();
+        assert_eq!(r.dpdk.median, 100.0);
+        assert_eq!((r.dpdk.runs, r.dpdk.failed), (1, 1));
+        assert_eq!(r.dpdk.loss_pct, 0.0, "a failed run's loss is not the NIC's");
+        assert!(
+            table(std::slice::from_ref(&r))
+                .lines()
+                .nth(2)
+                .unwrap()
+                .ends_with("| 1 | 0 / 1 |")
+        );
+        let j = json(serde_json::json!({}), &[r], &[("igb:8".into(), v.to_vec())]);
+        assert_eq!(j["runs"][1]["error"], "generator: send timed out");
+        assert_eq!(j["cases"][0]["dpdk"]["failed"], 1);
+        // Only failed runs on one side: no result for the case.
+        assert!(CaseResult::of("x", &[bad, s(Impl::Ours, 1.0, 1, 0)]).is_none());
     }
 
     #[test]
@@ -322,7 +358,7 @@ mod tests {
         assert_eq!(rows.len(), 3, "{t}");
         assert_eq!(
             rows[2],
-            "| e1000e:8 | 45.0 | 90.0 | 0.50 | 45.0-45.0 | 90.0-90.0 | 1.000% / 0.000% | 1 |"
+            "| e1000e:8 | 45.0 | 90.0 | 0.50 | 45.0-45.0 | 90.0-90.0 | 1.000% / 0.000% | 1 | 0 / 0 |"
         );
     }
 

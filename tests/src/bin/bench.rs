@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// The settings both testpmds get.
-const COMMON: &str =
+pub(crate) const COMMON: &str =
     "--forward-mode=io --nb-cores=1 --rxq=1 --txq=1 --rxd=512 --txd=512 --total-num-mbufs=8192";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +32,13 @@ enum Topo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Case {
+pub(crate) struct Case {
     topo: Topo,
     burst: u32,
 }
 
 impl Case {
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let t = match self.topo {
             Topo::IgbE1000e => "igb-e1000e",
             Topo::Igb => "igb",
@@ -66,7 +66,7 @@ impl Case {
     }
 
     /// The `-a` list and the (tx, rx) NIC indexes of the generator.
-    fn ports(&self) -> (String, usize, usize) {
+    pub(crate) fn ports(&self) -> (String, usize, usize) {
         match self.topo {
             Topo::IgbE1000e => (format!("-a {} -a {}", nic_pci(0), nic_pci(1)), 0, 1),
             Topo::Igb => (format!("-a {}", nic_pci(0)), 0, 0),
@@ -75,7 +75,7 @@ impl Case {
     }
 
     /// The guest loop's command line for `imp`.
-    fn command(&self, imp: Impl) -> String {
+    pub(crate) fn command(&self, imp: Impl) -> String {
         let (allow, _, _) = self.ports();
         match imp {
             Impl::Dpdk => format!(
@@ -87,7 +87,13 @@ impl Case {
     }
 }
 
-struct Args {
+pub(crate) struct Args {
+    /// Count register accesses per packet (QEMU trace) instead of kpps.
+    mmio: bool,
+    /// Count guest instructions per packet (TCG plugin) instead of kpps.
+    insns: bool,
+    /// Frames in a counting run's loaded window.
+    frames: u64,
     pairs: usize,
     seconds: u64,
     cases: Vec<Case>,
@@ -96,6 +102,9 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
+        mmio: false,
+        insns: false,
+        frames: 100_000,
         pairs: 5,
         seconds: 10,
         cases: Vec::new(),
@@ -108,6 +117,17 @@ fn parse() -> Result<Args, String> {
     }
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
+        match k.as_str() {
+            "--mmio" => {
+                a.mmio = true;
+                continue;
+            }
+            "--insns" => {
+                a.insns = true;
+                continue;
+            }
+            _ => {}
+        }
         let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
         let num = |v: &str| {
             v.parse::<u64>()
@@ -122,6 +142,13 @@ fn parse() -> Result<Args, String> {
                 a.cases = v.split(',').map(Case::parse).collect::<Result<_, _>>()?;
             }
             "--out" => a.out = v.into(),
+            "--frames" => {
+                a.frames = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1000..=10_000_000).contains(n))
+                    .ok_or_else(|| format!("--frames: {v:?} is not in 1000..=10000000"))?
+            }
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -134,12 +161,17 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("bench: {e}");
             eprintln!(
-                "usage: bench [--pairs N] [--seconds N] [--cases igb-e1000e:32,igb:8,e1000e:1,...] [--out DIR]"
+                "usage: bench [--pairs N] [--seconds N] [--cases igb-e1000e:32,igb:8,e1000e:1,...] [--out DIR]\n       bench --mmio and/or --insns [--frames N] [--pairs N] [--cases ...] [--out DIR]"
             );
             return ExitCode::from(2);
         }
     };
-    match run(&args) {
+    let r = if args.mmio || args.insns {
+        count::run(&args)
+    } else {
+        run(&args)
+    };
+    match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -148,9 +180,17 @@ fn main() -> ExitCode {
     }
 }
 
+#[path = "bench/count.rs"]
+mod count;
+
 /// Waits until the guest output holds `n` lines containing `needle`; returns
 /// the last of them.
-fn wait_count(vm: &Vm, needle: &str, n: usize, timeout: Duration) -> Result<String, String> {
+pub(crate) fn wait_count(
+    vm: &Vm,
+    needle: &str,
+    n: usize,
+    timeout: Duration,
+) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
     loop {
         let out = vm.output_so_far();

@@ -491,6 +491,22 @@ impl Pool {
         n
     }
 
+    /// Releases one buffer to this pool (the mirror of [`Pool::alloc`], as
+    /// DPDK's `rte_mempool_put`): an unshared handle of this pool goes
+    /// straight into the lcore cache without its metadata being read; any
+    /// other handle is released as [`Pool::free_bulk`] releases it (a
+    /// buffer of another pool is reported and goes to its own pool).
+    #[inline]
+    pub fn free(&self, nm: Netmem) {
+        let core = self.core();
+        let raw = nm.into_word();
+        if core.owns_unshared(raw) {
+            core.put_unshared(&[raw]);
+        } else {
+            core.free_other(raw);
+        }
+    }
+
     /// Releases buffers, checking that each belongs to this pool. A buffer
     /// of another pool is reported (warning once, `wrong_pool` counter) and
     /// released into its own pool.
@@ -872,6 +888,20 @@ impl Core {
                 continue;
             }
             netmem::release(raw);
+        }
+    }
+
+    /// Releases an owned handle given to this pool that is not one of its
+    /// unshared handles: a shared reference of this pool is dropped, a
+    /// buffer of another pool reported and released into its own pool.
+    #[cold]
+    fn free_other(&self, raw: usize) {
+        // SAFETY: `raw` carried an owned reference: its core is alive.
+        let owner = unsafe { meta::core(raw) };
+        if std::ptr::eq(owner, self) {
+            netmem::release(raw);
+        } else {
+            self.report_wrong_pool(raw);
         }
     }
 

@@ -256,3 +256,35 @@ fn a_bulk_larger_than_the_cache_is_served_from_the_cache_first() {
         assert_eq!(p.alloc_bulk(&mut v, 512), 512);
     });
 }
+
+#[test]
+fn free_puts_one_buffer_in_the_cache_and_hands_others_to_their_owner() {
+    on_lcore(26, || {
+        let p = page_pool(8, 4);
+        let q = page_pool(8, 4);
+        let a = p.alloc().unwrap();
+        p.free(a);
+        let s = p.stats();
+        // The refill took half the cache (2) above the one asked: 3 cached.
+        assert_eq!(
+            (s.in_use, s.in_caches, s.recycle_cached),
+            (0, 3, 1),
+            "{s:?}"
+        );
+        // A fragment reference: the shared handle drops a pp_ref, and the
+        // buffer comes back when the last one goes.
+        let mut b = p.alloc().unwrap();
+        let frag = b.frag_ref();
+        p.free(frag);
+        assert_eq!(b.pp_ref_count(), 1);
+        assert_eq!(p.in_use(), 1);
+        p.free(b);
+        assert_eq!(p.in_use(), 0);
+        // A buffer of another pool: counted as wrong pool, and home again.
+        let c = q.alloc().unwrap();
+        p.free(c);
+        assert_eq!(p.stats().wrong_pool, 1);
+        assert_eq!((q.in_use(), p.in_use()), (0, 0));
+        assert_eq!(q.stats().in_caches + q.stats().in_ring, 8);
+    });
+}

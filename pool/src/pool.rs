@@ -491,6 +491,23 @@ impl Pool {
         n
     }
 
+    /// The calling thread's lcore cache in this pool, looked up once (as
+    /// DPDK's `rte_mempool_default_cache` with `rte_mempool_generic_get`
+    /// and `_put`): its calls skip the per-call lcore lookup. `None` when
+    /// the thread has no lcore id or the pool no cache for it. While the
+    /// handle lives, the thread's lcore id stays bound (see
+    /// [`lcore::set_current`]).
+    pub fn lcore_cache(&self) -> Option<LcoreCache<'_>> {
+        let core = self.core();
+        let slot = core.my_slot()?;
+        let pin = lcore::Pin::new()?;
+        Some(LcoreCache {
+            pool: self,
+            slot,
+            _pin: pin,
+        })
+    }
+
     /// Releases one buffer to this pool (the mirror of [`Pool::alloc`], as
     /// DPDK's `rte_mempool_put`): an unshared handle of this pool goes
     /// straight into the lcore cache without its metadata being read; any
@@ -708,6 +725,77 @@ impl Pool {
     /// Buffers not in the pool (allocated, or kept out after a bad release).
     pub fn outstanding(&self) -> Vec<Outstanding> {
         self.core().outstanding()
+    }
+}
+
+/// One lcore's cache of one pool, from [`Pool::lcore_cache`]: the same
+/// calls as the pool's, without looking the calling thread's lcore up on
+/// each. Not `Send`: it belongs to the thread whose lcore it caches for.
+pub struct LcoreCache<'a> {
+    pool: &'a Pool,
+    slot: &'a LcoreSlot,
+    _pin: lcore::Pin,
+}
+
+impl LcoreCache<'_> {
+    /// As [`Pool::alloc`].
+    #[inline]
+    pub fn alloc(&mut self) -> Option<Netmem> {
+        let mut raw = [MaybeUninit::uninit()];
+        if self.pool.core().get_in(self.slot, &mut raw) {
+            // SAFETY: a successful get initialised the slot with a handle
+            // whose pool reference we now own.
+            Some(unsafe { Netmem::from_owned_raw(raw[0].assume_init()) })
+        } else {
+            None
+        }
+    }
+
+    /// As [`Pool::alloc_bulk`]: exactly `n` buffers appended, or none.
+    #[inline]
+    pub fn alloc_bulk(&mut self, out: &mut Vec<Netmem>, n: usize) -> usize {
+        out.reserve(n);
+        let len = out.len();
+        // SAFETY: as in `Pool::alloc_bulk`.
+        let slots = unsafe {
+            std::slice::from_raw_parts_mut(out.as_mut_ptr().add(len) as *mut MaybeUninit<usize>, n)
+        };
+        if !self.pool.core().get_in(self.slot, slots) {
+            return 0;
+        }
+        // SAFETY: get initialised all n slots with owned, non-zero handles.
+        unsafe { out.set_len(len + n) };
+        n
+    }
+
+    /// As [`Pool::free`].
+    #[inline]
+    pub fn free(&mut self, nm: Netmem) {
+        let core = self.pool.core();
+        let raw = nm.into_word();
+        if core.owns_unshared(raw) {
+            core.put_unshared_in(self.slot, &[raw]);
+        } else {
+            core.free_other(raw);
+        }
+    }
+
+    /// As [`Pool::free_bulk_from`].
+    #[inline]
+    pub fn free_bulk_from(&mut self, from: &mut Vec<Netmem>, n: usize) {
+        let core = self.pool.core();
+        let len = from.len();
+        let start = len - n.min(len);
+        let tail = &from[start..];
+        // SAFETY: Netmem is repr(transparent) over a usize-sized word.
+        let raws = unsafe { std::slice::from_raw_parts(tail.as_ptr() as *const usize, tail.len()) };
+        if core.owns_all_unshared(raws) {
+            core.put_unshared_in(self.slot, raws);
+            // SAFETY: the handles' ownership moved to the pool above.
+            unsafe { from.set_len(start) };
+        } else {
+            self.pool.free_bulk(from.drain(start..));
+        }
     }
 }
 
@@ -951,10 +1039,20 @@ impl Core {
     /// reference), or nothing.
     #[inline(always)]
     fn get(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
+        match self.my_slot() {
+            Some(slot) => self.get_in(slot, dst),
+            None => self.get_slow(dst),
+        }
+    }
+
+    /// `get` with the caller's lcore slot already looked up.
+    #[inline(always)]
+    fn get_in(&self, slot: &LcoreSlot, dst: &mut [MaybeUninit<usize>]) -> bool {
         let n = dst.len();
-        if let Some(slot) = self.my_slot() {
+        {
             // SAFETY: only the thread holding this lcore id reaches its
-            // slot, and nothing here re-enters the cache.
+            // slot (a `LcoreCache` pins the id), and nothing here re-enters
+            // the cache.
             let cache = unsafe { &mut *slot.cache.get() };
             let len = cache.len;
             if n <= len {
@@ -1025,10 +1123,21 @@ impl Core {
                     slot.stats.add_local(Stat::AllocEmpty, 1);
                     return false;
                 }
-                let start = cache.len - k;
-                dst[..k].copy_from_slice(&cache.objs[start..cache.len]);
-                cache.len = start;
-                slot.stats.add_local(Stat::AllocFast, k as u64);
+                if k > 0 {
+                    let start = cache.len - k;
+                    // SAFETY: `start..len` is within the cache and
+                    // initialised; `dst` has room for `k <= n` words and is
+                    // not part of the cache.
+                    unsafe {
+                        copy_words(
+                            dst.as_mut_ptr() as *mut usize,
+                            cache.objs.as_ptr().add(start) as *const usize,
+                            k,
+                        )
+                    };
+                    cache.len = start;
+                    slot.stats.add_local(Stat::AllocFast, k as u64);
+                }
                 slot.stats.add_local(Stat::AllocSlow, (n - k) as u64);
                 true
             }
@@ -1132,10 +1241,31 @@ impl Core {
 
     #[inline(always)]
     fn put(&self, raws: &[usize]) {
+        match self.my_slot() {
+            Some(slot) => self.put_in(slot, raws),
+            None => self.put_slow(raws),
+        }
+    }
+
+    /// `put_unshared` from a `LcoreCache`: the pool is alive (the handle
+    /// borrows it), so only tracking can divert the release.
+    #[inline(always)]
+    fn put_unshared_in(&self, slot: &LcoreSlot, raws: &[usize]) {
+        if self.track {
+            self.put_tracked(raws);
+        } else {
+            self.put_in(slot, raws);
+        }
+    }
+
+    /// `put` with the caller's lcore slot already looked up.
+    #[inline(always)]
+    fn put_in(&self, slot: &LcoreSlot, raws: &[usize]) {
         let n = raws.len();
-        if let Some(slot) = self.my_slot() {
+        {
             // SAFETY: only the thread holding this lcore id reaches its
-            // slot, and nothing here re-enters the cache.
+            // slot (a `LcoreCache` pins the id), and nothing here re-enters
+            // the cache.
             let cache = unsafe { &mut *slot.cache.get() };
             let len = cache.len;
             if n <= self.cache_size - len {

@@ -288,3 +288,37 @@ fn free_puts_one_buffer_in_the_cache_and_hands_others_to_their_owner() {
         assert_eq!(q.stats().in_caches + q.stats().in_ring, 8);
     });
 }
+
+#[test]
+fn an_lcore_cache_handle_uses_the_lcores_cache_and_pins_its_id() {
+    on_lcore(27, || {
+        let p = page_pool(64, 16);
+        {
+            let mut c = p.lcore_cache().expect("lcore 27 has a cache");
+            let mut v = Vec::new();
+            assert_eq!(c.alloc_bulk(&mut v, 8), 8);
+            let one = c.alloc().unwrap();
+            // The id cannot move while the handle lives.
+            assert_eq!(
+                lcore::set_current(28),
+                Err(lcore::LcoreError::Pinned { id: 27 })
+            );
+            lcore::clear_current();
+            assert_eq!(lcore::current(), Some(27));
+            c.free(one);
+            c.free_bulk_from(&mut v, 8);
+            assert!(v.is_empty());
+            let s = p.stats();
+            assert_eq!(
+                (s.in_use, s.alloc_fast, s.recycle_cached),
+                (0, 9, 9),
+                "{s:?}"
+            );
+        }
+        // Dropped: the id can move again, and its cache goes to the ring.
+        lcore::set_current(28).unwrap();
+        assert_eq!(p.stats().in_ring, 64);
+    });
+    // A thread without an lcore id gets no handle.
+    assert!(page_pool(8, 4).lcore_cache().is_none());
+}

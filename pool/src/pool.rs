@@ -504,6 +504,10 @@ impl Pool {
         Some(LcoreCache {
             pool: self,
             slot,
+            size: core.cache_size,
+            track: core.track,
+            handle_base: core.handle_base,
+            handle_mask: core.handle_mask,
             _pin: pin,
         })
     }
@@ -734,6 +738,12 @@ impl Pool {
 pub struct LcoreCache<'a> {
     pool: &'a Pool,
     slot: &'a LcoreSlot,
+    /// What the fast paths read, copied out of the core once (it is
+    /// immutable while the pool lives).
+    size: usize,
+    track: bool,
+    handle_base: usize,
+    handle_mask: usize,
     _pin: lcore::Pin,
 }
 
@@ -751,11 +761,41 @@ impl LcoreCache<'_> {
         }
     }
 
+    /// The lcore's cache.
+    #[inline(always)]
+    fn stack(&mut self) -> &mut CacheStack {
+        // SAFETY: only the thread holding this lcore id reaches its slot,
+        // the handle pins the id to this thread (it is not Send), and the
+        // borrow ends before any other path touches the cache.
+        unsafe { &mut *self.slot.cache.get() }
+    }
+
     /// As [`Pool::alloc_bulk`]: exactly `n` buffers appended, or none.
     #[inline]
     pub fn alloc_bulk(&mut self, out: &mut Vec<Netmem>, n: usize) -> usize {
         out.reserve(n);
         let len = out.len();
+        let track = self.track;
+        let cache = self.stack();
+        let have = cache.len;
+        if n <= have && !track {
+            let start = have - n;
+            // SAFETY: `start..have` is initialised cache; after `reserve(n)`
+            // the `n` slots past `len` are allocated; the two do not
+            // overlap.
+            unsafe {
+                copy_words(
+                    out.as_mut_ptr().add(len) as *mut usize,
+                    cache.objs.as_ptr().add(start) as *const usize,
+                    n,
+                )
+            };
+            cache.len = start;
+            self.slot.stats.add_local(Stat::AllocFast, n as u64);
+            // SAFETY: the n slots now hold owned, non-zero handles.
+            unsafe { out.set_len(len + n) };
+            return n;
+        }
         // SAFETY: as in `Pool::alloc_bulk`.
         let slots = unsafe {
             std::slice::from_raw_parts_mut(out.as_mut_ptr().add(len) as *mut MaybeUninit<usize>, n)
@@ -780,12 +820,40 @@ impl LcoreCache<'_> {
         }
     }
 
-    /// As [`Pool::free_bulk_from`].
+    /// As [`Pool::free_bulk_from`]. The ownership check and the copy into
+    /// the cache are one pass: the words are copied past the cache's top,
+    /// and kept only if every one is an unshared handle of this pool.
     #[inline]
     pub fn free_bulk_from(&mut self, from: &mut Vec<Netmem>, n: usize) {
-        let core = self.pool.core();
         let len = from.len();
         let start = len - n.min(len);
+        let k = len - start;
+        let (size, track, base, mask) = (self.size, self.track, self.handle_base, self.handle_mask);
+        let cache = self.stack();
+        let top = cache.len;
+        if k <= size - top && !track {
+            let src = from.as_ptr() as *const usize;
+            let dst = cache.objs.as_mut_ptr() as *mut usize;
+            let mut bad = 0usize;
+            for i in 0..k {
+                // SAFETY: `start + i < len` is an initialised handle of the
+                // vector (Netmem is a repr(transparent) word); `top + i <
+                // size`, within the cache; the two do not overlap.
+                unsafe {
+                    let w = src.add(start + i).read();
+                    bad |= w.wrapping_sub(base);
+                    dst.add(top + i).write(w);
+                }
+            }
+            if bad & mask == 0 {
+                cache.len = top + k;
+                self.slot.stats.add_local(Stat::RecycleCached, k as u64);
+                // SAFETY: the handles' ownership moved to the cache.
+                unsafe { from.set_len(start) };
+                return;
+            }
+        }
+        let core = self.pool.core();
         let tail = &from[start..];
         // SAFETY: Netmem is repr(transparent) over a usize-sized word.
         let raws = unsafe { std::slice::from_raw_parts(tail.as_ptr() as *const usize, tail.len()) };

@@ -322,3 +322,34 @@ fn an_lcore_cache_handle_uses_the_lcores_cache_and_pins_its_id() {
     // A thread without an lcore id gets no handle.
     assert!(page_pool(8, 4).lcore_cache().is_none());
 }
+
+#[test]
+fn an_lcore_cache_burst_with_a_shared_or_foreign_handle_takes_the_checked_path() {
+    on_lcore(29, || {
+        // Tracking off: the one-pass check-and-copy path.
+        let cfg = |name| {
+            PoolConfig::new(name, 64)
+                .with_cache_size(16)
+                .with_lcores(lcore::MAX_LCORES)
+                .with_track_state(false)
+        };
+        let p = Pool::with_host_memory(&cfg("p")).unwrap();
+        let q = Pool::with_host_memory(&cfg("q")).unwrap();
+        let mut c = p.lcore_cache().unwrap();
+        let mut v = Vec::new();
+        assert_eq!(c.alloc_bulk(&mut v, 4), 4);
+        c.free_bulk_from(&mut v, 4);
+        assert_eq!(p.stats().in_use, 0);
+        // A fragment reference and a buffer of another pool in one burst.
+        assert_eq!(c.alloc_bulk(&mut v, 3), 3);
+        let frag = v[0].frag_ref();
+        v.push(frag);
+        v.push(q.alloc().unwrap());
+        c.free_bulk_from(&mut v, 5);
+        assert!(v.is_empty());
+        assert_eq!((p.in_use(), q.in_use()), (0, 0));
+        assert_eq!(p.stats().wrong_pool, 1);
+        let s = p.stats();
+        assert_eq!(s.in_ring + s.in_caches, 64, "{s:?}");
+    });
+}

@@ -9,6 +9,9 @@
 //! [--duration-ms N]`. Default: n_get_bulk == n_put_bulk, 200 ms per case
 //! (about 30 s in all); `--full` runs every get/put pair as DPDK does.
 //!
+//! Against rte_mempool: `--vs-dpdk [--pairs N] [--duration-ms N] [--cores N]`
+//! (see `dpdk/vs_dpdk.rs` and the README).
+//!
 //! Profiling: `--one BULK KEEP CACHE [--track] [--buffers N]` runs only
 //! that pool case on one core; with `--buffers` it does a fixed amount of
 //! work, so two runs under `valgrind --tool=callgrind` with different N
@@ -90,6 +93,9 @@ fn parse_opts() -> Result<Opts, String> {
             "--cores" => {
                 let v = args.next().ok_or("--cores needs a value")?;
                 opts.cores = v.parse().map_err(|_| format!("bad --cores {v}"))?;
+                if opts.cores == 0 {
+                    return Err("--cores must be at least 1".into());
+                }
                 opts.cores_given = true;
             }
             "--vs-dpdk" => opts.vs_dpdk = true,

@@ -163,6 +163,12 @@ impl App {
             wait_for_link: false,
             ..PortConfig::default()
         };
+        let pcfg = PortConfig {
+            rx_free_thresh: cfg.rx_free_thresh.unwrap_or(pcfg.rx_free_thresh),
+            tx_rs_thresh: cfg.tx_rs_thresh.unwrap_or(pcfg.tx_rs_thresh),
+            tx_free_thresh: cfg.tx_free_thresh.unwrap_or(pcfg.tx_free_thresh),
+            ..pcfg
+        };
         let mut ports = Vec::new();
         for (i, addr) in cfg.ports.iter().enumerate() {
             human.say(&format!("Configuring Port {i} (socket 0)"));

@@ -131,11 +131,88 @@ pub mod config {
     pub const COMMAND_MASTER: u16 = 1 << 2;
     /// Command: INTx emulation disable.
     pub const COMMAND_INTX_DISABLE: u16 = 1 << 10;
+    /// Status register (16 bits).
+    pub const STATUS: u64 = 0x06;
+    /// Status: the device has a capability list.
+    pub const STATUS_CAP_LIST: u16 = 1 << 4;
+    /// Capabilities pointer (8 bits).
+    pub const CAPABILITY_LIST: u64 = 0x34;
+    /// Capability ID of the PCI Express capability.
+    pub const CAP_ID_EXP: u8 = 0x10;
+    /// Size of a PCI Express capability structure, version 2 (PCIe base
+    /// specification 7.5.3): the registers [`crate::vfio::Device::pcie_update16`]
+    /// may reach.
+    pub const EXP_CAP_SIZE: u64 = 0x3C;
+    /// PCIe capability: Device Control 2 (completion timeout value in bits
+    /// 3:0).
+    pub const EXP_DEVCTL2: u64 = 0x28;
+    /// PCIe capability: Link Control (ASPM control in bits 1:0).
+    pub const EXP_LNKCTL: u64 = 0x10;
+    /// Link Control: ASPM L0s entry enabled.
+    pub const EXP_LNKCTL_ASPM_L0S: u16 = 1 << 0;
+    /// Link Control: ASPM L1 entry enabled.
+    pub const EXP_LNKCTL_ASPM_L1: u16 = 1 << 1;
+}
+
+/// Walks the capability list of a config space read through `read8` and
+/// returns the offset of the capability with ID `id`, if present. A list
+/// that loops or points below the standard header ends the walk.
+pub fn find_capability(
+    mut read8: impl FnMut(u64) -> Result<u8, Error>,
+    id: u8,
+) -> Result<Option<u64>, Error> {
+    let status = u16::from_le_bytes([read8(config::STATUS)?, read8(config::STATUS + 1)?]);
+    if status & config::STATUS_CAP_LIST == 0 {
+        return Ok(None);
+    }
+    let mut at = u64::from(read8(config::CAPABILITY_LIST)? & 0xFC);
+    // 48 capabilities fit in the 192 bytes after the header.
+    for _ in 0..48 {
+        if at < 0x40 {
+            return Ok(None);
+        }
+        if read8(at)? == id {
+            return Ok(Some(at));
+        }
+        at = u64::from(read8(at + 1)? & 0xFC);
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_a_capability_and_survives_a_looping_list() {
+        let mut cfg = [0u8; 256];
+        cfg[config::STATUS as usize] = config::STATUS_CAP_LIST as u8;
+        cfg[config::CAPABILITY_LIST as usize] = 0x40;
+        // PM at 0x40 -> MSI at 0x50 -> PCIe at 0xa0.
+        cfg[0x40] = 0x01;
+        cfg[0x41] = 0x50;
+        cfg[0x50] = 0x05;
+        cfg[0x51] = 0xa0;
+        cfg[0xa0] = config::CAP_ID_EXP;
+        let read = |c: [u8; 256]| move |o: u64| Ok(c[o as usize]);
+        assert_eq!(
+            find_capability(read(cfg), config::CAP_ID_EXP).unwrap(),
+            Some(0xa0)
+        );
+        assert_eq!(find_capability(read(cfg), 0x11).unwrap(), None);
+        let mut looped = cfg;
+        looped[0x51] = 0x40;
+        assert_eq!(
+            find_capability(read(looped), config::CAP_ID_EXP).unwrap(),
+            None
+        );
+        let mut none = cfg;
+        none[config::STATUS as usize] = 0;
+        assert_eq!(
+            find_capability(read(none), config::CAP_ID_EXP).unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn parses_long_and_short_forms() {

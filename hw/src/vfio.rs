@@ -723,6 +723,44 @@ impl Device {
         self.config_write(offset, &v.to_le_bytes())
     }
 
+    /// Offset of the PCI Express capability in config space, if the device
+    /// has one.
+    pub fn pcie_capability(&self) -> Result<Option<u64>, Error> {
+        crate::pci::find_capability(|o| self.config_read8(o), config::CAP_ID_EXP)
+    }
+
+    /// Read-modify-write of the 16-bit register `reg` bytes into the PCI
+    /// Express capability (e.g. [`config::EXP_LNKCTL`],
+    /// [`config::EXP_DEVCTL2`]): `clear` cleared, `set` set. Returns the
+    /// value before and the value read back after (vfio-pci passes only
+    /// some of these registers' writes to the device, so a caller checks
+    /// the read-back), or `None` without a PCIe capability. Nothing
+    /// outside the capability (COMMAND in particular) is reachable.
+    pub fn pcie_update16(
+        &self,
+        reg: u64,
+        clear: u16,
+        set: u16,
+    ) -> Result<Option<(u16, u16)>, Error> {
+        let Some(cap) = self.pcie_capability()? else {
+            return Ok(None);
+        };
+        if reg + 2 > config::EXP_CAP_SIZE {
+            return Err(Error::ConfigWrite {
+                addr: self.inner.addr,
+                offset: cap + reg,
+                len: 2,
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            });
+        }
+        let before = self.config_read16(cap + reg)?;
+        let want = (before & !clear) | set;
+        if want != before {
+            self.config_write16(cap + reg, want)?;
+        }
+        Ok(Some((before, self.config_read16(cap + reg)?)))
+    }
+
     /// Vendor and device ID from config space.
     pub fn ids(&self) -> Result<(u16, u16), Error> {
         Ok((

@@ -81,6 +81,11 @@ pub enum Error {
         word: u32,
         ms: u64,
     },
+    #[error(
+        "{addr}: the NVM checksum is not valid: words 0x00-0x3F sum to {sum:#06x}, not 0xbaba \
+         (a corrupt or blank EEPROM; Intel's drivers refuse such a device too)"
+    )]
+    NvmChecksum { addr: PciAddress, sum: u16 },
     #[error("{addr}: PHY software reset (BMCR.RESET) did not complete within {ms} ms")]
     PhyResetTimeout { addr: PciAddress, ms: u64 },
     #[error("{addr}: PHY register {reg} access through MDIC {what}")]

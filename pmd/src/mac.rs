@@ -42,14 +42,29 @@ pub mod regs {
     pub const RCTL: usize = 0x0100;
     pub const RXCSUM: usize = 0x5000;
     pub const RFCTL: usize = 0x5008;
+    /// RFCTL.IPV6_EX_DIS: do not parse IPv6 extension headers (the 82576
+    /// erratum setting Intel's rx_fifo_flush applies; the 82574 has the
+    /// bit at the same place).
+    pub const RFCTL_IPV6_EX_DIS: u32 = 1 << 16;
+    /// WUC: Wake Up Control (82576 datasheet section 8, WUC; 82574
+    /// datasheet section 10, WUC): PME enable and APM wake-up. Written 0
+    /// after reset as Linux's igb and e1000e do: no wake-up while a driver
+    /// owns the port (this driver does not do Wake-on-LAN).
+    pub const WUC: usize = 0x5800;
     pub const MTA: usize = 0x5200;
     /// Multicast table array: 128 32-bit registers (4096 hash bits).
     pub const MTA_LEN: usize = 128;
     pub const RAL0: usize = 0x5400;
     pub const RAH0: usize = 0x5404;
-    /// Receive address registers RAL/RAH[0..15] (the 82576's RA2 entries
-    /// 16..23 at 0x54E0 are not used).
+    /// Receive address registers RAL/RAH[0..15] of the 82574 (82574
+    /// datasheet section 10, RAL/RAH).
     pub const RAR_ENTRIES: usize = 16;
+    /// The 82576 has 24: RAL/RAH[0..15] at 0x5400 and RA2 entries 16..23 at
+    /// 0x54E0 (82576 datasheet section 8, RAL/RAH); Linux's igb clears all
+    /// of them at init.
+    pub const RAR_ENTRIES_82576: usize = 24;
+    /// RAL/RAH entries 16.. (82576 only).
+    pub const RA2_BASE: usize = 0x54E0;
     pub const VFTA: usize = 0x5600;
     /// VLAN filter table array: 128 32-bit registers.
     pub const VFTA_LEN: usize = 128;
@@ -70,13 +85,18 @@ pub mod regs {
     pub const TCTL_EXT_COLD_MASK: u32 = 0x3FF << TCTL_EXT_COLD_SHIFT;
     pub const TIPG: usize = 0x0410;
 
-    /// Receive address low for filter `i`.
+    /// Receive address low for filter `i` (16.. are the 82576's RA2
+    /// entries at 0x54E0).
     pub const fn ral(i: usize) -> usize {
-        RAL0 + 8 * i
+        if i < 16 {
+            RAL0 + 8 * i
+        } else {
+            RA2_BASE + 8 * (i - 16)
+        }
     }
     /// Receive address high for filter `i`.
     pub const fn rah(i: usize) -> usize {
-        RAH0 + 8 * i
+        ral(i) + 4
     }
 
     pub const CTRL_FD: u32 = 1 << 0;
@@ -172,6 +192,13 @@ pub mod regs {
     pub const FCT_PAUSE: u32 = 0x8808;
     /// FCRTL.XONE: send XON when the buffer drains below the low mark.
     pub const FCRTL_XONE: u32 = 1 << 31;
+
+    /// NVM words 0x00..=0x3F sum (wrapping, 16 bits) to NVM_SUM when the
+    /// image is valid; word 0x3F is the checksum word that makes it so
+    /// (82576 datasheet section 6, NVM map, checksum word; 82574 datasheet
+    /// section 6, the same rule).
+    pub const NVM_CHECKSUM_REG: u32 = 0x3F;
+    pub const NVM_SUM: u16 = 0xBABA;
 
     /// NVM words: the alternate MAC address pointer (82576 6.2.x; 0xFFFF
     /// or 0 when there is none), each port's entry 3 words further.
@@ -1024,6 +1051,33 @@ impl Mac {
         (word..word + n).map(|w| self.eerd(w)).collect()
     }
 
+    /// Validates the NVM checksum as Intel's validate_nvm_checksum does at
+    /// probe: words 0x00..=0x3F, read through EERD under the NVM semaphore,
+    /// sum (wrapping) to 0xBABA. A blank or corrupt EEPROM fails with
+    /// [`Error::NvmChecksum`] before anything it holds (MAC address, PHY
+    /// and PCIe settings) is trusted. `attempts` reads are tried (Linux's
+    /// e1000e tries 3 times: the 82573 family's first read may fail while
+    /// firmware still owns the NVM). QEMU builds its EEPROM images with a
+    /// valid checksum word (0x3F), so the check passes there.
+    pub fn validate_nvm_checksum(&self, attempts: u32) -> Result<()> {
+        let mut last = Ok(());
+        for _ in 0..attempts.max(1) {
+            last = self
+                .nvm_read(0, NVM_CHECKSUM_REG + 1)
+                .and_then(|words| match nvm_sum(&words) {
+                    NVM_SUM => Ok(()),
+                    sum => Err(Error::NvmChecksum {
+                        addr: self.addr,
+                        sum,
+                    }),
+                });
+            if last.is_ok() {
+                return last;
+            }
+        }
+        last
+    }
+
     // ---- MAC address (Intel's read_mac_addr: RAR0 as the device loaded
     // it for this port; 82576 datasheet 6.2.1 / 8.10.x, 82574 10.2.x). ----
 
@@ -1325,6 +1379,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The wrapping 16-bit sum of NVM words (valid image: [`NVM_SUM`] over
+/// words 0x00..=0x3F).
+pub fn nvm_sum(words: &[u16]) -> u16 {
+    words.iter().fold(0u16, |a, w| a.wrapping_add(*w))
+}
+
 /// Three little-endian NVM words as a MAC address.
 pub fn words_to_mac(w: &[u16]) -> [u8; 6] {
     let mut m = [0u8; 6];
@@ -1356,9 +1416,129 @@ pub fn link_from_status(s: u32) -> LinkStatus {
     }
 }
 
+/// A register file for host tests of the MAC-block steps: every write
+/// recorded, CTRL.RST self-clearing, EECD.AUTO_RD set, EERD answering from
+/// an NVM image, EXTCNF_CTRL ownership granted, MDIC answering from a PHY
+/// register file (with the 82574 BM PHY's ID).
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::regs::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    pub struct FakeRegs {
+        pub regs: Mutex<HashMap<usize, u32>>,
+        pub writes: Mutex<Vec<(usize, u32)>>,
+        pub nvm: Mutex<Vec<u16>>,
+        pub phy: Mutex<HashMap<u32, u16>>,
+    }
+
+    impl FakeRegs {
+        /// An NVM image whose words 0..=0x3F sum to 0xBABA.
+        pub fn new() -> FakeRegs {
+            let mut nvm = vec![0u16; 0x40];
+            nvm[0] = 0x1b52;
+            nvm[1] = 0x5400;
+            nvm[2] = 0x5634;
+            let sum = super::nvm_sum(&nvm[..0x3F]);
+            nvm[0x3F] = NVM_SUM.wrapping_sub(sum);
+            let phy = HashMap::from([(2, 0x0141), (3, 0x0cb1), (0, 0x1140)]);
+            FakeRegs {
+                regs: Mutex::new(HashMap::from([(RAL0, 0x0054_521b), (RAH0, 0x3456)])),
+                writes: Mutex::new(Vec::new()),
+                nvm: Mutex::new(nvm),
+                phy: Mutex::new(phy),
+            }
+        }
+        pub fn writes(&self) -> Vec<(usize, u32)> {
+            self.writes.lock().unwrap().clone()
+        }
+        pub fn reg(&self, off: usize) -> u32 {
+            self.regs.lock().unwrap().get(&off).copied().unwrap_or(0)
+        }
+    }
+
+    impl super::Regs for FakeRegs {
+        fn read32(&self, off: usize) -> u32 {
+            let v = self.reg(off);
+            match off {
+                EECD => v | EECD_AUTO_RD,
+                _ => v,
+            }
+        }
+        fn write32(&self, off: usize, v: u32) {
+            self.writes.lock().unwrap().push((off, v));
+            let stored = match off {
+                CTRL => v & !(CTRL_RST | CTRL_PHY_RST),
+                EERD if v & EERD_START != 0 => {
+                    let w = (v >> EERD_ADDR_SHIFT) as usize;
+                    let d = self.nvm.lock().unwrap().get(w).copied().unwrap_or(0xFFFF);
+                    (u32::from(d) << EERD_DATA_SHIFT) | EERD_DONE
+                }
+                MDIC => {
+                    let reg = (v >> MDIC_REGADD_SHIFT) & 0x1F;
+                    let mut phy = self.phy.lock().unwrap();
+                    let data = if v & MDIC_OP_WRITE != 0 {
+                        // BMCR.RESET self-clears.
+                        let d = (v & MDIC_DATA_MASK) as u16;
+                        phy.insert(reg, if reg == 0 { d & !(1 << 15) } else { d });
+                        d
+                    } else {
+                        phy.get(&reg).copied().unwrap_or(0)
+                    };
+                    (v & !MDIC_DATA_MASK) | u32::from(data) | MDIC_READY
+                }
+                _ => v,
+            };
+            self.regs.lock().unwrap().insert(off, stored);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fake_mac(family: Family) -> (Arc<fake::FakeRegs>, Mac) {
+        let regs = Arc::new(fake::FakeRegs::new());
+        let addr = PciAddress::new(0, 0, 3, 0).expect("address");
+        let mac = Mac::over(addr, regs.clone(), Some(family));
+        (regs, mac)
+    }
+
+    #[test]
+    fn a_valid_nvm_checksum_passes_and_a_corrupt_one_is_a_typed_error() {
+        for family in [Family::I82576, Family::I82574] {
+            let (regs, mac) = fake_mac(family);
+            mac.validate_nvm_checksum(1).expect("valid image");
+            let eerd_reads = regs
+                .writes()
+                .iter()
+                .filter(|(o, v)| *o == EERD && v & EERD_START != 0)
+                .count();
+            assert_eq!(eerd_reads, 0x40, "words 0x00..=0x3F read through EERD");
+            regs.nvm.lock().unwrap()[5] ^= 0x0100;
+            match mac.validate_nvm_checksum(3) {
+                Err(Error::NvmChecksum { sum, .. }) => assert_eq!(sum, 0xBABA ^ 0x0100),
+                other => panic!("{family:?}: corrupt NVM accepted: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn receive_address_entries_16_to_23_are_the_82576_ra2_block() {
+        assert_eq!((ral(0), rah(0)), (0x5400, 0x5404));
+        assert_eq!((ral(15), rah(15)), (0x5478, 0x547C));
+        assert_eq!((ral(16), rah(16)), (0x54E0, 0x54E4));
+        assert_eq!((ral(23), rah(23)), (0x5518, 0x551C));
+        let (regs, mac) = fake_mac(Family::I82576);
+        mac.init_filters(&[2, 0, 0, 0, 0, 1], RAR_ENTRIES_82576);
+        let w: Vec<usize> = regs.writes().iter().map(|(o, _)| *o).collect();
+        assert!(
+            w.contains(&0x551C) && !w.contains(&0x5480),
+            "RA2 written, PSRTYPE not"
+        );
+    }
 
     #[test]
     fn status_decodes_to_link() {

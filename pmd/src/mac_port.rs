@@ -31,16 +31,24 @@ pub trait Chip: Send + Sync + 'static {
     const LIMITS: Limits;
     /// Which variant of the shared semaphores and reset the chip uses.
     const FAMILY: Family;
+    /// Receive address (RAL/RAH) entries: all are cleared at open, entries
+    /// 1.. hold extra unicast filters.
+    const RAR_ENTRIES: usize;
+    /// How many times the NVM checksum is read before the open fails
+    /// ([`Mac::validate_nvm_checksum`]).
+    const NVM_CHECKSUM_ATTEMPTS: u32 = 1;
     /// Required initialisation bits and errata settings after reset.
     fn init_hw_bits(&self, _mac: &Mac) {}
-    /// PCI configuration the chip needs (ASPM, completion timeout).
+    /// PCI configuration the chip needs (ASPM, completion timeout), once
+    /// per open after [`init_hw`], before bus mastering is turned on.
     fn pci_setup(&self, _device: &hw::vfio::Device, _mac: &Mac) {}
     /// Copper link setup after the PHY is powered up: CTRL.SLU, PHY reset,
     /// the PHY's own settings, the advertisement for `fc`, autoneg restart.
     fn setup_copper(&self, mac: &Mac, fc: FlowControl) -> Result<()>;
     /// Flow control thresholds for frames up to `mtu`.
     fn fc_thresholds(&self, mtu: u16) -> FcThresholds;
-    /// Stops receive port-wide (default: RCTL.EN off).
+    /// Stops receive port-wide (default: RCTL.EN off; the 82574 stops it by
+    /// reset in [`Chip::stop_queues`] instead).
     fn stop_rx(&self, mac: &Mac) {
         mac.set_rctl_bits(RCTL_EN, false);
     }
@@ -81,19 +89,22 @@ pub struct MacPort<C> {
 
 /// The register part of bring-up, over any [`Mac`] (device BAR or the
 /// strict register model): stale locks cleared, global reset, the chip's
-/// init bits, DRV_LOAD, manageability ARP interception off, the MAC
-/// address, filter tables, PHY power-up and copper link setup, flow
-/// control registers. Returns the station address.
+/// init bits, wake-up control cleared (WUC), DRV_LOAD, manageability ARP
+/// interception off, the NVM checksum validated, the MAC address, filter
+/// tables, PHY power-up and copper link setup, flow control registers.
+/// Returns the station address.
 pub fn init_hw<C: Chip>(mac: &Mac, chip: &C, cfg: &PortConfig) -> Result<[u8; 6]> {
     mac.clear_stale_locks();
     chip.mask_extra_interrupts(mac);
     mac.global_reset(RESET_TIMEOUT)?;
     chip.mask_extra_interrupts(mac);
     chip.init_hw_bits(mac);
+    mac.w(WUC, 0);
     mac.set_driver_loaded(true);
     mac.take_manageability();
+    mac.validate_nvm_checksum(C::NVM_CHECKSUM_ATTEMPTS)?;
     let station = mac.read_mac()?;
-    mac.init_filters(&station, RAR_ENTRIES);
+    mac.init_filters(&station, C::RAR_ENTRIES);
     phy::power_up(mac)?;
     chip.setup_copper(mac, cfg.flow_control)?;
     mac.program_flow_control(cfg.flow_control, chip.fc_thresholds(cfg.mtu));
@@ -315,7 +326,7 @@ impl<C: Chip> PortOps for MacPort<C> {
     }
 
     fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {
-        self.mac.set_unicast_filters(addrs, RAR_ENTRIES)
+        self.mac.set_unicast_filters(addrs, C::RAR_ENTRIES)
     }
 
     fn set_multicast_filters(&self, addrs: &[[u8; 6]]) {
@@ -395,9 +406,10 @@ impl<C> Drop for MacPort<C> {
             return;
         }
         let addr = self.mac.addr();
-        // RX off first, then the reset (which stops every queue).
-        self.mac.set_rctl_bits(RCTL_EN, false);
-        self.mac.flush();
+        // The reset stops every queue; it writes RCTL 0 itself 10 ms before
+        // CTRL.RST as Intel's reset_hw does (so the 82574's receiver is
+        // never disabled without the reset that must follow, issue 10
+        // item 9).
         let reset = self.mac.global_reset(RESET_TIMEOUT);
         if let Err(e) = &reset {
             log::warn!("{addr}: reset while dropping the port: {e}");

@@ -126,7 +126,9 @@ pub fn update(mac: &Mac, reg: u32, f: impl FnOnce(u16) -> u16) -> Result<()> {
     write(mac, reg, f(v))
 }
 
-/// Powers the PHY up: BMCR.PDOWN and BMCR.ISOLATE cleared. A PHY Linux or
+/// Powers the PHY up (issue 10 item 1; PHY Control register, 82576
+/// datasheet section 8 PHY registers, 82574 datasheet section 10 PHY
+/// registers): BMCR.PDOWN and BMCR.ISOLATE cleared. A PHY Linux or
 /// DPDK left behind is powered down (they power it down whenever the
 /// interface is down), and a powered-down PHY never links. QEMU ignores
 /// PDOWN; the strict register model does not.

@@ -127,6 +127,13 @@ enum Discard {
     Counted,
 }
 
+/// The refill threshold a ring of `size` descriptors uses when asked for
+/// `asked`: at most a quarter of the ring, so the device always owns at
+/// least three quarters of it between tail writes.
+pub fn rx_free_thresh(asked: u16, size: u16) -> u16 {
+    asked.min(size / 4)
+}
+
 /// Buffers the ring refills from the pool at a time.
 const REFILL_BULK: usize = 32;
 
@@ -204,6 +211,7 @@ pub struct RxRing<F: RxFormat, H: QueueHw = DmaQueue> {
     tail: u16,
     /// Descriptors refilled since the tail was last written.
     held: u16,
+    /// The tail is written once more than this many are held.
     free_thresh: u16,
     bufs: Shadow,
     spare: Vec<Netmem>,
@@ -275,7 +283,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
             next: 0,
             tail: 0,
             held: 0,
-            free_thresh: free_thresh.clamp(1, size - 1),
+            free_thresh: rx_free_thresh(free_thresh, size),
             bufs,
             spare: Vec::with_capacity(REFILL_BULK),
             pool,
@@ -485,7 +493,10 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
             out.push(pkt);
             delivered += 1;
         }
-        if self.held >= self.free_thresh {
+        // DPDK's igb: the refilled descriptors go back with one tail write
+        // once more than `rx_free_thresh` are held, one behind `next` so the
+        // tail never equals the head.
+        if self.held > self.free_thresh {
             self.tail = self.ring.prev(self.next);
             self.hw.write_tail(self.tail);
             self.held = 0;
@@ -535,5 +546,107 @@ impl<F: RxFormat, H: QueueHw> Drop for RxRing<F, H> {
     fn drop(&mut self) {
         // Without proof: posted buffers wait for the device's fence.
         self.release(None);
+    }
+}
+
+#[cfg(test)]
+mod doorbell_tests {
+    //! Register writes per forwarded packet with the port's default
+    //! thresholds, counted on the simulated device (every tail write is
+    //! recorded; [`QueueHw`] has no register read at all, so the rings
+    //! cannot read RDH/RDT/TDH/TDT on any path).
+    use super::*;
+    use crate::PortConfig;
+    use crate::e1000e::desc::{CtxTx, ExtRx};
+    use crate::igb::desc::{AdvRx, AdvTx};
+    use crate::sim::SimQueue;
+    use crate::tx::{TxFormat, TxRing};
+    use pool::PoolConfig;
+
+    const RING: u16 = 512;
+    const LAYOUT: RxBufLayout = RxBufLayout {
+        headroom: 128,
+        buf_len: 1024,
+    };
+
+    /// Forwards `packets` 60-byte frames at `burst`; returns (RDT writes,
+    /// TDT writes, packets forwarded) after the ring's start.
+    fn forward<R: RxFormat, T: TxFormat>(burst: usize, packets: usize) -> (usize, usize, usize) {
+        let cfg = PortConfig::default();
+        let pool = Pool::with_host_memory(&PoolConfig::new("doorbells", 4096).with_buf_size(2048))
+            .expect("host pool");
+        let (rx_dev, tx_dev) = (SimQueue::new(RING), SimQueue::new(RING));
+        let counters = Arc::new(QueueCounters::default());
+        let mut rx = RxRing::<R, SimQueue>::new(
+            rx_dev.clone(),
+            pool,
+            LAYOUT,
+            None,
+            0,
+            cfg.rx_free_thresh,
+            counters.clone(),
+        )
+        .expect("rx ring");
+        rx.start();
+        let mut tx = TxRing::<T, SimQueue>::new(
+            tx_dev.clone(),
+            cfg.tx_rs_thresh,
+            cfg.tx_free_thresh,
+            counters,
+        )
+        .expect("tx ring");
+        let rdt_at_start = rx_dev.state().tails.len();
+        let mut pkts = Vec::with_capacity(burst);
+        let mut sent = 0;
+        while sent < packets {
+            for _ in 0..burst {
+                if rx_dev.receive(60, 1024, 0).is_none() {
+                    break;
+                }
+            }
+            rx.rx_burst(&mut pkts, burst);
+            sent += tx.tx_burst(&mut pkts);
+            assert!(pkts.is_empty(), "the TX ring took the whole burst");
+            tx_dev.transmit_all();
+            // The device never sees a tail equal to its head with buffers
+            // posted (that would read as an empty ring).
+            let s = rx_dev.state();
+            assert_ne!(s.tail(), s.head, "RDT caught up with RDH");
+        }
+        let rdt = rx_dev.state().tails.len() - rdt_at_start;
+        let tdt = tx_dev.state().tails.len();
+        (rdt, tdt, sent)
+    }
+
+    fn check<R: RxFormat, T: TxFormat>(name: &str) {
+        let (rdt, tdt, n) = forward::<R, T>(32, 32 * 3000);
+        let per = (rdt + tdt) as f64 / n as f64;
+        assert!(
+            per <= 0.045,
+            "{name}: {rdt} RDT + {tdt} TDT writes for {n} packets = {per:.4} per packet, above 0.045"
+        );
+        assert_eq!(tdt, n / 32, "{name}: TDT once per non-empty burst");
+        // Burst 1: still one TDT per burst, RDT once per 65 packets.
+        let (rdt, tdt, n) = forward::<R, T>(1, 6500);
+        assert_eq!(tdt, n, "{name}: burst 1, TDT once per packet");
+        assert_eq!(rdt, n / 65, "{name}: burst 1, RDT once per 65 refills");
+    }
+
+    #[test]
+    fn igb_doorbells_per_forwarded_packet_at_burst_32_stay_under_0_045() {
+        check::<AdvRx, AdvTx>("igb");
+    }
+
+    #[test]
+    fn e1000e_doorbells_per_forwarded_packet_at_burst_32_stay_under_0_045() {
+        check::<ExtRx, CtxTx>("e1000e");
+    }
+
+    #[test]
+    fn the_refill_threshold_is_capped_at_a_quarter_of_the_ring() {
+        assert_eq!(rx_free_thresh(64, 512), 64);
+        assert_eq!(rx_free_thresh(64, 64), 16);
+        assert_eq!(rx_free_thresh(500, 512), 128);
+        assert_eq!(rx_free_thresh(0, 512), 0);
     }
 }

@@ -8,6 +8,8 @@
 mod fence_tests;
 mod rx_tests;
 mod split_tests;
+pub mod strict;
+mod strict_tests;
 mod tx_tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -18,7 +18,14 @@ pub enum Role {
     TxPackets,
     /// Good octets transmitted, CRC included (4 bytes per packet subtracted).
     TxBytes,
-    /// Packets the device dropped for lack of room (counted in `imissed`).
+    /// Packets the device dropped for lack of room (counted in `imissed`):
+    /// MPC on both chips (82576 and 82574 datasheets, statistics
+    /// registers), as DPDK's e1000 PMDs report it. RNBC (a frame arrived
+    /// with no free descriptor; on real silicon it may still be held in
+    /// the packet buffer and received later) is only an xstat, so nothing
+    /// is counted twice. QEMU's igb and e1000e increment neither MPC nor
+    /// RNBC: under QEMU a full ring's drops show only as the
+    /// `rx_q*_ring_full` polls and the `rx_overrun_events` (ICR.RXO).
     RxMissed,
     /// Receive errors (summed into `ierrors`).
     RxErrors,
@@ -224,15 +231,20 @@ pub struct PortStats {
     pub opackets: u64,
     pub ibytes: u64,
     pub obytes: u64,
-    /// Frames dropped for lack of room: the device's count plus the driver's
-    /// (frames dropped for lack of a replacement buffer).
+    /// Frames the device dropped for lack of room (its MPC counter, see
+    /// [`Role::RxMissed`]). The driver's own drops for lack of a
+    /// replacement buffer are in `rx_nombuf`, not here: RX-dropped is
+    /// `imissed + rx_nombuf`, as DPDK's testpmd adds them.
     pub imissed: u64,
     /// Receive errors: the device's plus errored or mangled frames the
     /// driver dropped.
     pub ierrors: u64,
     /// Transmit errors: the device's plus packets the driver refused.
     pub oerrors: u64,
-    /// Frames dropped because the pool was empty.
+    /// Frames the driver dropped because the pool (or, with header split,
+    /// the header or device-memory payload pool) had no replacement
+    /// buffer: the descriptor's buffer is given straight back to the
+    /// device and the frame is lost.
     pub rx_nombuf: u64,
     pub q_ipackets: Vec<u64>,
     pub q_ibytes: Vec<u64>,
@@ -330,6 +342,118 @@ mod tests {
         let mut s = PortStats::default();
         ok.fill(&mut s);
         assert_eq!(s.ipackets, u64::from(u32::MAX));
+    }
+
+    /// Issue 11 item 11: the driver's drops for lack of a buffer are
+    /// `rx_nombuf` only; `imissed` is the device's MPC only, so testpmd's
+    /// RX-dropped (`imissed + rx_nombuf`) counts each frame once. (The old
+    /// `Port::stats` added nombuf into imissed too: 3 + 5 here.)
+    #[test]
+    fn port_stats_count_a_nombuf_drop_once_and_imissed_is_the_devices() {
+        use crate::fence::QueueStopped;
+        use crate::port::{LinkStatus, Opened, Port, PortOps};
+        use crate::rx::{RxBufLayout, RxRing};
+        use crate::sim::SimQueue;
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicU32;
+
+        const MPC: usize = 0x4010;
+        static MISSED: &[HwCounter] = &[HwCounter::r32("rx_missed_packets", MPC, Role::RxMissed)];
+        /// A device whose MPC reads 3 once (clear on read).
+        struct Ops(AtomicU32);
+        impl PortOps for Ops {
+            fn driver_name(&self) -> &'static str {
+                "sim"
+            }
+            fn mac_addr(&self) -> [u8; 6] {
+                [2, 0, 0, 0, 0, 1]
+            }
+            fn link(&self) -> LinkStatus {
+                LinkStatus {
+                    up: true,
+                    speed: 1000,
+                    full_duplex: true,
+                    flow_control: crate::port::FlowControl::None,
+                }
+            }
+            fn read_hw_stats(&self, hw: &mut HwStats) {
+                let mpc = self.0.swap(0, Ordering::Relaxed);
+                hw.accumulate(|r| if r == MPC { mpc } else { 0 }, || false);
+            }
+            fn events(&self) -> Vec<(String, u64)> {
+                Vec::new()
+            }
+            fn set_promiscuous(&self, _on: bool) {}
+            fn set_allmulti(&self, _on: bool) {}
+            fn set_unicast_filters(&self, _a: &[[u8; 6]]) -> crate::Result<()> {
+                Ok(())
+            }
+            fn set_multicast_filters(&self, _a: &[[u8; 6]]) {}
+            fn set_mtu(&self, _mtu: u16) -> crate::Result<()> {
+                Ok(())
+            }
+            fn disable_rx_queue(&self, _q: u16) -> Option<QueueStopped> {
+                Some(QueueStopped::confirmed())
+            }
+            fn disable_tx_queue(&self, _q: u16) -> Option<QueueStopped> {
+                Some(QueueStopped::confirmed())
+            }
+            fn stop(&self) -> Option<QueueStopped> {
+                Some(QueueStopped::confirmed())
+            }
+            fn close(&self) {}
+        }
+
+        // A pool exactly the ring's size: every refill fails.
+        let pool =
+            pool::Pool::with_host_memory(&pool::PoolConfig::new("nombuf", 64).with_buf_size(2048))
+                .expect("host pool");
+        let dev = SimQueue::new(64);
+        let counters = Arc::new(QueueCounters::default());
+        let layout = RxBufLayout {
+            headroom: 128,
+            buf_len: 1024,
+        };
+        let mut ring = RxRing::<crate::igb::desc::AdvRx, _>::new(
+            dev.clone(),
+            pool.clone(),
+            layout,
+            None,
+            0,
+            8,
+            counters.clone(),
+        )
+        .expect("ring");
+        ring.start();
+        let port = Port::from_opened(
+            "0000:00:03.0".parse().expect("address"),
+            "sim",
+            "sim",
+            Opened {
+                ops: Arc::new(Ops(AtomicU32::new(3))),
+                rx: vec![Box::new(ring)],
+                tx: Vec::new(),
+                rx_counters: vec![counters],
+                tx_counters: Vec::new(),
+                hw_counters: MISSED,
+            },
+        );
+        let mut q = port.take_rx_queue(0).expect("queue 0");
+        for _ in 0..5 {
+            dev.receive(60, 1024, 0).expect("room");
+        }
+        let mut out = Vec::new();
+        assert_eq!(q.rx_burst(&mut out, 32), 0, "no buffer to replace: dropped");
+        let s = port.stats();
+        assert_eq!((s.imissed, s.rx_nombuf), (3, 5), "{s:?}");
+        let x = port.xstats();
+        let get = |n: &str| x.iter().find(|v| v.name == n).map(|v| v.value);
+        assert_eq!(get("rx_missed_errors"), Some(3));
+        assert_eq!(get("rx_mbuf_allocation_errors"), Some(5));
+        assert_eq!(get("rx_q0_nombuf"), Some(5));
+        drop(q);
+        port.close();
+        assert_eq!(pool.in_use(), 0);
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! [--duration-ms N]`. Default: n_get_bulk == n_put_bulk, 200 ms per case
 //! (about 30 s in all); `--full` runs every get/put pair as DPDK does.
 //!
+//! Against rte_mempool: `--vs-dpdk [--pairs N] [--duration-ms N] [--cores N]`
+//! (see `dpdk/vs_dpdk.rs` and the README).
+//!
 //! Profiling: `--one BULK KEEP CACHE [--track] [--buffers N]` runs only
 //! that pool case on one core; with `--buffers` it does a fixed amount of
 //! work, so two runs under `valgrind --tool=callgrind` with different N
@@ -22,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 use pool::{Netmem, Pool, PoolConfig, lcore};
+
+#[path = "dpdk/vs_dpdk.rs"]
+mod vs_dpdk;
 
 const BULKS: [usize; 5] = [1, 4, 8, 32, 128];
 const KEEPS: [usize; 3] = [32, 128, 512];
@@ -43,6 +49,11 @@ struct Opts {
     track: bool,
     /// `--cores N`: with `--one`, run on N cores (lcores 0..N).
     cores: usize,
+    cores_given: bool,
+    /// `--vs-dpdk`: against rte_mempool, alternated (see `vs_dpdk`).
+    vs_dpdk: bool,
+    /// `--pairs N`: with `--vs-dpdk`, DPDK/ours pairs per case.
+    pairs: usize,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -53,6 +64,9 @@ fn parse_opts() -> Result<Opts, String> {
         buffers: u64::MAX,
         track: false,
         cores: 1,
+        cores_given: false,
+        vs_dpdk: false,
+        pairs: 5,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -79,13 +93,26 @@ fn parse_opts() -> Result<Opts, String> {
             "--cores" => {
                 let v = args.next().ok_or("--cores needs a value")?;
                 opts.cores = v.parse().map_err(|_| format!("bad --cores {v}"))?;
+                if opts.cores == 0 {
+                    return Err("--cores must be at least 1".into());
+                }
+                opts.cores_given = true;
+            }
+            "--vs-dpdk" => opts.vs_dpdk = true,
+            "--pairs" => {
+                let v = args.next().ok_or("--pairs needs a value")?;
+                opts.pairs = v.parse().map_err(|_| format!("bad --pairs {v}"))?;
+                if opts.pairs == 0 {
+                    return Err("--pairs must be at least 1".into());
+                }
             }
             // cargo bench passes --bench; accept and ignore it.
             "--bench" => {}
             other => {
                 return Err(format!(
                     "unknown option {other} (use --quick, --full, --duration-ms N, \
-                     --one BULK KEEP CACHE [--track] [--cores N] [--buffers N])"
+                     --one BULK KEEP CACHE [--track] [--cores N] [--buffers N], \
+                     --vs-dpdk [--pairs N] [--duration-ms N] [--cores N])"
                 ));
             }
         }
@@ -391,10 +418,31 @@ fn main() {
         }
     };
     let dur = opts.duration;
+    let cores_given = opts.cores_given;
     let lim = Limit {
         dur,
         buffers: opts.buffers,
     };
+    if opts.vs_dpdk {
+        let cpus = core_affinity::get_core_ids().map_or(1, |v| v.len());
+        let vs = vs_dpdk::VsOpts {
+            pairs: opts.pairs,
+            duration: dur,
+            cores: if cores_given {
+                vec![opts.cores]
+            } else {
+                (1..=cpus.min(2)).collect()
+            },
+            keeps: vec![32, 128],
+        };
+        match vs_dpdk::run(&vs) {
+            Ok(_) => return,
+            Err(e) => {
+                eprintln!("pool-bench --vs-dpdk: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     if let Some((bulk, keep, cache)) = opts.one {
         let cores = opts.cores;
         let cfg = PoolConfig::new("one", pool_size(cores))

@@ -32,6 +32,39 @@ std::thread_local! {
     static CURRENT: Cell<usize> = const { Cell::new(NONE) };
     /// Owns the claim; dropped at thread exit.
     static CLAIM: RefCell<Option<Claim>> = const { RefCell::new(None) };
+    /// Live [`Pin`]s of this thread (each a `Pool::lcore_cache` handle):
+    /// while there are any, the thread's id stays bound.
+    static PINNED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Keeps the calling thread's lcore id bound while it lives (a cache
+/// handle holds one): `set_current` to another id is refused, and
+/// `clear_current` leaves the id bound. Not `Send`: it belongs to the
+/// thread whose id it pins.
+pub(crate) struct Pin(std::marker::PhantomData<*const ()>);
+
+impl Pin {
+    /// Pins the calling thread's id; `None` if the thread has none (or is
+    /// exiting).
+    pub(crate) fn new() -> Option<Pin> {
+        if current_raw() == NONE {
+            return None;
+        }
+        PINNED.try_with(|p| p.set(p.get() + 1)).ok()?;
+        Some(Pin(std::marker::PhantomData))
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let _ = PINNED.try_with(|p| p.set(p.get().saturating_sub(1)));
+    }
+}
+
+fn pinned() -> bool {
+    // A thread whose PINNED is gone is exiting; count it as pinned (a
+    // handle might still be alive in another thread-local).
+    !matches!(PINNED.try_with(Cell::get), Ok(0))
 }
 
 // The same, per modelled thread (loom's macro takes no const initialiser).
@@ -42,6 +75,8 @@ loom::thread_local! {
     static CURRENT: Cell<usize> = Cell::new(NONE);
     /// Owns the claim; dropped at thread exit.
     static CLAIM: RefCell<Option<Claim>> = RefCell::new(None);
+    /// Live [`Pin`]s of this thread.
+    static PINNED: Cell<usize> = Cell::new(0);
 }
 
 /// Why an lcore id could not be bound.
@@ -53,12 +88,24 @@ pub enum LcoreError {
     Taken { id: usize },
     #[error("this thread is exiting; it can no longer bind an lcore id")]
     ThreadExiting,
+    #[error("lcore id {id} is pinned by a live Pool::lcore_cache handle of this thread")]
+    Pinned { id: usize },
 }
 
 struct Claim(usize);
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        if pinned() {
+            // A cache handle of this id may still be used (from another
+            // thread-local's destructor): keep the id claimed for good so
+            // that no other thread can reach its caches.
+            log::error!(
+                "lcore {}: thread exits while a Pool::lcore_cache handle lives; the id stays taken",
+                self.0
+            );
+            return;
+        }
         // Stop using the id before another thread may claim it, and hand
         // what this lcore cached in every pool back to the pools' rings, so
         // that a thread exiting without `Pool::flush_cache` strands nothing.
@@ -75,6 +122,11 @@ pub fn set_current(id: usize) -> Result<(), LcoreError> {
     }
     if current() == Some(id) {
         return Ok(());
+    }
+    if let Some(cur) = current()
+        && pinned()
+    {
+        return Err(LcoreError::Pinned { id: cur });
     }
     // Acquire on success: the previous holder's uses of the id's caches
     // (ended by its Release store in `Claim::drop`) happen before ours.
@@ -99,8 +151,17 @@ pub fn set_current(id: usize) -> Result<(), LcoreError> {
         .map_err(|_| LcoreError::ThreadExiting)
 }
 
-/// Unbinds the calling thread from its lcore id, if any.
+/// Unbinds the calling thread from its lcore id, if any. While a
+/// `Pool::lcore_cache` handle of this thread lives, the id stays bound
+/// (logged as an error).
 pub fn clear_current() {
+    if current().is_some() && pinned() {
+        log::error!(
+            "lcore::clear_current while a Pool::lcore_cache handle lives: lcore {:?} stays bound",
+            current()
+        );
+        return;
+    }
     let _ = CLAIM.try_with(|slot| drop(slot.replace(None)));
 }
 

@@ -39,6 +39,6 @@ mod loom_models;
 pub use config::{MAX_BUFFERS, MAX_CACHE_SIZE, PoolConfig};
 pub use error::PoolError;
 pub use netmem::{NetIovOwner, Netmem, PageRef};
-pub use pool::{BufferKind, HOST_PAGE_SIZE, Outstanding, Pool, PoolId, free_bulk};
+pub use pool::{BufferKind, HOST_PAGE_SIZE, LcoreCache, Outstanding, Pool, PoolId, free_bulk};
 pub use provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
 pub use stats::PoolStats;

@@ -505,6 +505,43 @@ impl Pool {
         n
     }
 
+    /// The calling thread's lcore cache in this pool, looked up once (as
+    /// DPDK's `rte_mempool_default_cache` with `rte_mempool_generic_get`
+    /// and `_put`): its calls skip the per-call lcore lookup. `None` when
+    /// the thread has no lcore id or the pool no cache for it. While the
+    /// handle lives, the thread's lcore id stays bound (see
+    /// [`lcore::set_current`]).
+    pub fn lcore_cache(&self) -> Option<LcoreCache<'_>> {
+        let core = self.core();
+        let slot = core.my_slot()?;
+        let pin = lcore::Pin::new()?;
+        Some(LcoreCache {
+            pool: self,
+            slot,
+            size: core.cache_size,
+            track: core.track,
+            handle_base: core.handle_base,
+            handle_mask: core.handle_mask,
+            _pin: pin,
+        })
+    }
+
+    /// Releases one buffer to this pool (the mirror of [`Pool::alloc`], as
+    /// DPDK's `rte_mempool_put`): an unshared handle of this pool goes
+    /// straight into the lcore cache without its metadata being read; any
+    /// other handle is released as [`Pool::free_bulk`] releases it (a
+    /// buffer of another pool is reported and goes to its own pool).
+    #[inline]
+    pub fn free(&self, nm: Netmem) {
+        let core = self.core();
+        let raw = nm.into_word();
+        if core.owns_unshared(raw) {
+            core.put_unshared(&[raw]);
+        } else {
+            core.free_other(raw);
+        }
+    }
+
     /// Releases buffers, checking that each belongs to this pool. A buffer
     /// of another pool is reported (warning once, `wrong_pool` counter) and
     /// released into its own pool.
@@ -709,6 +746,141 @@ impl Pool {
     }
 }
 
+/// One lcore's cache of one pool, from [`Pool::lcore_cache`]: the same
+/// calls as the pool's, without looking the calling thread's lcore up on
+/// each. Not `Send`: it belongs to the thread whose lcore it caches for.
+pub struct LcoreCache<'a> {
+    pool: &'a Pool,
+    slot: &'a LcoreSlot,
+    /// What the fast paths read, copied out of the core once (it is
+    /// immutable while the pool lives).
+    size: usize,
+    track: bool,
+    handle_base: usize,
+    handle_mask: usize,
+    _pin: lcore::Pin,
+}
+
+impl LcoreCache<'_> {
+    /// As [`Pool::alloc`].
+    #[inline]
+    pub fn alloc(&mut self) -> Option<Netmem> {
+        let mut raw = [MaybeUninit::uninit()];
+        if self.pool.core().get_in(self.slot, &mut raw) {
+            // SAFETY: a successful get initialised the slot with a handle
+            // whose pool reference we now own.
+            Some(unsafe { Netmem::from_owned_raw(raw[0].assume_init()) })
+        } else {
+            None
+        }
+    }
+
+    /// The lcore's cache.
+    #[inline(always)]
+    fn stack(&mut self) -> &mut CacheStack {
+        // SAFETY: only the thread holding this lcore id reaches its slot,
+        // the handle pins the id to this thread (it is not Send), and the
+        // borrow ends before any other path touches the cache.
+        unsafe { &mut *self.slot.cache.get() }
+    }
+
+    /// As [`Pool::alloc_bulk`]: exactly `n` buffers appended, or none.
+    #[inline]
+    pub fn alloc_bulk(&mut self, out: &mut Vec<Netmem>, n: usize) -> usize {
+        out.reserve(n);
+        let len = out.len();
+        let track = self.track;
+        let cache = self.stack();
+        let have = cache.len;
+        if n <= have && !track {
+            let start = have - n;
+            // SAFETY: `start..have` is initialised cache; after `reserve(n)`
+            // the `n` slots past `len` are allocated; the two do not
+            // overlap.
+            unsafe {
+                copy_words(
+                    out.as_mut_ptr().add(len) as *mut usize,
+                    cache.objs.as_ptr().add(start) as *const usize,
+                    n,
+                )
+            };
+            cache.len = start;
+            self.slot.stats.add_local(Stat::AllocFast, n as u64);
+            // SAFETY: the n slots now hold owned, non-zero handles.
+            unsafe { out.set_len(len + n) };
+            return n;
+        }
+        // SAFETY: as in `Pool::alloc_bulk`.
+        let slots = unsafe {
+            std::slice::from_raw_parts_mut(out.as_mut_ptr().add(len) as *mut MaybeUninit<usize>, n)
+        };
+        if !self.pool.core().get_in(self.slot, slots) {
+            return 0;
+        }
+        // SAFETY: get initialised all n slots with owned, non-zero handles.
+        unsafe { out.set_len(len + n) };
+        n
+    }
+
+    /// As [`Pool::free`].
+    #[inline]
+    pub fn free(&mut self, nm: Netmem) {
+        let core = self.pool.core();
+        let raw = nm.into_word();
+        if core.owns_unshared(raw) {
+            core.put_unshared_in(self.slot, &[raw]);
+        } else {
+            core.free_other(raw);
+        }
+    }
+
+    /// As [`Pool::free_bulk_from`]. The ownership check and the copy into
+    /// the cache are one pass: the words are copied past the cache's top,
+    /// and kept only if every one is an unshared handle of this pool.
+    #[inline]
+    pub fn free_bulk_from(&mut self, from: &mut Vec<Netmem>, n: usize) {
+        let len = from.len();
+        let start = len - n.min(len);
+        let k = len - start;
+        let (size, track, base, mask) = (self.size, self.track, self.handle_base, self.handle_mask);
+        let cache = self.stack();
+        let top = cache.len;
+        if k <= size - top && !track {
+            let src = from.as_ptr() as *const usize;
+            let dst = cache.objs.as_mut_ptr() as *mut usize;
+            let mut bad = 0usize;
+            for i in 0..k {
+                // SAFETY: `start + i < len` is an initialised handle of the
+                // vector (Netmem is a repr(transparent) word); `top + i <
+                // size`, within the cache; the two do not overlap.
+                unsafe {
+                    let w = src.add(start + i).read();
+                    bad |= w.wrapping_sub(base);
+                    dst.add(top + i).write(w);
+                }
+            }
+            if bad & mask == 0 {
+                cache.len = top + k;
+                self.slot.stats.add_local(Stat::RecycleCached, k as u64);
+                // SAFETY: the handles' ownership moved to the cache.
+                unsafe { from.set_len(start) };
+                return;
+            }
+        }
+        let core = self.pool.core();
+        let tail = &from[start..];
+        // SAFETY: Netmem is repr(transparent) over a usize-sized word.
+        let raws = unsafe { std::slice::from_raw_parts(tail.as_ptr() as *const usize, tail.len()) };
+        if core.owns_all_unshared(raws) {
+            core.put_unshared_in(self.slot, raws);
+            // SAFETY: the handles' ownership moved to the pool above.
+            unsafe { from.set_len(start) };
+        } else {
+            self.pool.free_bulk(from.drain(start..));
+        }
+    }
+}
+
 impl Drop for Pool {
     /// Destroys the pool. With every buffer back its memory is freed now;
     /// otherwise it is freed when the last buffer comes back (as Linux's
@@ -891,6 +1063,20 @@ impl Core {
         }
     }
 
+    /// Releases an owned handle given to this pool that is not one of its
+    /// unshared handles: a shared reference of this pool is dropped, a
+    /// buffer of another pool reported and released into its own pool.
+    #[cold]
+    fn free_other(&self, raw: usize) {
+        // SAFETY: `raw` carried an owned reference: its core is alive.
+        let owner = unsafe { meta::core(raw) };
+        if std::ptr::eq(owner, self) {
+            netmem::release(raw);
+        } else {
+            self.report_wrong_pool(raw);
+        }
+    }
+
     /// Moves every buffer of lcore `id`'s cache to the ring. Only the
     /// thread holding the claim on `id` may call it.
     fn flush_slot(&self, id: usize) {
@@ -942,10 +1128,20 @@ impl Core {
     /// reference), or nothing.
     #[inline(always)]
     fn get(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
+        match self.my_slot() {
+            Some(slot) => self.get_in(slot, dst),
+            None => self.get_slow(dst),
+        }
+    }
+
+    /// `get` with the caller's lcore slot already looked up.
+    #[inline(always)]
+    fn get_in(&self, slot: &LcoreSlot, dst: &mut [MaybeUninit<usize>]) -> bool {
         let n = dst.len();
-        if let Some(slot) = self.my_slot() {
+        {
             // SAFETY: only the thread holding this lcore id reaches its
-            // slot, and nothing here re-enters the cache.
+            // slot (a `LcoreCache` pins the id), and nothing here re-enters
+            // the cache.
             let cache = unsafe { &mut *slot.cache.get() };
             let len = cache.len;
             if n <= len {
@@ -1016,10 +1212,21 @@ impl Core {
                     slot.stats.add_local(Stat::AllocEmpty, 1);
                     return false;
                 }
-                let start = cache.len - k;
-                dst[..k].copy_from_slice(&cache.objs[start..cache.len]);
-                cache.len = start;
-                slot.stats.add_local(Stat::AllocFast, k as u64);
+                if k > 0 {
+                    let start = cache.len - k;
+                    // SAFETY: `start..len` is within the cache and
+                    // initialised; `dst` has room for `k <= n` words and is
+                    // not part of the cache.
+                    unsafe {
+                        copy_words(
+                            dst.as_mut_ptr() as *mut usize,
+                            cache.objs.as_ptr().add(start) as *const usize,
+                            k,
+                        )
+                    };
+                    cache.len = start;
+                    slot.stats.add_local(Stat::AllocFast, k as u64);
+                }
                 slot.stats.add_local(Stat::AllocSlow, (n - k) as u64);
                 true
             }
@@ -1123,10 +1330,31 @@ impl Core {
 
     #[inline(always)]
     fn put(&self, raws: &[usize]) {
+        match self.my_slot() {
+            Some(slot) => self.put_in(slot, raws),
+            None => self.put_slow(raws),
+        }
+    }
+
+    /// `put_unshared` from a `LcoreCache`: the pool is alive (the handle
+    /// borrows it), so only tracking can divert the release.
+    #[inline(always)]
+    fn put_unshared_in(&self, slot: &LcoreSlot, raws: &[usize]) {
+        if self.track {
+            self.put_tracked(raws);
+        } else {
+            self.put_in(slot, raws);
+        }
+    }
+
+    /// `put` with the caller's lcore slot already looked up.
+    #[inline(always)]
+    fn put_in(&self, slot: &LcoreSlot, raws: &[usize]) {
         let n = raws.len();
-        if let Some(slot) = self.my_slot() {
+        {
             // SAFETY: only the thread holding this lcore id reaches its
-            // slot, and nothing here re-enters the cache.
+            // slot (a `LcoreCache` pins the id), and nothing here re-enters
+            // the cache.
             let cache = unsafe { &mut *slot.cache.get() };
             let len = cache.len;
             if n <= self.cache_size - len {

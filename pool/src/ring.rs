@@ -24,6 +24,26 @@ type Slot = loom::cell::UnsafeCell<usize>;
 #[cfg(not(loom))]
 type Slot = core::cell::UnsafeCell<usize>;
 
+/// Copies `n` words: an inline loop for a few (a call to `memcpy` costs
+/// more than copying a small burst), `memcpy` beyond.
+///
+/// # Safety
+/// `src` is valid for reading and `dst` for writing `n` words, and the two
+/// ranges do not overlap.
+#[cfg(not(loom))]
+#[inline(always)]
+unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
+    if n <= 16 {
+        for i in 0..n {
+            // SAFETY: i < n, within both ranges (caller's contract).
+            unsafe { dst.add(i).write(src.add(i).read()) };
+        }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+    }
+}
+
 pub(crate) struct Ring {
     prod_head: CachePadded<AtomicUsize>,
     prod_tail: CachePadded<AtomicUsize>,
@@ -167,8 +187,8 @@ impl Ring {
         // layout of `usize`; both copies stay inside the slot array
         // (start + first <= capacity, items.len() - first <= start).
         unsafe {
-            core::ptr::copy_nonoverlapping(items.as_ptr(), base.add(start), first);
-            core::ptr::copy_nonoverlapping(items.as_ptr().add(first), base, items.len() - first);
+            copy_words(base.add(start), items.as_ptr(), first);
+            copy_words(base, items.as_ptr().add(first), items.len() - first);
         }
     }
 
@@ -186,8 +206,8 @@ impl Ring {
         // layout of usize); reads stay inside the slot array as in
         // `write_slots`.
         unsafe {
-            core::ptr::copy_nonoverlapping(base.add(start), out, first);
-            core::ptr::copy_nonoverlapping(base, out.add(first), n - first);
+            copy_words(out, base.add(start), first);
+            copy_words(out.add(first), base, n - first);
         }
     }
 

@@ -256,3 +256,100 @@ fn a_bulk_larger_than_the_cache_is_served_from_the_cache_first() {
         assert_eq!(p.alloc_bulk(&mut v, 512), 512);
     });
 }
+
+#[test]
+fn free_puts_one_buffer_in_the_cache_and_hands_others_to_their_owner() {
+    on_lcore(26, || {
+        let p = page_pool(8, 4);
+        let q = page_pool(8, 4);
+        let a = p.alloc().unwrap();
+        p.free(a);
+        let s = p.stats();
+        // The refill took half the cache (2) above the one asked: 3 cached.
+        assert_eq!(
+            (s.in_use, s.in_caches, s.recycle_cached),
+            (0, 3, 1),
+            "{s:?}"
+        );
+        // A fragment reference: the shared handle drops a pp_ref, and the
+        // buffer comes back when the last one goes.
+        let mut b = p.alloc().unwrap();
+        let frag = b.frag_ref();
+        p.free(frag);
+        assert_eq!(b.pp_ref_count(), 1);
+        assert_eq!(p.in_use(), 1);
+        p.free(b);
+        assert_eq!(p.in_use(), 0);
+        // A buffer of another pool: counted as wrong pool, and home again.
+        let c = q.alloc().unwrap();
+        p.free(c);
+        assert_eq!(p.stats().wrong_pool, 1);
+        assert_eq!((q.in_use(), p.in_use()), (0, 0));
+        assert_eq!(q.stats().in_caches + q.stats().in_ring, 8);
+    });
+}
+
+#[test]
+fn an_lcore_cache_handle_uses_the_lcores_cache_and_pins_its_id() {
+    on_lcore(27, || {
+        let p = page_pool(64, 16);
+        {
+            let mut c = p.lcore_cache().expect("lcore 27 has a cache");
+            let mut v = Vec::new();
+            assert_eq!(c.alloc_bulk(&mut v, 8), 8);
+            let one = c.alloc().unwrap();
+            // The id cannot move while the handle lives.
+            assert_eq!(
+                lcore::set_current(28),
+                Err(lcore::LcoreError::Pinned { id: 27 })
+            );
+            lcore::clear_current();
+            assert_eq!(lcore::current(), Some(27));
+            c.free(one);
+            c.free_bulk_from(&mut v, 8);
+            assert!(v.is_empty());
+            let s = p.stats();
+            assert_eq!(
+                (s.in_use, s.alloc_fast, s.recycle_cached),
+                (0, 9, 9),
+                "{s:?}"
+            );
+        }
+        // Dropped: the id can move again, and its cache goes to the ring.
+        lcore::set_current(28).unwrap();
+        assert_eq!(p.stats().in_ring, 64);
+    });
+    // A thread without an lcore id gets no handle.
+    assert!(page_pool(8, 4).lcore_cache().is_none());
+}
+
+#[test]
+fn an_lcore_cache_burst_with_a_shared_or_foreign_handle_takes_the_checked_path() {
+    on_lcore(29, || {
+        // Tracking off: the one-pass check-and-copy path.
+        let cfg = |name| {
+            PoolConfig::new(name, 64)
+                .with_cache_size(16)
+                .with_lcores(lcore::MAX_LCORES)
+                .with_track_state(false)
+        };
+        let p = Pool::with_host_memory(&cfg("p")).unwrap();
+        let q = Pool::with_host_memory(&cfg("q")).unwrap();
+        let mut c = p.lcore_cache().unwrap();
+        let mut v = Vec::new();
+        assert_eq!(c.alloc_bulk(&mut v, 4), 4);
+        c.free_bulk_from(&mut v, 4);
+        assert_eq!(p.stats().in_use, 0);
+        // A fragment reference and a buffer of another pool in one burst.
+        assert_eq!(c.alloc_bulk(&mut v, 3), 3);
+        let frag = v[0].frag_ref();
+        v.push(frag);
+        v.push(q.alloc().unwrap());
+        c.free_bulk_from(&mut v, 5);
+        assert!(v.is_empty());
+        assert_eq!((p.in_use(), q.in_use()), (0, 0));
+        assert_eq!(p.stats().wrong_pool, 1);
+        let s = p.stats();
+        assert_eq!(s.in_ring + s.in_caches, 64, "{s:?}");
+    });
+}

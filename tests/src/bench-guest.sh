@@ -4,7 +4,9 @@
 # command a line:
 #   dpdk ARGS...   start DPDK's testpmd (stdin a FIFO: a newline stops it)
 #   ours ARGS...   start the project's testpmd (SIGINT stops it)
-#   stop           stop the running one, wait for it, print its status
+#   stop           stop the running one, wait for it (SIGKILL after 20 s:
+#                  a testpmd that does not stop must not hang the loop),
+#                  print its status (137 when killed)
 #   quit           leave
 # Each step answers on the console with an @@bench- line the host waits for.
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
@@ -38,6 +40,14 @@ while IFS= read -r line <&3; do
         stop)
             if [ -n "$pid" ]; then
                 if [ "$kind" = dpdk ]; then echo >&4; else kill -INT "$pid"; fi
+                n=0
+                while kill -0 "$pid" 2>/dev/null && [ "$n" -lt 20 ]; do
+                    sleep 1; n=$((n + 1))
+                done
+                if kill -0 "$pid" 2>/dev/null; then
+                    echo "@@bench-killed $kind $pid"
+                    kill -KILL "$pid"
+                fi
                 wait "$pid"
                 rc=$?
             else

@@ -60,6 +60,10 @@ pub struct TrafficConfig {
     /// Stop after this many counted frames, even before `duration` (the
     /// bench's fixed measuring windows).
     pub max_frames: Option<u64>,
+    /// Longest a send may block on the NIC's netdev socket (QEMU stops
+    /// reading it while the NIC cannot receive); then the run fails with
+    /// [`TrafficError::SendTimeout`] instead of hanging.
+    pub send_timeout: Duration,
 }
 
 impl Default for TrafficConfig {
@@ -76,6 +80,7 @@ impl Default for TrafficConfig {
             drain: Duration::from_secs(3),
             progress: None,
             max_frames: None,
+            send_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -153,6 +158,10 @@ pub enum TrafficError {
     NoForwarding(Duration),
     #[error("sending on the NIC's wire: {0}")]
     Send(std::io::Error),
+    #[error(
+        "the NIC's wire took no frame for {0:?} after {1} counted frames: the guest NIC stopped receiving"
+    )]
+    SendTimeout(Duration, u64),
 }
 
 /// Builds the frame with sequence number `seq` (counted when `magic` is
@@ -266,8 +275,8 @@ pub fn run(
         if t0.elapsed() > cfg.warmup_timeout {
             return Err(TrafficError::NoForwarding(cfg.warmup_timeout));
         }
-        tx.send(&frame(cfg, PROBE_MAGIC, run, probe))
-            .map_err(TrafficError::Send)?;
+        tx.send_batch_within(&[frame(cfg, PROBE_MAGIC, run, probe)], cfg.send_timeout)
+            .map_err(|e| send_error(e, cfg, 0))?;
         probe += 1;
         let until = Instant::now() + Duration::from_millis(50);
         while let Some(f) = rx.recv(until.saturating_duration_since(Instant::now())) {
@@ -435,7 +444,8 @@ fn send(
         let batch: Vec<Vec<u8>> = (seq..seq + n).map(|s| frame(cfg, MAGIC, run, s)).collect();
         seq += n;
         live.sent.store(seq, Ordering::Relaxed);
-        tx.send_batch(&batch).map_err(TrafficError::Send)?;
+        tx.send_batch_within(&batch, cfg.send_timeout)
+            .map_err(|e| send_error(e, cfg, seq))?;
         next += interval * n as u32;
         // Do not bank more than a few milliseconds of credit after a stall.
         let floor = Instant::now().checked_sub(Duration::from_millis(5));
@@ -446,6 +456,14 @@ fn send(
         }
     }
     Ok((start.elapsed(), stalls))
+}
+
+fn send_error(e: std::io::Error, cfg: &TrafficConfig, seq: u64) -> TrafficError {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        TrafficError::SendTimeout(cfg.send_timeout, seq)
+    } else {
+        TrafficError::Send(e)
+    }
 }
 
 fn show_progress(live: &Live, cfg: &TrafficConfig, start: Instant, every: Duration) {
@@ -647,6 +665,54 @@ mod tests {
         assert!(r.lossless(), "{}", r.summary());
         assert_eq!(r.sent, 1000);
         assert!(r.elapsed < Duration::from_secs(10), "{}", r.summary());
+    }
+
+    #[test]
+    fn a_nic_that_stops_receiving_fails_the_run_instead_of_hanging() {
+        // The far end forwards the probes, then stops reading the wire, as
+        // QEMU does while a NIC's RX ring has no free descriptor.
+        let (tx, mut tx_far) = wire("stuck-tx");
+        let (rx, mut rx_far) = wire("stuck-rx");
+        std::thread::spawn(move || {
+            let mut n = 0;
+            loop {
+                let mut len = [0u8; 4];
+                if tx_far.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
+                if tx_far.read_exact(&mut f).is_err() {
+                    return;
+                }
+                if rx_far
+                    .write_all(&len)
+                    .and_then(|_| rx_far.write_all(&f))
+                    .is_err()
+                {
+                    return;
+                }
+                n += 1;
+                if n == 100 {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
+        });
+        let cfg = TrafficConfig {
+            rate_pps: 1_000_000,
+            duration: Duration::from_secs(60),
+            max_in_flight: 1 << 30,
+            send_timeout: Duration::from_millis(300),
+            ..quick()
+        };
+        let t0 = Instant::now();
+        match run(&tx, &rx, &cfg) {
+            Err(TrafficError::SendTimeout(d, n)) => {
+                assert_eq!(d, Duration::from_millis(300));
+                assert!(n >= 99, "{n}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     }
 
     #[test]

@@ -375,6 +375,20 @@ fn interactive_prompt_runs_a_script_of_commands() {
             rig::mac_str(&nic_mac(1)).to_uppercase()
         )));
         assert!(o.contains("Promiscuous mode: enabled"));
+        // A port shown with its link up shows speed, duplex and the flow
+        // control autonegotiation resolved (issue 10 item 8).
+        for shown in o.split("Infos for port").skip(1) {
+            if shown.contains("Link status: up") {
+                assert!(
+                    shown.contains("Link speed: 1000 Mbps")
+                        && shown.contains("Link duplex: full-duplex")
+                        && ["none", "rx", "tx", "full"]
+                            .iter()
+                            .any(|m| shown.contains(&format!("Flow control: {m}\n"))),
+                    "{shown}"
+                );
+            }
+        }
         assert!(
             o.contains("Promiscuous mode: disabled"),
             "set promisc 0 off"

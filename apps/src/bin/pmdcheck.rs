@@ -8,6 +8,7 @@
 //!                  [--csum] [--tso MSS] [--vlan TCI] [--segments K]
 //! pmdcheck rx-dump --pci P [--rxq N] [--count N] [--idle-ms T] [--vlan-strip] [--mtu M]
 //! pmdcheck fwd     --pci P --to Q [--count N] [--idle-ms T] [--mtu M]
+//! (every subcommand: [--pool-bufs N], the shared pool's size, default 8192)
 //! pmdcheck filters --pci P [--mtu M] [--promisc] --step S [--step S ..]
 //! pmdcheck open-fail --pci P --link-timeout-ms 0 [--watch-ms T]
 //! pmdcheck link    --pci P [--hold-ms T]
@@ -63,6 +64,11 @@ use pool::{Pool, PoolConfig};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Buffers in the pool every port of the run shares (fewer than the
+    /// rings and the TX queue's unreclaimed buffers need makes the RX
+    /// refill fail: rx_nombuf).
+    #[arg(long, global = true, default_value_t = 8192)]
+    pool_bufs: usize,
 }
 
 #[derive(clap::Args, Clone)]
@@ -163,10 +169,10 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn make_pool() -> Result<Arc<Pool>, String> {
-    let cfg = PoolConfig::new("pmdcheck", 8192).with_buf_size(2048 + usize::from(pmd::HEADROOM));
+fn make_pool(bufs: usize) -> Result<Arc<Pool>, String> {
+    let cfg = PoolConfig::new("pmdcheck", bufs).with_buf_size(2048 + usize::from(pmd::HEADROOM));
     let dma =
-        hw::dma::DmaMemory::allocate(8192 * cfg.buf_size + (2 << 20), hw::HugePageSize::Size2M)
+        hw::dma::DmaMemory::allocate(bufs * cfg.buf_size + (2 << 20), hw::HugePageSize::Size2M)
             .map_err(|e| format!("DMA memory for the pool: {e}"))?;
     Pool::with_pages(dma, &cfg).map_err(|e| format!("pool: {e}"))
 }
@@ -338,7 +344,7 @@ fn finish(port: Port, pool: &Arc<Pool>) {
 
 fn run(cli: Cli) -> Result<(), String> {
     pool::lcore::set_current(0).map_err(|e| e.to_string())?;
-    let pool = make_pool()?;
+    let pool = make_pool(cli.pool_bufs)?;
     match cli.cmd {
         Cmd::Echo {
             c,
@@ -480,6 +486,17 @@ fn forward(c: &Common, a: &Port, b: &Port) -> Result<(u64, u64), String> {
                 if t.tx_burst(&mut pkts) == 0 {
                     std::hint::spin_loop();
                 }
+            }
+        }
+        if got == 0 && last.is_none_or(|l| l.elapsed() >= Duration::from_millis(50)) {
+            // Idle for 50 ms: reclaim what the TX rings have sent (their
+            // own cleanup waits until fewer than tx_free_thresh
+            // descriptors are free). With a pool smaller than the rings
+            // and the TX queues' unreclaimed buffers, the buffers the RX
+            // refill failed for (rx_nombuf) come back this way, and
+            // forwarding goes on (DPDK's rte_eth_tx_done_cleanup).
+            for t in tx.iter_mut() {
+                t.cleanup();
             }
         }
         if idle_or_over(c, got, &mut last, start) {

@@ -163,6 +163,12 @@ impl App {
             wait_for_link: false,
             ..PortConfig::default()
         };
+        let pcfg = PortConfig {
+            rx_free_thresh: cfg.rx_free_thresh.unwrap_or(pcfg.rx_free_thresh),
+            tx_rs_thresh: cfg.tx_rs_thresh.unwrap_or(pcfg.tx_rs_thresh),
+            tx_free_thresh: cfg.tx_free_thresh.unwrap_or(pcfg.tx_free_thresh),
+            ..pcfg
+        };
         let mut ports = Vec::new();
         for (i, addr) in cfg.ports.iter().enumerate() {
             human.say(&format!("Configuring Port {i} (socket 0)"));
@@ -689,6 +695,7 @@ impl App {
             link_up: l.up,
             speed_mbps: l.speed,
             full_duplex: l.full_duplex,
+            flow_control: l.flow_control.to_string(),
             promisc: p.promisc,
             allmulti: p.allmulti,
             mtu: u32::from(PortConfig::default().mtu),

@@ -278,6 +278,18 @@ struct AppArgs {
     /// TX descriptors per queue.
     #[arg(long = "txd", value_name = "N", default_value_t = 512)]
     txd: u64,
+    /// RX free threshold: refilled descriptors go back to the NIC with one
+    /// RDT write once more than N are held (0 <= N < --rxd; the driver caps
+    /// it at a quarter of the ring; default: the driver's, 64).
+    #[arg(long = "rxfreet", value_name = "N")]
+    rxfreet: Option<u64>,
+    /// TX RS bit threshold: Report Status every N descriptors (1 <= N < --txd).
+    #[arg(long = "txrst", value_name = "N")]
+    txrst: Option<u64>,
+    /// TX free threshold: sent descriptors are reclaimed once fewer than N
+    /// are free (1 <= N < --txd).
+    #[arg(long = "txfreet", value_name = "N")]
+    txfreet: Option<u64>,
     /// Packets per burst (1..=512).
     #[arg(long = "burst", value_name = "N", default_value_t = 32)]
     burst: u64,
@@ -401,6 +413,10 @@ pub struct Config {
     pub txq: u16,
     pub rxd: u16,
     pub txd: u16,
+    /// `--rxfreet`, `--txrst`, `--txfreet` (None: the driver's default).
+    pub rx_free_thresh: Option<u16>,
+    pub tx_rs_thresh: Option<u16>,
+    pub tx_free_thresh: Option<u16>,
     pub burst: u16,
     pub mbuf_size: usize,
     pub total_num_mbufs: usize,
@@ -568,6 +584,16 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
     }
     // Checked above: each fits a u16.
     let (rxd, txd, burst) = (app.rxd as u16, app.txd as u16, app.burst as u16);
+    let thresh = |name: &str, v: Option<u64>, min: u64, ring: u16, ring_opt: &str| match v {
+        None => Ok(None),
+        Some(n) if (min..u64::from(ring)).contains(&n) => Ok(Some(n as u16)),
+        Some(n) => Err(format!(
+            "{name}={n} is out of range ({min}..{ring}: below {ring_opt}={ring})"
+        )),
+    };
+    let rx_free_thresh = thresh("--rxfreet", app.rxfreet, 0, rxd, "--rxd").or_else(err)?;
+    let tx_rs_thresh = thresh("--txrst", app.txrst, 1, txd, "--txd").or_else(err)?;
+    let tx_free_thresh = thresh("--txfreet", app.txfreet, 1, txd, "--txd").or_else(err)?;
     if !(1024..=16384).contains(&app.mbuf_size) || !app.mbuf_size.is_multiple_of(64) {
         return err(format!(
             "--mbuf-size={} must be a multiple of 64 in 1024..=16384",
@@ -683,6 +709,9 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         txq: app.txq,
         rxd,
         txd,
+        rx_free_thresh,
+        tx_rs_thresh,
+        tx_free_thresh,
         burst,
         mbuf_size: app.mbuf_size,
         total_num_mbufs,
@@ -810,6 +839,15 @@ mod tests {
             ("-a 00:03.0 --burst=513", "--burst=513"),
             ("-a 00:03.0 --burst=70000", "(1..=512)"),
             ("-a 00:03.0 --rxd=70000", "64..=4096"),
+            (
+                "-a 00:03.0 --rxfreet=512",
+                "--rxfreet=512 is out of range (0..512",
+            ),
+            ("-a 00:03.0 --txrst=0", "--txrst=0 is out of range (1..512"),
+            (
+                "-a 00:03.0 --txd=256 --txfreet=256",
+                "--txfreet=256 is out of range (1..256",
+            ),
             ("-a 00:03.0 --txd=100000", "64..=4096"),
             ("-a 00:03.0 --mbuf-size=1000", "--mbuf-size=1000"),
             ("-a 00:03.0 --total-num-mbufs=10", "too few"),

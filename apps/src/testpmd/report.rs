@@ -375,6 +375,8 @@ pub struct PortInfo {
     pub link_up: bool,
     pub speed_mbps: u32,
     pub full_duplex: bool,
+    /// Flow control autonegotiation resolved (none, rx, tx, full).
+    pub flow_control: String,
     pub promisc: bool,
     pub allmulti: bool,
     pub mtu: u32,
@@ -408,6 +410,7 @@ pub fn port_info_text(i: &PortInfo) -> String {
                 "half-duplex"
             }
         );
+        let _ = writeln!(s, "Flow control: {}", i.flow_control);
     }
     let _ = writeln!(s, "MTU: {}", i.mtu);
     let _ = writeln!(s, "Promiscuous mode: {}", on(i.promisc));

@@ -8,8 +8,12 @@
 //!   strip) and the port-wide operations.
 //!
 //! What the 82574L does differently from the 82576, and how it is handled:
-//! no per-queue enable bits (RXDCTL/TXDCTL have none): receive is stopped
-//! port-wide with RCTL.EN and a TX queue through TARC.ENABLE; the buffer
+//! no per-queue enable bits (RXDCTL/TXDCTL have none), and the receiver
+//! must not be disabled on live traffic (RCTL.EN off without a reset can
+//! hang it; Linux's FLAG2_NO_DISABLE_RX): the port is stopped by a global
+//! reset, which proves every queue off, and a queue dropped while the port
+//! runs is left to that reset (its buffers wait in the DMA fence); the
+//! buffer
 //! size is RCTL.FLXBUF (KiB) and latches only when RCTL is written with EN
 //! set, so RFCTL and the rings are programmed first; RSS has no UDP hash
 //! types and its RETA selects the queue with bit 7 of each entry; VLAN
@@ -22,7 +26,7 @@ pub mod regs;
 
 use crate::error::Result;
 use crate::mac::{Family, FcThresholds, FlowControl, Mac, RxMode};
-use crate::mac_port::{Chip, MacPort, Queues};
+use crate::mac_port::{Chip, MacPort, Queues, RESET_TIMEOUT};
 use crate::phy;
 use crate::port::{DeviceId, Driver, OpenArgs, Opened, Support};
 use crate::queue::{self, Limits};
@@ -80,24 +84,59 @@ impl Chip for E1000e {
     /// Two RX and two TX queues; RX queue 1 is reached only through RSS.
     const LIMITS: Limits = Limits::intel_1g("e1000e", 2);
     const FAMILY: Family = Family::I82574;
+    const RAR_ENTRIES: usize = RAR_ENTRIES;
+    /// Linux's e1000e reads the checksum up to 3 times before it gives up.
+    const NVM_CHECKSUM_ATTEMPTS: u32 = 3;
+
+    /// ASPM L0s and L1 off (issue 10 item 4; Linux's e1000e does it for
+    /// the 82574, FLAG2_DISABLE_ASPM_L0S/L1: the 82574 errata list TX hangs
+    /// and corrupted completions with ASPM on; 82574 datasheet section 5,
+    /// PCIe power management, and its specification update). See
+    /// [`disable_aspm`].
+    fn pci_setup(&self, device: &hw::vfio::Device, mac: &Mac) {
+        disable_aspm(device, mac.addr());
+    }
 
     /// Copper link as Intel's setup_copper_link_82571 and the M88/BM
-    /// copper_link_setup do it for the 82574's PHY (82574 datasheet 10.3
-    /// PHY registers): the MAC follows the PHY (CTRL.SLU, no forced
-    /// speed/duplex), PHY reset, automatic MDI/MDI-X, polarity reversal
-    /// on, downshift enabled, committed by a PHY software reset; then the
-    /// advertisement and autonegotiation restart.
+    /// copper_link_setup do it for the 82574's PHY (82574 datasheet
+    /// section 10, PHY registers; issue 10 item 1): the MAC follows the PHY
+    /// (CTRL.SLU, no forced speed/duplex), PHY reset, automatic MDI/MDI-X,
+    /// polarity correction on, downshift enabled (on the BM PHY revision 2
+    /// first written off and committed, then on, with the revision-2
+    /// register 29/30 setting; Linux does both), committed by a PHY
+    /// software reset; smart power down off; then the advertisement and
+    /// autonegotiation restart.
     fn setup_copper(&self, mac: &Mac, fc: FlowControl) -> Result<()> {
         mac.update(CTRL, |c| (c | CTRL_SLU) & !(CTRL_FRCSPD | CTRL_FRCDPLX));
         phy::hw_reset(mac)?;
         phy::power_up(mac)?;
-        phy::update(mac, PHY_SPEC_CTRL, |v| {
-            (v & !(PHY_SPEC_CTRL_MDIX_MASK | PHY_SPEC_CTRL_POLARITY_REVERSAL_DIS))
-                | PHY_SPEC_CTRL_AUTO_MDIX
-                | PHY_SPEC_CTRL_DOWNSHIFT_EN
-        })?;
+        let id = (u32::from(phy::read(mac, phy::MII_PHYSID1)?) << 16)
+            | u32::from(phy::read(mac, phy::MII_PHYSID2)?);
+        let r2 = id == BME1000_E_PHY_ID_R2;
+        let pscr = phy::read(mac, PHY_SPEC_CTRL)?;
+        let pscr = (pscr & !(PHY_SPEC_CTRL_MDIX_MASK | PHY_SPEC_CTRL_POLARITY_REVERSAL_DIS))
+            | PHY_SPEC_CTRL_AUTO_MDIX;
+        if r2 {
+            // Revision 2: downshift must go off and be committed before it
+            // is turned on.
+            phy::write(mac, PHY_SPEC_CTRL, pscr & !PHY_SPEC_CTRL_DOWNSHIFT_EN)?;
+            phy::sw_reset(mac)?;
+        }
+        phy::write(mac, PHY_SPEC_CTRL, pscr | PHY_SPEC_CTRL_DOWNSHIFT_EN)?;
+        if r2 {
+            // The BM PHY revision 2 setting Intel's code writes (page 0
+            // register 29 = 3, then register 30 = 0); undocumented in the
+            // 82574 datasheet, applied as Linux's e1000e applies it.
+            phy::write(mac, BM_R2_REG_29, 0x0003)?;
+            phy::write(mac, BM_R2_REG_30, 0x0000)?;
+        }
         phy::sw_reset(mac)?;
         phy::power_up(mac)?;
+        // Smart power down off for a faster link, as Linux's e1000e_reset
+        // does for chips with FLAG_HAS_SMART_POWER_DOWN (the 82574): bit 0
+        // of page 0 register 25 (Linux's IGP02E1000_PHY_POWER_MGMT.SPD;
+        // QEMU's e1000e models the register as PHY_OEM_BITS).
+        phy::update(mac, PHY_POWER_MGMT, |v| v & !PHY_POWER_MGMT_SPD)?;
         phy::setup_autoneg(mac, fc)?;
         phy::restart_autoneg(mac)
     }
@@ -111,8 +150,10 @@ impl Chip for E1000e {
     /// L1_ACT_WITHOUT_L0S_RX, GCR2 bit 0 (the PCIe completion erratum that
     /// shows as TX hangs with ASPM on), and the packet buffer split at
     /// 32 KiB for receive as Linux's e1000e does (PBA; FC thresholds follow
-    /// it). QEMU ignores all of these except TXDCTL and TARC.ENABLE (bit
-    /// 10, preserved here).
+    /// it); adaptive IFS throttling off (AIT 0, as Linux's reset_adaptive
+    /// leaves it). QEMU ignores all of these except TXDCTL and TARC.ENABLE
+    /// (bit 10, preserved here). Issue 10 item 4; 82574 datasheet section
+    /// 10 (CTRL, CTRL_EXT, TARC, TXDCTL, GCR, GCR2, PBA, AIT).
     fn init_hw_bits(&self, mac: &Mac) {
         for n in 0..2 {
             mac.update(txdctl(n), |v| v | TXDCTL_COUNT_DESC);
@@ -123,6 +164,7 @@ impl Chip for E1000e {
         mac.update(GCR, |v| v | GCR_82574_INIT | GCR_L1_ACT_WITHOUT_L0S_RX);
         mac.update(GCR2, |v| v | 1);
         mac.w(PBA, PBA_RX_KB);
+        mac.w(AIT, 0);
     }
 
     /// 82574: the receive packet buffer [`init_hw_bits`](Chip::init_hw_bits)
@@ -138,30 +180,148 @@ impl Chip for E1000e {
         mac.set_rctl_bits(RCTL_LPE, lpe_for(mtu) != 0);
     }
 
-    fn disable_rx_queue(&self, mac: &Mac, _queue: u16) -> bool {
-        // The 82574L has no per-queue receive enable: the port's receive
-        // stops. Nothing reports when a frame already being written has
-        // landed, so the queue is never confirmed off here: its buffers
-        // wait for the reset of close (crate::fence).
-        mac.set_rctl_bits(RCTL_EN, false);
-        mac.flush();
+    /// Nothing here: the 82574 receiver is stopped by the reset in
+    /// [`Chip::stop_queues`], never by RCTL.EN off on live traffic (issue 10
+    /// item 9; Linux's e1000e leaves RCTL.EN alone on the 82574,
+    /// FLAG2_NO_DISABLE_RX, because the 82574 can hang when its receiver
+    /// is disabled while frames arrive; 82574 specification update).
+    fn stop_rx(&self, _mac: &Mac) {}
+
+    fn disable_rx_queue(&self, _mac: &Mac, _queue: u16) -> bool {
+        // The 82574L has no per-queue receive enable, and RCTL.EN must not
+        // be cleared on live traffic (stop_rx): the queue keeps its
+        // descriptors until the port's reset. It is never confirmed off
+        // here, so its buffers wait in the DMA fence for that reset
+        // (crate::fence).
         false
     }
 
     fn disable_tx_queue(&self, mac: &Mac, queue: u16) -> bool {
-        let n = usize::from(queue);
-        mac.drain_tx(tdbal(n), queue);
-        mac.update(tarc(n), |v| v & !TARC_ENABLE);
-        mac.flush();
-        // No per-queue DMA-stopped status either.
+        // The device fetches what was queued; the ring posts nothing more
+        // (its tail is never written again). TARC.ENABLE (bit 10) is left
+        // alone: Intel's code defines it ("enable Tx queue") but never
+        // clears it, and only QEMU is known to honour it as a queue stop.
+        // No per-queue DMA-stopped status either: the buffers wait for the
+        // port's reset.
+        mac.drain_tx(tdbal(usize::from(queue)), queue);
         false
     }
 
+    /// Drains every TX queue, then stops the port by a global reset (the
+    /// 82574's way to stop receive, see [`Chip::stop_rx`]; it stops
+    /// transmit too). A completed reset proves every queue off.
     fn stop_queues(&self, mac: &Mac, _rx_queues: u16, tx_queues: u16) -> bool {
         for q in 0..tx_queues {
             mac.drain_tx(tdbal(usize::from(q)), q);
         }
-        false
+        match mac.global_reset(RESET_TIMEOUT) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("{e}; the 82574's queues are not proven stopped");
+                false
+            }
+        }
+    }
+}
+
+/// The config-space access [`disable_aspm`] needs: the VFIO device, or a
+/// fake in host tests.
+pub trait PcieLink {
+    /// Read-modify-write of PCIe Link Control clearing `clear`: the value
+    /// before and read back after, `None` without a PCIe capability
+    /// ([`hw::vfio::Device::pcie_update16`]).
+    fn update_link_control(&self, clear: u16) -> std::result::Result<Option<(u16, u16)>, String>;
+    /// Asks the host kernel to turn off ASPM state `state` (`l0s_aspm`,
+    /// `l1_aspm`) on this device's link, on both of its ends (sysfs
+    /// `link/<state>`, written "0").
+    fn host_disable(&self, state: &str) -> std::io::Result<()>;
+}
+
+impl PcieLink for hw::vfio::Device {
+    fn update_link_control(&self, clear: u16) -> std::result::Result<Option<(u16, u16)>, String> {
+        self.pcie_update16(hw::pci::config::EXP_LNKCTL, clear, 0)
+            .map_err(|e| e.to_string())
+    }
+    fn host_disable(&self, state: &str) -> std::io::Result<()> {
+        std::fs::write(
+            format!("/sys/bus/pci/devices/{}/link/{state}", self.addr()),
+            "0",
+        )
+    }
+}
+
+/// What [`disable_aspm`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aspm {
+    /// No PCIe capability (or config space unreadable): nothing to do.
+    NoCapability,
+    /// L0s and L1 were already off (Link Control as read).
+    WasOff(u16),
+    /// Turned off (Link Control read back after).
+    TurnedOff(u16),
+    /// Still on after every way was tried (Link Control as read back).
+    StillOn(u16),
+}
+
+const ASPM_BITS: u16 = hw::pci::config::EXP_LNKCTL_ASPM_L0S | hw::pci::config::EXP_LNKCTL_ASPM_L1;
+
+/// ASPM L0s and L1 off on the 82574's link (PCIe Link Control, PCIe base
+/// specification 7.5.3.7; Linux's e1000e for the 82574). First the
+/// device's Link Control through VFIO; vfio-pci does not pass Link Control
+/// writes to the device (it lets through only Device Control and Device
+/// Control 2), so when the read-back still shows ASPM on, the host
+/// kernel's per-link ASPM control is asked (sysfs `link/l0s_aspm`,
+/// `link/l1_aspm`, which clears both ends of the link as Linux's own
+/// pci_disable_link_state does). If both fail, the open goes on with a
+/// warning naming what to do (ASPM is a power setting; the 82574's errata
+/// are rare TX hangs, not a reason to refuse the port). QEMU's e1000e,
+/// attached as a root-complex integrated endpoint, reads ASPM off.
+pub fn disable_aspm(link: &impl PcieLink, addr: hw::PciAddress) -> Aspm {
+    let (before, after) = match link.update_link_control(ASPM_BITS) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            log::info!("{addr}: no PCIe capability; no ASPM to turn off");
+            return Aspm::NoCapability;
+        }
+        Err(e) => {
+            log::warn!("{e}; ASPM L0s/L1 left as the host set them");
+            return Aspm::NoCapability;
+        }
+    };
+    if before & ASPM_BITS == 0 {
+        log::info!("{addr}: ASPM L0s/L1 off (PCIe Link Control {before:#06x})");
+        return Aspm::WasOff(before);
+    }
+    let mut now = after;
+    if now & ASPM_BITS != 0 {
+        for (bit, state) in [
+            (hw::pci::config::EXP_LNKCTL_ASPM_L0S, "l0s_aspm"),
+            (hw::pci::config::EXP_LNKCTL_ASPM_L1, "l1_aspm"),
+        ] {
+            if now & bit != 0
+                && let Err(e) = link.host_disable(state)
+            {
+                log::debug!("{addr}: host ASPM control {state}: {e}");
+            }
+        }
+        now = match link.update_link_control(0) {
+            Ok(Some((v, _))) => v,
+            _ => now,
+        };
+    }
+    if now & ASPM_BITS == 0 {
+        log::info!(
+            "{addr}: ASPM L0s/L1 turned off (PCIe Link Control {before:#06x} -> {now:#06x})"
+        );
+        Aspm::TurnedOff(now)
+    } else {
+        log::warn!(
+            "{addr}: ASPM still on (PCIe Link Control {now:#06x}): the 82574 needs L0s and L1 off \
+             (Intel errata); vfio-pci does not pass Link Control writes and the host's ASPM control \
+             refused: boot the host with pcie_aspm=off, or write 0 to \
+             /sys/bus/pci/devices/{addr}/link/l0s_aspm and l1_aspm"
+        );
+        Aspm::StillOn(now)
     }
 }
 
@@ -275,6 +435,13 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         let n = usize::from(q);
         let b = queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, None, &doorbell, rdt(n))?;
         mac.program_ring(rdbal(n), b.base, b.len);
+        // RXDCTL (82574 datasheet section 10, RXDCTL): thresholds in
+        // descriptors, prefetch as Linux's e1000e sets it for the 82574
+        // (FLAG2_DMA_BURST: PTHRESH 32, HTHRESH 4). Linux's WTHRESH 4 relies
+        // on its RDTR/RADV timers to flush held write-backs; this driver
+        // programs no timers, so WTHRESH 1: each descriptor written back at
+        // once.
+        mac.w(rxdctl(n), RXDCTL_VALUE);
         rx_rings.push(b);
     }
     // Checksum status always; PCSD puts the RSS hash in the descriptor (and
@@ -305,6 +472,9 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
             // equal TXDCTL(0) even when queue 1 is unused.
             mac.w(txdctl(1), TXDCTL_GRAN | TXDCTL_COUNT_DESC);
         }
+        // TARC.ENABLE (bit 10): QEMU's e1000e transmits from a queue only
+        // with it set; Intel's shared code names the bit "enable Tx queue"
+        // and the 82574 resets with it set, so this is a no-op on silicon.
         mac.update(tarc(n), |t| t | TARC_ENABLE);
         queues.push_tx(b.ring, b.counters);
     }
@@ -317,6 +487,158 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mac::fake::FakeRegs;
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    fn fake_mac() -> (Arc<FakeRegs>, Mac) {
+        let regs = Arc::new(FakeRegs::new());
+        let addr = hw::PciAddress::new(0, 0, 4, 0).expect("address");
+        (regs.clone(), Mac::over(addr, regs, Some(Family::I82574)))
+    }
+
+    /// Every RCTL write that clears EN must be followed, before any other
+    /// RCTL write, by CTRL.RST: the 82574's receiver is never disabled
+    /// without the reset.
+    fn assert_rx_never_disabled_without_reset(writes: &[(usize, u32)]) {
+        for (i, (off, v)) in writes.iter().enumerate() {
+            if *off == RCTL && v & RCTL_EN == 0 {
+                let reset = writes[i + 1..]
+                    .iter()
+                    .take_while(|(o, _)| *o != RCTL)
+                    .any(|(o, v)| *o == CTRL && v & CTRL_RST != 0);
+                assert!(
+                    reset,
+                    "RCTL {v:#x} written at {i} without a reset following"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_82574_stops_receive_by_reset_and_never_by_rctl_en_alone() {
+        let (regs, mac) = fake_mac();
+        mac.w(RCTL, RCTL_EN | RCTL_BAM);
+        assert!(!E1000e.disable_rx_queue(&mac, 1), "no per-queue proof");
+        E1000e.stop_rx(&mac);
+        assert!(
+            regs.writes().iter().all(|(o, _)| *o != CTRL),
+            "dropping a queue or stop_rx resets nothing by itself"
+        );
+        assert_ne!(regs.reg(RCTL) & RCTL_EN, 0, "RCTL.EN left on live traffic");
+        assert!(
+            E1000e.stop_queues(&mac, 2, 2),
+            "a completed reset proves the queues off"
+        );
+        let w = regs.writes();
+        assert!(w.iter().any(|(o, v)| *o == CTRL && v & CTRL_RST != 0));
+        assert_rx_never_disabled_without_reset(&w);
+    }
+
+    #[test]
+    fn a_tx_queue_stop_leaves_tarc_enable_alone() {
+        let (regs, mac) = fake_mac();
+        mac.w(tarc(1), TARC_ENABLE | 3);
+        assert!(!E1000e.disable_tx_queue(&mac, 1));
+        assert_eq!(regs.reg(tarc(1)), TARC_ENABLE | 3);
+    }
+
+    #[test]
+    fn bm_phy_revision_2_gets_the_downshift_sequence_and_spd_off() {
+        let (regs, mac) = fake_mac();
+        regs.phy
+            .lock()
+            .unwrap()
+            .insert(PHY_POWER_MGMT, PHY_POWER_MGMT_SPD | 0x80);
+        E1000e
+            .setup_copper(&mac, FlowControl::Full)
+            .expect("copper setup");
+        let phy_writes: Vec<(u32, u16)> = regs
+            .writes()
+            .iter()
+            .filter(|(o, v)| *o == MDIC && v & MDIC_OP_WRITE != 0)
+            .map(|(_, v)| ((v >> MDIC_REGADD_SHIFT) & 0x1F, (v & MDIC_DATA_MASK) as u16))
+            .collect();
+        let pscr: Vec<u16> = phy_writes
+            .iter()
+            .filter(|(r, _)| *r == PHY_SPEC_CTRL)
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(pscr.len(), 2, "{phy_writes:?}");
+        assert_eq!(pscr[0] & PHY_SPEC_CTRL_DOWNSHIFT_EN, 0, "first off");
+        assert_ne!(pscr[1] & PHY_SPEC_CTRL_DOWNSHIFT_EN, 0, "then on");
+        assert!(phy_writes.contains(&(BM_R2_REG_29, 3)) && phy_writes.contains(&(BM_R2_REG_30, 0)));
+        assert_eq!(
+            regs.phy.lock().unwrap()[&PHY_POWER_MGMT],
+            0x80,
+            "SPD cleared, rest kept"
+        );
+        // Another PHY revision: no register 29/30 writes.
+        let (regs, mac) = fake_mac();
+        regs.phy.lock().unwrap().insert(3, 0x0cb0);
+        E1000e
+            .setup_copper(&mac, FlowControl::Full)
+            .expect("copper setup");
+        assert!(!regs.writes().iter().any(|(o, v)| *o == MDIC
+            && v & MDIC_OP_WRITE != 0
+            && (v >> MDIC_REGADD_SHIFT) & 0x1F == BM_R2_REG_29));
+    }
+
+    /// A config space whose Link Control behaves like the one vfio-pci
+    /// shows (`passes_writes` false: writes dropped) or a plain one, and a
+    /// host ASPM control that works or not.
+    struct FakeLink {
+        lnkctl: RefCell<u16>,
+        passes_writes: bool,
+        host_works: bool,
+        host_calls: RefCell<Vec<String>>,
+    }
+
+    impl PcieLink for FakeLink {
+        fn update_link_control(
+            &self,
+            clear: u16,
+        ) -> std::result::Result<Option<(u16, u16)>, String> {
+            let before = *self.lnkctl.borrow();
+            if self.passes_writes {
+                *self.lnkctl.borrow_mut() = before & !clear;
+            }
+            Ok(Some((before, *self.lnkctl.borrow())))
+        }
+        fn host_disable(&self, state: &str) -> std::io::Result<()> {
+            self.host_calls.borrow_mut().push(state.to_string());
+            if !self.host_works {
+                return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+            }
+            let bit = if state == "l0s_aspm" { 1 } else { 2 };
+            *self.lnkctl.borrow_mut() &= !bit;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn aspm_goes_off_through_config_space_or_the_host_and_says_so_when_it_cannot() {
+        let addr = hw::PciAddress::new(0, 0, 4, 0).expect("address");
+        let link = |lnkctl, passes_writes, host_works| FakeLink {
+            lnkctl: RefCell::new(lnkctl),
+            passes_writes,
+            host_works,
+            host_calls: RefCell::new(Vec::new()),
+        };
+        let l = link(0x0040, false, false);
+        assert_eq!(disable_aspm(&l, addr), Aspm::WasOff(0x0040));
+        assert!(l.host_calls.borrow().is_empty());
+        let l = link(0x0043, true, false);
+        assert_eq!(disable_aspm(&l, addr), Aspm::TurnedOff(0x0040));
+        assert!(l.host_calls.borrow().is_empty(), "config space sufficed");
+        // vfio-pci drops the write: the host's ASPM control is asked.
+        let l = link(0x0043, false, true);
+        assert_eq!(disable_aspm(&l, addr), Aspm::TurnedOff(0x0040));
+        assert_eq!(*l.host_calls.borrow(), ["l0s_aspm", "l1_aspm"]);
+        let l = link(0x0042, false, false);
+        assert_eq!(disable_aspm(&l, addr), Aspm::StillOn(0x0042));
+        assert_eq!(*l.host_calls.borrow(), ["l1_aspm"]);
+    }
 
     #[test]
     fn rss_without_udp() {

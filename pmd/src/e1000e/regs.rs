@@ -14,6 +14,8 @@ pub use crate::mac::regs::*;
 
 // General.
 pub const ICS: usize = 0x00C8;
+/// AIT: Adaptive IFS Throttle (82574 datasheet section 10); 0: off.
+pub const AIT: usize = 0x0458;
 pub const IAM: usize = 0x00E0;
 pub const EIAC: usize = 0x00DC;
 pub const PSRCTL: usize = 0x2170;
@@ -78,7 +80,6 @@ pub const RFCTL_IPV6_XSUM_DIS: u32 = 1 << 11;
 pub const RFCTL_ACK_DIS: u32 = 1 << 12;
 /// Extended receive descriptors (the brief's and some docs' "EXSTEN").
 pub const RFCTL_EXTEN: u32 = 1 << 15;
-pub const RFCTL_IPV6_EX_DIS: u32 = 1 << 16;
 pub const RFCTL_NEW_IPV6_EXT_DIS: u32 = 1 << 17;
 
 // MRQC: MRQE (bits 1:0) = 01b enables RSS (the hash field enables are
@@ -92,6 +93,10 @@ pub const RETA_QUEUE_SHIFT: u32 = 7;
 pub const TXDCTL_GRAN: u32 = 1 << 24;
 /// Bit 22 must be written 1 (Linux: E1000_TXDCTL_COUNT_DESC).
 pub const TXDCTL_COUNT_DESC: u32 = 1 << 22;
+/// RXDCTL: PTHRESH (5:0), HTHRESH (13:8), WTHRESH (21:16), GRAN (24).
+pub const RXDCTL_GRAN: u32 = 1 << 24;
+/// The RXDCTL this driver writes: GRAN, PTHRESH 32, HTHRESH 4, WTHRESH 1.
+pub const RXDCTL_VALUE: u32 = RXDCTL_GRAN | (1 << 16) | (4 << 8) | 0x20;
 /// PBA: packet buffer allocation, receive part in KiB (82574 datasheet, PBA);
 /// the rest of the 40 KiB goes to transmit.
 pub const PBA: usize = 0x1000;
@@ -116,3 +121,12 @@ pub const PHY_SPEC_CTRL_AUTO_MDIX: u16 = 3 << 5;
 /// Downshift enable (bit 11): link at a lower speed after repeated
 /// failed 1000BASE-T attempts.
 pub const PHY_SPEC_CTRL_DOWNSHIFT_EN: u16 = 1 << 11;
+/// The 82574's BM PHY, revision 2 (PHYSID1 << 16 | PHYSID2; Linux's
+/// BME1000_E_PHY_ID_R2), which needs the register 29/30 setting.
+pub const BME1000_E_PHY_ID_R2: u32 = 0x0141_0CB1;
+pub const BM_R2_REG_29: u32 = 29;
+pub const BM_R2_REG_30: u32 = 30;
+/// Page 0 register 25: its bit 0 is smart power down (Linux's
+/// IGP02E1000_PHY_POWER_MGMT / IGP02E1000_PM_SPD, cleared at reset).
+pub const PHY_POWER_MGMT: u32 = 0x19;
+pub const PHY_POWER_MGMT_SPD: u16 = 1 << 0;

@@ -133,6 +133,46 @@ impl Chip for Igb {
     /// register map has 16).
     const LIMITS: Limits = Limits::intel_1g("igb", 8);
     const FAMILY: Family = Family::I82576;
+    const RAR_ENTRIES: usize = RAR_ENTRIES_82576;
+
+    /// What Intel's igb sets after every reset besides the shared reset
+    /// (its vmm_control for the 82576; 82576 datasheet section 8, DTXCTL,
+    /// RPLOLR, DTXSWC, VT_CTL): DTXCTL.VLAN_ADDED (the MAC inserts the VLAN
+    /// tags it is asked to, and accounts for them), RPLOLR.STRVLAN, VMDq
+    /// loopback (DTXSWC) and replication (VT_CTL) off since no pools are
+    /// used; and the unicast hash table (UTA) cleared as Intel's init_hw
+    /// does (82576 datasheet section 8, UTA; no hash filtering is used).
+    fn init_hw_bits(&self, mac: &Mac) {
+        mac.update(DTXCTL, |v| v | DTXCTL_VLAN_ADDED);
+        mac.update(RPLOLR, |v| v | RPLOLR_STRVLAN);
+        mac.update(DTXSWC, |v| v & !DTXSWC_VMDQ_LOOPBACK_EN);
+        mac.update(VT_CTL, |v| v & !VT_CTL_VM_REPL_EN);
+        for i in 0..UTA_LEN {
+            mac.w(UTA + 4 * i, 0);
+        }
+    }
+
+    /// The PCIe completion timeout in Device Control 2 when the device has
+    /// a version 2 capability (GCR.CAP_VER2) and no timeout in GCR, as
+    /// Intel's set_pcie_completion_timeout does (82576 datasheet section 8,
+    /// GCR; issue 10 item 5): 16 ms - 55 ms instead of the 50 us - 50 ms
+    /// default. The GCR part is in [`Mac::global_reset`]. QEMU's igb
+    /// reports GCR.CAP_VER2 (GCR reads 0x06850200 after reset), so this runs
+    /// there; vfio-pci passes Device Control 2 writes.
+    fn pci_setup(&self, device: &hw::vfio::Device, mac: &Mac) {
+        let gcr = mac.r(GCR);
+        if gcr & GCR_CMPL_TMOUT_MASK != 0 || gcr & GCR_CAP_VER2 == 0 {
+            return;
+        }
+        match device.pcie_update16(hw::pci::config::EXP_DEVCTL2, 0, DEVCTL2_CMPL_TMOUT_16MS) {
+            Ok(Some((before, after))) => log::info!(
+                "{}: PCIe Device Control 2 completion timeout {before:#06x} -> {after:#06x}",
+                mac.addr()
+            ),
+            Ok(None) => {}
+            Err(e) => log::warn!("{e}; PCIe completion timeout left at its default"),
+        }
+    }
 
     /// Copper link as Intel's setup_copper_link_82575 and
     /// copper_link_setup_igp do it (82576 datasheet 3.5.x link setup,
@@ -341,7 +381,8 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         if header.is_some() {
             mac.w(psrtype(n % 8), PSRTYPE_ALL);
         }
-        // SRRCTL.DROP_EN (82576 datasheet, SRRCTL; DPDK's rx_drop_en): a
+        // SRRCTL.DROP_EN (82576 datasheet section 8, SRRCTL; issue 10 item
+        // 7; DPDK's rx_drop_en): a
         // queue without free descriptors drops its frames instead of
         // holding them in the packet buffer all queues share, so one
         // starved queue cannot stall the others. On by default with more
@@ -380,6 +421,12 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     );
     mac.w(RLPML, max_frame(cfg.mtu));
     mac.w(VET, VET_8021Q_BOTH);
+    // RFCTL.IPV6_EX_DIS: the 82576 erratum setting (Intel's
+    // rx_fifo_flush_82575 sets it for every 82575/82576; 82576
+    // specification update, IPv6 extension header parsing; issue 10 item
+    // 10): no IPv6 extension header parsing, so such packets get the
+    // plain IPv6 RSS hash and no L4 checksum. QEMU's igb honours it.
+    mac.update(RFCTL, |v| v | RFCTL_IPV6_EX_DIS);
     mac.update(CTRL, |c| {
         if cfg.vlan_strip {
             c | CTRL_VME

@@ -24,10 +24,30 @@ pub const GPIE: usize = 0x1514;
 
 // Receive.
 pub const RLPML: usize = 0x5004;
+/// VT_CTL: virtualization control; VM_REPL_EN (bit 30) replicates
+/// multicast/broadcast to every pool.
 pub const VT_CTL: usize = 0x581C;
+pub const VT_CTL_VM_REPL_EN: u32 = 1 << 30;
+/// RPLOLR: replication offload; STRVLAN (bit 30) strips VLAN tags of
+/// replicated packets.
+pub const RPLOLR: usize = 0x5AF0;
+pub const RPLOLR_STRVLAN: u32 = 1 << 30;
+/// UTA: unicast table array, 128 hash registers.
+pub const UTA: usize = 0xA000;
+pub const UTA_LEN: usize = 128;
 
 // Transmit.
+/// DTXCTL: DMA TX control; VLAN_ADDED (bit 3): the MAC adds VLAN tags.
 pub const DTXCTL: usize = 0x3590;
+pub const DTXCTL_VLAN_ADDED: u32 = 1 << 3;
+/// DTXSWC: DMA TX switch control; VMDQ_LOOPBACK_EN (bit 31): VM to VM
+/// loopback.
+pub const DTXSWC: usize = 0x3500;
+pub const DTXSWC_VMDQ_LOOPBACK_EN: u32 = 1 << 31;
+
+/// PCIe Device Control 2 completion timeout value 16 ms - 55 ms (PCIe
+/// base specification; Intel's PCIE_DEVICE_CONTROL2_16ms).
+pub const DEVCTL2_CMPL_TMOUT_16MS: u16 = 0x5;
 
 // Per-queue registers.
 pub const fn rdbal(n: usize) -> usize {

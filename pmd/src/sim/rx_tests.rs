@@ -11,7 +11,7 @@ use crate::rx::{RxBufLayout, RxRing};
 use crate::stats::{QueueCounters, QueueSnapshot};
 
 const SIZE: u16 = 64;
-const THRESH: u16 = 32;
+const THRESH: u16 = 16;
 /// Device buffer of 1 KiB behind 128 bytes of headroom in 2 KiB pool buffers.
 const LAYOUT: RxBufLayout = RxBufLayout {
     headroom: 128,
@@ -116,15 +116,26 @@ fn tail_is_written_once_per_burst_and_never_reaches_the_head() {
         "the held-back descriptor is not the device's"
     );
 
-    let got = r.burst(32);
-    assert_eq!(got.len(), 32);
-    assert_eq!(r.tails(), vec![SIZE - 1, 31], "one write for 32 refills");
+    // DPDK's rule: the tail is written once more than `rx_free_thresh`
+    // (16, a quarter of this ring) refills are held.
+    let mut got = r.burst(16);
+    assert_eq!(got.len(), 16);
+    assert_eq!(r.tails(), vec![SIZE - 1], "16 held, not above 16: no write");
+    got.extend(r.burst(1));
+    assert_eq!(r.tails(), vec![SIZE - 1, 16], "the 17th refill: one write");
+    got.extend(r.burst(32));
+    assert_eq!(got.len(), 49);
+    assert_eq!(
+        r.tails(),
+        vec![SIZE - 1, 16, 48],
+        "one write for 32 refills"
+    );
     let got2 = r.burst(32);
-    assert_eq!(got2.len(), 31);
-    assert_eq!(r.tails().len(), 2, "31 held < threshold 32: no write");
+    assert_eq!(got2.len(), 14);
+    assert_eq!(r.tails().len(), 3, "14 held: no write");
     // Nothing new: no write either.
     assert!(r.burst(32).is_empty());
-    assert_eq!(r.tails().len(), 2);
+    assert_eq!(r.tails().len(), 3);
 
     for (p, a) in got.iter().chain(&got2).zip(&sent) {
         assert_eq!(seg_addrs(p), vec![a[0]], "the buffer the device wrote");
@@ -134,20 +145,22 @@ fn tail_is_written_once_per_burst_and_never_reaches_the_head() {
     {
         let s = r.dev.state();
         assert_ne!(s.tail(), s.head, "RDT == RDH would hand the device nothing");
-        assert_eq!(s.owned(), 32);
+        assert_eq!(s.owned(), 49);
     }
-    // One more frame: the 32nd refill crosses the threshold, the device
-    // gets every descriptor but one back.
-    r.dev.receive(60, BUF, 0).expect("room");
-    assert_eq!(r.burst(32).len(), 1);
+    // Three more frames: the 17th held refill crosses the threshold, the
+    // device gets every descriptor but one back.
+    for _ in 0..3 {
+        r.dev.receive(60, BUF, 0).expect("room");
+    }
+    assert_eq!(r.burst(32).len(), 3);
     let s = r.dev.state();
-    assert_eq!(s.tails, vec![SIZE - 1, 31, 63]);
+    assert_eq!(s.tails, vec![SIZE - 1, 16, 48, 1]);
     assert_eq!(s.owned(), SIZE - 1);
     let c = r.counters();
-    assert_eq!((c.packets, c.bytes), (64, 64 * 60));
+    assert_eq!((c.packets, c.bytes), (66, 66 * 60));
     assert_eq!(
-        c.ring_full, 1,
-        "the first burst found the ring full (the device had no descriptor), though it took only 32"
+        c.ring_full, 2,
+        "the first two polls found the ring full (the device had no descriptor until the 17th refill)"
     );
 }
 

@@ -42,6 +42,7 @@ struct Rig {
     ring: RxRing<AdvRx, SimQueue>,
     headers: Arc<Pool>,
     payload: Arc<Pool>,
+    counters: Arc<QueueCounters>,
 }
 
 impl Rig {
@@ -52,6 +53,7 @@ impl Rig {
             Pool::with_host_net_iovs(&PoolConfig::new("hs-payload", 64).with_buf_size(CHUNK))
                 .unwrap();
         let dev = SimQueue::new(SIZE);
+        let counters = Arc::new(QueueCounters::default());
         let layout = RxBufLayout::for_pool(CHUNK, 1024, 16384).unwrap();
         let hl = queue::rx_header_layout(0, &headers, SRRCTL_BSIZEHDR_UNIT, SRRCTL_BSIZEHDR_MAX)
             .unwrap();
@@ -62,7 +64,7 @@ impl Rig {
             Some((headers.clone(), hl)),
             0,
             4,
-            Arc::new(QueueCounters::default()),
+            counters.clone(),
         )
         .unwrap();
         ring.start();
@@ -71,6 +73,7 @@ impl Rig {
             ring,
             headers,
             payload,
+            counters,
         }
     }
 
@@ -170,6 +173,39 @@ fn jumbo_payload_spans_chunks_and_only_the_first_header_buffer_is_replaced() {
     assert_ne!(r.ring.hw().read_hi(0), used[0].hdr_addr);
     assert_eq!(r.ring.hw().read_hi(1), used[1].hdr_addr);
     assert_eq!(r.ring.hw().read_hi(2), used[2].hdr_addr);
+    drop(pkts);
+    r.ring.release(None);
+    assert_eq!((r.headers.in_use(), r.payload.in_use()), (0, 0));
+}
+
+/// Issue 11 item 11 (devmem-rx lost frames it counted nowhere): with every
+/// net_iov of the payload pool held by the application (tokens not yet
+/// returned), a frame's payload buffer cannot be replaced: the frame is
+/// dropped, its buffers are given straight back to the device, and the drop
+/// is counted in `nombuf` (the port's rx_nombuf). Once the net_iovs come
+/// back, frames are delivered again.
+#[test]
+fn a_held_device_memory_pool_counts_each_dropped_frame_as_nombuf() {
+    let mut r = Rig::new();
+    let mut held = Vec::new();
+    let free = 64 - r.payload.in_use();
+    assert_eq!(r.payload.alloc_bulk(&mut held, free), free);
+    let used: Vec<Vec<Used>> = (0..3).map(|_| r.receive(1000, Some(42), false)).collect();
+    assert!(r.burst().is_empty(), "no payload buffer: dropped");
+    let c = r.counters.snapshot();
+    assert_eq!((c.nombuf, c.packets, c.bad_desc), (3, 0, 0));
+    for (i, u) in used.iter().enumerate() {
+        assert_eq!(
+            r.ring.hw().read_lo(i as u16),
+            u[0].pkt_addr,
+            "descriptor {i} given its own payload buffer back"
+        );
+    }
+    r.payload.free_bulk(held);
+    r.receive(1000, Some(42), false);
+    let pkts = r.burst();
+    assert_eq!(pkts.len(), 1, "delivered once net_iovs are back");
+    assert_eq!(r.counters.snapshot().nombuf, 3);
     drop(pkts);
     r.ring.release(None);
     assert_eq!((r.headers.in_use(), r.payload.in_use()), (0, 0));

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// The settings both testpmds get.
-const COMMON: &str =
+pub(crate) const COMMON: &str =
     "--forward-mode=io --nb-cores=1 --rxq=1 --txq=1 --rxd=512 --txd=512 --total-num-mbufs=8192";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +32,13 @@ enum Topo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Case {
+pub(crate) struct Case {
     topo: Topo,
     burst: u32,
 }
 
 impl Case {
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let t = match self.topo {
             Topo::IgbE1000e => "igb-e1000e",
             Topo::Igb => "igb",
@@ -66,7 +66,7 @@ impl Case {
     }
 
     /// The `-a` list and the (tx, rx) NIC indexes of the generator.
-    fn ports(&self) -> (String, usize, usize) {
+    pub(crate) fn ports(&self) -> (String, usize, usize) {
         match self.topo {
             Topo::IgbE1000e => (format!("-a {} -a {}", nic_pci(0), nic_pci(1)), 0, 1),
             Topo::Igb => (format!("-a {}", nic_pci(0)), 0, 0),
@@ -75,7 +75,7 @@ impl Case {
     }
 
     /// The guest loop's command line for `imp`.
-    fn command(&self, imp: Impl) -> String {
+    pub(crate) fn command(&self, imp: Impl) -> String {
         let (allow, _, _) = self.ports();
         match imp {
             Impl::Dpdk => format!(
@@ -87,7 +87,13 @@ impl Case {
     }
 }
 
-struct Args {
+pub(crate) struct Args {
+    /// Count register accesses per packet (QEMU trace) instead of kpps.
+    mmio: bool,
+    /// Count guest instructions per packet (TCG plugin) instead of kpps.
+    insns: bool,
+    /// Frames in a counting run's loaded window.
+    frames: u64,
     pairs: usize,
     seconds: u64,
     cases: Vec<Case>,
@@ -96,6 +102,9 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
+        mmio: false,
+        insns: false,
+        frames: 100_000,
         pairs: 5,
         seconds: 10,
         cases: Vec::new(),
@@ -108,6 +117,17 @@ fn parse() -> Result<Args, String> {
     }
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
+        match k.as_str() {
+            "--mmio" => {
+                a.mmio = true;
+                continue;
+            }
+            "--insns" => {
+                a.insns = true;
+                continue;
+            }
+            _ => {}
+        }
         let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
         let num = |v: &str| {
             v.parse::<u64>()
@@ -122,6 +142,13 @@ fn parse() -> Result<Args, String> {
                 a.cases = v.split(',').map(Case::parse).collect::<Result<_, _>>()?;
             }
             "--out" => a.out = v.into(),
+            "--frames" => {
+                a.frames = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1000..=10_000_000).contains(n))
+                    .ok_or_else(|| format!("--frames: {v:?} is not in 1000..=10000000"))?
+            }
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -134,12 +161,17 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("bench: {e}");
             eprintln!(
-                "usage: bench [--pairs N] [--seconds N] [--cases igb-e1000e:32,igb:8,e1000e:1,...] [--out DIR]"
+                "usage: bench [--pairs N] [--seconds N] [--cases igb-e1000e:32,igb:8,e1000e:1,...] [--out DIR]\n       bench --mmio and/or --insns [--frames N] [--pairs N] [--cases ...] [--out DIR]"
             );
             return ExitCode::from(2);
         }
     };
-    match run(&args) {
+    let r = if args.mmio || args.insns {
+        count::run(&args)
+    } else {
+        run(&args)
+    };
+    match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -148,9 +180,17 @@ fn main() -> ExitCode {
     }
 }
 
+#[path = "bench/count.rs"]
+mod count;
+
 /// Waits until the guest output holds `n` lines containing `needle`; returns
 /// the last of them.
-fn wait_count(vm: &Vm, needle: &str, n: usize, timeout: Duration) -> Result<String, String> {
+pub(crate) fn wait_count(
+    vm: &Vm,
+    needle: &str,
+    n: usize,
+    timeout: Duration,
+) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
     loop {
         let out = vm.output_so_far();
@@ -208,8 +248,10 @@ fn run(a: &Args) -> Result<(), String> {
             .map_err(|e| format!("bench control port: {e}"))
     };
     let mut all: Vec<(String, Vec<Sample>)> = Vec::new();
-    for case in &a.cases {
-        let mut samples = Vec::new();
+    let mut fatal = None;
+    'cases: for case in &a.cases {
+        all.push((case.name(), Vec::new()));
+        let samples = &mut all.last_mut().expect("just pushed").1;
         for pair in 0..a.pairs {
             // Alternate who goes first, so drift in the host's load hits both.
             let order = if pair % 2 == 0 {
@@ -218,51 +260,40 @@ fn run(a: &Args) -> Result<(), String> {
                 [Impl::Ours, Impl::Dpdk]
             };
             for imp in order {
-                let cmd = case.command(imp);
-                send(&cmd)?;
                 started += 1;
-                wait_count(&vm, "@@bench-started", started, Duration::from_secs(30))?;
-                let (_, tx, rx) = case.ports();
-                let cfg = TrafficConfig {
-                    rate_pps: 10_000_000,
-                    duration: Duration::from_secs(a.seconds),
-                    frame_len: 60,
-                    dst_mac: nic_mac(tx),
-                    warmup_timeout: Duration::from_secs(90),
-                    ..TrafficConfig::default()
-                };
-                let r = traffic::run(vm.peer(tx), vm.peer(rx), &cfg);
-                send("stop")?;
-                let stopped = wait_count(&vm, "@@bench-stopped", started, Duration::from_secs(60))?;
-                let r = r.map_err(|e| format!("{} {}: {e}", case.name(), imp.name()))?;
-                let secs = r.elapsed.as_secs_f64();
-                let kpps = if secs > 0.0 {
-                    r.received as f64 / secs / 1000.0
-                } else {
-                    0.0
-                };
-                println!(
-                    "bench: {} pair {} {}: {kpps:.1} kpps ({}; {})",
-                    case.name(),
-                    pair + 1,
-                    imp.name(),
-                    r.summary(),
-                    stopped.trim()
-                );
-                samples.push(Sample {
-                    imp,
-                    kpps,
-                    sent: r.sent,
-                    lost: r.lost,
-                });
+                match one_run(&vm, &mut send, case, imp, started, a.seconds) {
+                    Ok(sample) => {
+                        if let Some(e) = &sample.error {
+                            println!(
+                                "bench: {} pair {} {}: FAILED: {e}",
+                                case.name(),
+                                pair + 1,
+                                imp.name()
+                            );
+                        }
+                        samples.push(sample);
+                    }
+                    Err(e) => {
+                        // The guest loop itself did not answer: nothing more
+                        // can run in this boot; keep what was measured.
+                        println!(
+                            "bench: {} {}: the guest loop is gone: {e}",
+                            case.name(),
+                            imp.name()
+                        );
+                        fatal = Some(e);
+                        break 'cases;
+                    }
+                }
             }
         }
-        all.push((case.name(), samples));
     }
-    send("quit")?;
-    let out = vm.wait().map_err(|e| e.to_string())?;
-    if !out.success() {
-        return Err(format!("the guest loop exited with {}", out.status));
+    if fatal.is_none() {
+        send("quit")?;
+        let out = vm.wait().map_err(|e| e.to_string())?;
+        if !out.success() {
+            return Err(format!("the guest loop exited with {}", out.status));
+        }
     }
     let results: Vec<CaseResult> = all
         .iter()
@@ -295,5 +326,86 @@ fn run(a: &Args) -> Result<(), String> {
     )?;
     println!("bench: wrote {}/bench.{{json,md,svg}}", a.out.display());
     let _ = std::fs::remove_file(&sock);
-    Ok(())
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One measured run of `imp` in `case` (the `started`th testpmd of the
+/// boot). A run that fails (no forwarding, the generator's send timed
+/// out, testpmd killed at stop) comes back as a sample with its error,
+/// after testpmd has been stopped, so the next run starts clean; `Err` only
+/// when the guest loop itself stops answering.
+fn one_run(
+    vm: &Vm,
+    send: &mut impl FnMut(&str) -> Result<(), String>,
+    case: &Case,
+    imp: Impl,
+    started: usize,
+    seconds: u64,
+) -> Result<Sample, String> {
+    send(&case.command(imp))?;
+    wait_count(vm, "@@bench-started", started, Duration::from_secs(30))?;
+    let out_before = vm.output_so_far().lines().count();
+    let (_, tx, rx) = case.ports();
+    let cfg = TrafficConfig {
+        rate_pps: 10_000_000,
+        duration: Duration::from_secs(seconds),
+        frame_len: 60,
+        dst_mac: nic_mac(tx),
+        warmup_timeout: Duration::from_secs(90),
+        ..TrafficConfig::default()
+    };
+    let r = traffic::run(vm.peer(tx), vm.peer(rx), &cfg);
+    send("stop")?;
+    // The guest loop kills a testpmd that has not stopped after 20 s.
+    let stopped = wait_count(vm, "@@bench-stopped", started, Duration::from_secs(60))?;
+    let killed = vm
+        .output_so_far()
+        .lines()
+        .skip(out_before)
+        .any(|l| l.contains("@@bench-killed"));
+    let mut error = match &r {
+        Err(e) => Some(format!("generator: {e}")),
+        Ok(_) if killed => Some("testpmd did not stop within 20 s and was killed".into()),
+        Ok(_) => None,
+    };
+    let rc = stopped.trim().rsplit(' ').next().unwrap_or("");
+    if error.is_none() && rc != "0" {
+        error = Some(format!("testpmd exited with status {rc}"));
+    }
+    if error.is_some() {
+        // What testpmd said (its port statistics at exit), to see why.
+        let out = vm.output_so_far();
+        let lines: Vec<&str> = out.lines().skip(out_before).collect();
+        let from = lines.len().saturating_sub(40);
+        println!(
+            "bench: {} {}: guest output of the failed run:\n{}",
+            case.name(),
+            imp.name(),
+            lines[from..].join("\n")
+        );
+    }
+    let r = r.unwrap_or_default();
+    let secs = r.elapsed.as_secs_f64();
+    let kpps = if secs > 0.0 {
+        r.received as f64 / secs / 1000.0
+    } else {
+        0.0
+    };
+    println!(
+        "bench: {} {}: {kpps:.1} kpps ({}; {})",
+        case.name(),
+        imp.name(),
+        r.summary(),
+        stopped.trim()
+    );
+    Ok(Sample {
+        imp,
+        kpps,
+        sent: r.sent,
+        lost: r.lost,
+        error,
+    })
 }

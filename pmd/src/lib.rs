@@ -78,6 +78,8 @@ pub use error::{Error, Result};
 pub use packet::{
     DevmemFrag, HEADROOM, Packet, RxFlags, Segment, SegmentError, TxFlags, TxOffload,
 };
-pub use port::{FlowControl, LinkStatus, Port, PortConfig, RxQueue, RxQueueConfig, TxQueue};
+pub use port::{
+    FlowControl, LinkStatus, Port, PortConfig, RxOffloads, RxQueue, RxQueueConfig, TxQueue,
+};
 pub use rss::{HashTypes, RssConfig};
 pub use stats::{PortStats, XStat};

@@ -1194,6 +1194,23 @@ impl Mac {
 
     /// Writes the RSS key, the 32 redirection-table registers (already in
     /// the chip's entry encoding) and MRQC.
+    /// RXCSUM for a port's receive offloads (the same bits on both chips;
+    /// 82576 datasheet 8.10.14, 82574 datasheet 10.2.5.15): IPOFL/TUOFL
+    /// when checksum validation is asked for; PCSD whenever RSS is on, so the
+    /// write-back carries the RSS hash (the 82574L hashes only with PCSD
+    /// set). Neither: the write-back carries the fragment checksum, which no
+    /// one reads.
+    pub fn rxcsum_for(cfg: &crate::PortConfig) -> u32 {
+        let mut v = 0;
+        if cfg.rx_offloads.checksum {
+            v |= RXCSUM_IPOFL | RXCSUM_TUOFL;
+        }
+        if cfg.rss_enabled() {
+            v |= RXCSUM_PCSD;
+        }
+        v
+    }
+
     pub fn program_rss(&self, key: &[u8; rss::KEY_LEN], reta: &[u32; RETA_REGS], mrqc: u32) {
         for (i, v) in rss::key_registers(key).iter().enumerate() {
             self.w(RSSRK + 4 * i, *v);

@@ -32,6 +32,8 @@ pub struct PortConfig {
     pub allmulti: bool,
     /// Strip VLAN tags on receive into [`Packet::vlan_tci`].
     pub vlan_strip: bool,
+    /// Receive offloads asked for (DPDK's `rx_offloads`).
+    pub rx_offloads: RxOffloads,
     /// Wait for link up in [`Port::open`] (else check [`Port::link`]).
     pub wait_for_link: bool,
     pub link_timeout: Duration,
@@ -63,6 +65,7 @@ impl Default for PortConfig {
             promiscuous: false,
             allmulti: false,
             vlan_strip: false,
+            rx_offloads: RxOffloads::default(),
             wait_for_link: true,
             link_timeout: Duration::from_secs(10),
             rx_free_thresh: 64,
@@ -70,6 +73,38 @@ impl Default for PortConfig {
             tx_free_thresh: 32,
             flow_control: FlowControl::Full,
         }
+    }
+}
+
+/// Receive offloads a port is asked for (DPDK's `rx_offloads`; VLAN
+/// stripping is [`PortConfig::vlan_strip`]). Each costs the device work per
+/// frame, so only what is asked for is turned on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxOffloads {
+    /// IP and TCP/UDP checksum validation, reported in
+    /// [`Packet::rx_flags`](crate::Packet) (`*_CKSUM_GOOD`/`_BAD`). On by
+    /// default, as in Linux's igb/e1000e (NETIF_F_RXCSUM).
+    pub checksum: bool,
+    /// The RSS hash in every packet (`RxFlags::RSS_HASH`) even with one RX
+    /// queue. With more than one RX queue RSS is on whatever this says (it
+    /// spreads the flows) and the hash is reported. Off by default.
+    pub rss_hash: bool,
+}
+
+impl Default for RxOffloads {
+    fn default() -> Self {
+        RxOffloads {
+            checksum: true,
+            rss_hash: false,
+        }
+    }
+}
+
+impl PortConfig {
+    /// Whether the device hashes (RSS): more than one RX queue, or the hash
+    /// asked for.
+    pub fn rss_enabled(&self) -> bool {
+        self.rx_queues > 1 || self.rx_offloads.rss_hash
     }
 }
 

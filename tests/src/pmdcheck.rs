@@ -303,6 +303,95 @@ pub fn receive_every_frame(port: TestPort, rss: &RssModel) -> RunOutput {
     out
 }
 
+/// Offloads only when asked (issue 12 item 3): `pmdcheck rx-dump` on
+/// `port` with one RX queue and `args` (pmdcheck's `--no-rx-cksum`,
+/// `--rss-hash`). Every frame must arrive once, byte for byte, on queue 0;
+/// with `hash` (the hash asked for) each carries the model's RSS hash,
+/// without it none has a hash; with `checksum` each has the checksum flags
+/// its checksums earn, without it none has any.
+pub fn rx_offloads_only_when_asked(
+    port: TestPort,
+    args: &str,
+    hash: Option<&dyn Fn(&[u8]) -> Option<u32>>,
+    checksum: bool,
+) {
+    let mut expect: HashMap<String, Expect> = HashMap::new();
+    let mut frames_out = Vec::new();
+    for s in rx_specs(port, 1) {
+        let f = s.build();
+        let v4 = matches!(s.ip, Ip::V4(..));
+        let e = Expect {
+            data: f.clone(),
+            vlan: None,
+            hash: hash.and_then(|h| h(&f)).unwrap_or(0),
+            ip: match (checksum, v4, s.bad_ip_csum) {
+                (false, _, _) | (true, false, _) => "-",
+                (true, true, false) => "good",
+                (true, true, true) => "bad",
+            },
+            l4: match (checksum, s.bad_l4_csum) {
+                (false, _) => "-",
+                (true, false) => "good",
+                (true, true) => "bad",
+            },
+        };
+        assert!(
+            expect.insert(hex(&e.data), e).is_none(),
+            "frames must differ"
+        );
+        frames_out.push(f);
+    }
+    let vm = start(&format!(
+        "pmdcheck rx-dump --pci {} --rxq 1 --mtu 9000 {args} --count {} --idle-ms 8000",
+        port.pci(),
+        frames_out.len()
+    ));
+    for f in &frames_out {
+        vm.peer(port.index).send(f).expect("send");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = finish(vm);
+    assert_opened_as(&out, port);
+    let mut seen = 0;
+    for line in lines_with(&out.output, "rx ") {
+        let data = field(line, "data").expect("data");
+        let e = expect
+            .get(data)
+            .unwrap_or_else(|| panic!("received a frame that was not sent (or changed): {line}"));
+        assert_eq!(num(line, "q"), 0, "{line}");
+        match hash {
+            Some(_) => {
+                assert_eq!(field(line, "rss_ok"), Some("1"), "hash asked for: {line}");
+                assert_eq!(
+                    num(line, "rss") as u32,
+                    e.hash,
+                    "RSS hash vs the model: {line}"
+                );
+            }
+            None => assert_eq!(
+                field(line, "rss_ok"),
+                Some("0"),
+                "one queue, no hash asked for: the device must not hash: {line}"
+            ),
+        }
+        assert_eq!(
+            field(line, "ip"),
+            Some(e.ip),
+            "IP checksum flag ({args}): {line}"
+        );
+        if e.ip != "bad" {
+            assert_eq!(
+                field(line, "l4"),
+                Some(e.l4),
+                "L4 checksum flag ({args}): {line}"
+            );
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, frames_out.len(), "frames received:\n{}", out.output);
+    assert_eq!(line_with(&out.output, "pool "), "pool in_use=0");
+}
+
 /// The frames of every `rx` line of `out` whose reported hash differs from
 /// `full_hash` (the hash over every type): the frames a device with fewer
 /// hash types hashed on less.

@@ -49,6 +49,22 @@ fn e1000e_receives_every_frame_byte_for_byte_with_rss_vlan_and_checksum_flags() 
 }
 
 #[test]
+fn e1000e_with_one_queue_reports_the_rss_hash_only_when_asked_and_checksum_flags_by_default() {
+    rig::retry_on_emulator_fault(
+        "e1000e_with_one_queue_reports_the_rss_hash_only_when_asked_and_checksum_flags_by_default",
+        || {
+            let types = HashTypes::ALL.intersection(HashTypes::NO_UDP);
+            pmdcheck::rx_offloads_only_when_asked(
+                PORT,
+                "--rss-hash",
+                Some(&|f| rss::frame_hash(&DEFAULT_KEY, types, f)),
+                true,
+            )
+        },
+    )
+}
+
+#[test]
 fn e1000e_echoes_frames_of_every_size_byte_for_byte_and_counts_them() {
     rig::retry_on_emulator_fault(
         "e1000e_echoes_frames_of_every_size_byte_for_byte_and_counts_them",

@@ -36,6 +36,14 @@ fn igb_receives_every_frame_byte_for_byte_with_rss_vlan_and_checksum_flags() {
 }
 
 #[test]
+fn igb_with_one_queue_and_no_rx_offloads_asked_reports_no_hash_and_no_checksum_flags() {
+    rig::retry_on_emulator_fault(
+        "igb_with_one_queue_and_no_rx_offloads_asked_reports_no_hash_and_no_checksum_flags",
+        || pmdcheck::rx_offloads_only_when_asked(IGB, "--no-rx-cksum", None, false),
+    )
+}
+
+#[test]
 fn igb_echoes_frames_of_every_size_byte_for_byte_and_counts_them() {
     rig::retry_on_emulator_fault(
         "igb_echoes_frames_of_every_size_byte_for_byte_and_counts_them",

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use hw::PciAddress;
-use pmd::{Packet, Port, PortConfig, RxFlags, TxFlags};
+use pmd::{Packet, Port, PortConfig, RxFlags, RxOffloads, TxFlags};
 use pool::{Pool, PoolConfig};
 
 #[derive(Parser)]
@@ -94,6 +94,12 @@ struct Common {
     mtu: u16,
     #[arg(long)]
     vlan_strip: bool,
+    /// Do not ask for RX checksum validation (RxOffloads::checksum off).
+    #[arg(long)]
+    no_rx_cksum: bool,
+    /// Ask for the RSS hash even with one RX queue (RxOffloads::rss_hash).
+    #[arg(long)]
+    rss_hash: bool,
     #[arg(long)]
     promisc: bool,
     /// Appended to the ready line.
@@ -183,6 +189,10 @@ fn open(c: &Common, pool: &Arc<Pool>) -> Result<Port, String> {
         tx_queues: c.rxq,
         mtu: c.mtu,
         vlan_strip: c.vlan_strip,
+        rx_offloads: RxOffloads {
+            checksum: !c.no_rx_cksum,
+            rss_hash: c.rss_hash,
+        },
         promiscuous: c.promisc,
         ..PortConfig::default()
     };

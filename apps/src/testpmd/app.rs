@@ -14,7 +14,8 @@ use super::options::{self, CaptureSpec, Config, FwdMode, Mac, Parsed, USAGE_EXIT
 use super::report::{
     self, ForwardReport, FwdCounters, PortCounters, PortForward, PortInfo, PortSample, Rates,
 };
-use pmd::{Port, PortConfig, RxQueue, TxQueue};
+use pmd::rss::RssConfig;
+use pmd::{Port, PortConfig, RxOffloads, RxQueue, TxQueue};
 use pool::{Pool, PoolConfig};
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -161,6 +162,16 @@ impl App {
             tx_desc: cfg.txd,
             promiscuous: cfg.promisc,
             wait_for_link: false,
+            // DPDK's testpmd asks for no receive offload unless told to.
+            rx_offloads: RxOffloads {
+                checksum: cfg.rx_cksum,
+                rss_hash: false,
+            },
+            vlan_strip: cfg.vlan_strip,
+            rss: RssConfig {
+                hash_types: cfg.rss_types,
+                ..RssConfig::default()
+            },
             ..PortConfig::default()
         };
         let pcfg = PortConfig {

@@ -13,6 +13,7 @@
 use super::lcores;
 use clap::{Args, Parser};
 use hw::PciAddress;
+use pmd::rss::HashTypes;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -350,6 +351,23 @@ struct AppArgs {
     /// Leave promiscuous mode off (it is on by default, as in DPDK).
     #[arg(long = "no-promisc")]
     no_promisc: bool,
+    /// Ask the NIC to validate IP/TCP/UDP checksums on receive (off by
+    /// default, as in DPDK's testpmd).
+    #[arg(long = "enable-rx-cksum")]
+    enable_rx_cksum: bool,
+    /// Strip VLAN tags on receive.
+    #[arg(long = "enable-hw-vlan-strip")]
+    enable_hw_vlan_strip: bool,
+    /// No RSS: with several RX queues every frame goes to queue 0.
+    #[arg(long = "disable-rss", conflicts_with_all = ["rss_ip", "rss_udp"])]
+    disable_rss: bool,
+    /// RSS over IPv4/IPv6 addresses (the default with several RX queues).
+    #[arg(long = "rss-ip", conflicts_with = "rss_udp")]
+    rss_ip: bool,
+    /// RSS over UDP/IPv4 and UDP/IPv6 addresses and ports (the 82574L has
+    /// no UDP hash types: it then hashes nothing).
+    #[arg(long = "rss-udp")]
+    rss_udp: bool,
     /// Seconds to wait for every port's link before forwarding anyway.
     #[arg(long = "link-timeout", value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     link_timeout: f64,
@@ -436,6 +454,13 @@ pub struct Config {
     pub json: bool,
     pub capture: Option<CaptureSpec>,
     pub promisc: bool,
+    /// `--enable-rx-cksum`.
+    pub rx_cksum: bool,
+    /// `--enable-hw-vlan-strip`.
+    pub vlan_strip: bool,
+    /// The RSS hash types (`--rss-ip` default, `--rss-udp`, `--disable-rss`:
+    /// none); used with more than one RX queue.
+    pub rss_types: HashTypes,
     pub link_timeout: Duration,
     pub log_level: Option<log::LevelFilter>,
 }
@@ -732,6 +757,15 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         json: app.json,
         capture,
         promisc: !app.no_promisc,
+        rx_cksum: app.enable_rx_cksum,
+        vlan_strip: app.enable_hw_vlan_strip,
+        rss_types: if app.disable_rss {
+            HashTypes(0)
+        } else if app.rss_udp {
+            HashTypes(HashTypes::IPV4_UDP.0 | HashTypes::IPV6_UDP.0)
+        } else {
+            HashTypes(HashTypes::IPV4.0 | HashTypes::IPV6.0)
+        },
         link_timeout: Duration::from_secs_f64(app.link_timeout),
         log_level: eal.log_level,
     })
@@ -801,6 +835,25 @@ mod tests {
         assert_eq!(c.ports[0].to_string(), "0000:00:03.0");
         // -l absent: every CPU; the first runs the prompt.
         assert_eq!(c.fwd_lcores, vec![1]);
+    }
+
+    #[test]
+    fn receive_offloads_only_when_asked() {
+        let c = ok("-a 00:03.0");
+        assert!(!c.rx_cksum && !c.vlan_strip, "DPDK asks for none");
+        assert_eq!(
+            c.rss_types,
+            HashTypes(HashTypes::IPV4.0 | HashTypes::IPV6.0)
+        );
+        let c = ok("-a 00:03.0 --enable-rx-cksum --enable-hw-vlan-strip --rss-udp");
+        assert!(c.rx_cksum && c.vlan_strip);
+        assert_eq!(
+            c.rss_types,
+            HashTypes(HashTypes::IPV4_UDP.0 | HashTypes::IPV6_UDP.0)
+        );
+        assert_eq!(ok("-a 00:03.0 --disable-rss").rss_types, HashTypes(0));
+        let e = bad("-a 00:03.0 --disable-rss --rss-ip");
+        assert!(e.contains("cannot be used with"), "{e}");
     }
 
     #[test]

@@ -444,10 +444,15 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         mac.w(rxdctl(n), RXDCTL_VALUE);
         rx_rings.push(b);
     }
-    // Checksum status always; PCSD puts the RSS hash in the descriptor (and
-    // is what enables RSS).
-    mac.w(RXCSUM, RXCSUM_IPOFL | RXCSUM_TUOFL | RXCSUM_PCSD);
-    program_rss(mac, &cfg.rss, cfg.rx_queues);
+    // Only the offloads asked for (issue 12 item 3): checksum reporting,
+    // and RSS with two RX queues or the hash asked for (PCSD puts the hash
+    // in the descriptor and is what enables RSS); otherwise MRQC 0.
+    mac.w(RXCSUM, Mac::rxcsum_for(cfg));
+    if cfg.rss_enabled() {
+        program_rss(mac, &cfg.rss, cfg.rx_queues);
+    } else {
+        mac.w(MRQC, 0);
+    }
     mac.w(RCTL, rctl_value(layout.buf_len, mac.rx_mode(), cfg.mtu));
     let mut queues = Queues::default();
     for mut b in rx_rings {

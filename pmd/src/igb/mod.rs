@@ -407,18 +407,23 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         b.ring.start();
         queues.push_rx(b.ring, b.counters);
     }
-    // Checksum offload reporting; PCSD puts the RSS hash in the descriptor
-    // (and is required for RSS).
-    mac.w(RXCSUM, RXCSUM_IPOFL | RXCSUM_TUOFL | RXCSUM_PCSD);
-    let reta = cfg
-        .rss
-        .reta
-        .unwrap_or_else(|| rss::default_reta(cfg.rx_queues));
-    mac.program_rss(
-        &cfg.rss.key,
-        &rss::reta_registers(&reta),
-        mrqc_for(cfg.rss.hash_types),
-    );
+    // Only the offloads asked for (issue 12 item 3): checksum reporting,
+    // and RSS (MRQC, the key and RETA) with more than one RX queue or the
+    // hash asked for; otherwise MRQC 0: no hashing, every frame to queue 0.
+    mac.w(RXCSUM, Mac::rxcsum_for(cfg));
+    if cfg.rss_enabled() {
+        let reta = cfg
+            .rss
+            .reta
+            .unwrap_or_else(|| rss::default_reta(cfg.rx_queues));
+        mac.program_rss(
+            &cfg.rss.key,
+            &rss::reta_registers(&reta),
+            mrqc_for(cfg.rss.hash_types),
+        );
+    } else {
+        mac.w(MRQC, 0);
+    }
     mac.w(RLPML, max_frame(cfg.mtu));
     mac.w(VET, VET_8021Q_BOTH);
     // RFCTL.IPV6_EX_DIS: the 82576 erratum setting (Intel's

@@ -303,6 +303,9 @@ pub fn receive_every_frame(port: TestPort, rss: &RssModel) -> RunOutput {
     out
 }
 
+/// The RSS hash a device must report for a frame.
+pub type HashModel = dyn Fn(&[u8]) -> Option<u32>;
+
 /// Offloads only when asked (issue 12 item 3): `pmdcheck rx-dump` on
 /// `port` with one RX queue and `args` (pmdcheck's `--no-rx-cksum`,
 /// `--rss-hash`). Every frame must arrive once, byte for byte, on queue 0;
@@ -312,7 +315,7 @@ pub fn receive_every_frame(port: TestPort, rss: &RssModel) -> RunOutput {
 pub fn rx_offloads_only_when_asked(
     port: TestPort,
     args: &str,
-    hash: Option<&dyn Fn(&[u8]) -> Option<u32>>,
+    hash: Option<&HashModel>,
     checksum: bool,
 ) {
     let mut expect: HashMap<String, Expect> = HashMap::new();

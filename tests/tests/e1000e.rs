@@ -57,7 +57,7 @@ fn e1000e_with_one_queue_reports_the_rss_hash_only_when_asked_and_checksum_flags
             pmdcheck::rx_offloads_only_when_asked(
                 PORT,
                 "--rss-hash",
-                Some(&|f| rss::frame_hash(&DEFAULT_KEY, types, f)),
+                Some(&move |f| rss::frame_hash(&DEFAULT_KEY, types, f)),
                 true,
             )
         },

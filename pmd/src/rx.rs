@@ -626,10 +626,10 @@ mod doorbell_tests {
             "{name}: {rdt} RDT + {tdt} TDT writes for {n} packets = {per:.4} per packet, above 0.045"
         );
         assert_eq!(tdt, n / 32, "{name}: TDT once per non-empty burst");
-        // Burst 1: still one TDT per burst, RDT once per 65 packets.
-        let (rdt, tdt, n) = forward::<R, T>(1, 6500);
+        // Burst 1: still one TDT per burst, RDT once per 129 packets.
+        let (rdt, tdt, n) = forward::<R, T>(1, 129 * 50);
         assert_eq!(tdt, n, "{name}: burst 1, TDT once per packet");
-        assert_eq!(rdt, n / 65, "{name}: burst 1, RDT once per 65 refills");
+        assert_eq!(rdt, n / 129, "{name}: burst 1, RDT once per 129 refills");
     }
 
     #[test]

@@ -281,7 +281,7 @@ struct AppArgs {
     txd: u64,
     /// RX free threshold: refilled descriptors go back to the NIC with one
     /// RDT write once more than N are held (0 <= N < --rxd; the driver caps
-    /// it at a quarter of the ring; default: the driver's, 64).
+    /// it at a quarter of the ring; default: the driver's, 128).
     #[arg(long = "rxfreet", value_name = "N")]
     rxfreet: Option<u64>,
     /// TX RS bit threshold: Report Status every N descriptors (1 <= N < --txd).

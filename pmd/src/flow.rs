@@ -192,11 +192,12 @@ impl fmt::Display for FlowRule {
         let n = self.normalized();
         let mut parts = Vec::new();
         match n.ethertype {
+            Some(ETHERTYPE_IPV6) => parts.extend(["eth".to_string(), "ipv6".to_string()]),
             Some(ETHERTYPE_IPV4) if n.has_ip_fields() => parts.push("eth".to_string()),
             Some(t) => parts.push(format!("eth type is {t:#06x}")),
             None => parts.push("eth".to_string()),
         }
-        if n.has_ip_fields() {
+        if n.has_ip_fields() && n.ethertype != Some(ETHERTYPE_IPV6) {
             let mut ip = "ipv4".to_string();
             if let Some(a) = n.src_ip {
                 ip += &format!(" src is {a}");
@@ -399,6 +400,12 @@ mod tests {
             FlowRule::ethertype(0x88b5).to_string(),
             "eth type is 0x88b5"
         );
+        let v6 = FlowRule {
+            ethertype: Some(ETHERTYPE_IPV6),
+            ..FlowRule::udp_dst(5000)
+        };
+        assert_eq!(v6.to_string(), "eth / ipv6 / udp dst is 5000");
+        assert_eq!(v6.item_names(), ["ETH", "IPV6", "UDP"]);
         assert_eq!(FlowRule::udp_dst(1).item_names(), ["ETH", "IPV4", "UDP"]);
         assert_eq!(FlowRule::ethertype(0x88b5).item_names(), ["ETH"]);
     }

@@ -177,7 +177,11 @@ impl Flows {
     /// select queues by bit 7, refuses every rule), so the 82576's RETA
     /// format is the one written.
     fn update_reta(&mut self, mac: &Mac) {
-        let want = rss::reta_avoiding(&self.base_reta, self.rx_queues, &self.table.steered_queues());
+        let want = rss::reta_avoiding(
+            &self.base_reta,
+            self.rx_queues,
+            &self.table.steered_queues(),
+        );
         let (old, new) = (rss::reta_registers(&self.reta), rss::reta_registers(&want));
         for (i, (o, n)) in old.iter().zip(&new).enumerate() {
             if o != n {

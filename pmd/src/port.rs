@@ -244,7 +244,11 @@ pub trait PortOps: Send + Sync {
     }
     /// Steers frames matching `rule` to RX queue `queue` ([`crate::flow`]);
     /// by default nothing can be matched.
-    fn add_flow_rule(&self, rule: &FlowRule, _queue: u16) -> std::result::Result<FlowId, FlowError> {
+    fn add_flow_rule(
+        &self,
+        rule: &FlowRule,
+        _queue: u16,
+    ) -> std::result::Result<FlowId, FlowError> {
         Err(FlowError::Unsupported {
             driver: self.driver_name(),
             rule: rule.to_string(),

@@ -201,7 +201,11 @@ mod tests {
         }
         .normalized();
         let w = five_tuple_writes(7, &r, 3);
-        assert_eq!(w[0], (0x59BC, 0x0200_000A), "DAQF7 = 10.0.0.2, network order");
+        assert_eq!(
+            w[0],
+            (0x59BC, 0x0200_000A),
+            "DAQF7 = 10.0.0.2, network order"
+        );
         assert_eq!(w[1], (0x599C, 0x0100_000A));
         assert_eq!(w[2], (0x59DC, 0x3412));
         assert_eq!(w[3], (0x5A9C, 0x5000 | (6 << 29)));
@@ -213,7 +217,10 @@ mod tests {
     fn an_ethertype_rule_is_an_etqf_with_its_queue() {
         let r = FlowRule::ethertype(0x88B5);
         assert_eq!(filter_for(&r), Ok(FilterKind::EtherType));
-        assert_eq!(etqf_value(0x88B5, 2), 0x88B5 | (2 << 16) | (1 << 26) | (1 << 31));
+        assert_eq!(
+            etqf_value(0x88B5, 2),
+            0x88B5 | (2 << 16) | (1 << 26) | (1 << 31)
+        );
         assert_eq!(etqf(7), 0x5CCC);
     }
 

@@ -559,7 +559,11 @@ mod tests {
         );
         assert_eq!(regs.reg(ftqf(0)) & FTQF_QUEUE_ENABLE, FTQF_QUEUE_ENABLE);
         // Then only RETA registers, and RSS leaves queue 1 alone.
-        assert!(writes[6..].iter().all(|(o, _)| (RETA..RETA + 128).contains(o)));
+        assert!(
+            writes[6..]
+                .iter()
+                .all(|(o, _)| (RETA..RETA + 128).contains(o))
+        );
         assert!(!writes[6..].is_empty());
         let reta = reta_of(&regs);
         assert!(reta.iter().all(|&q| q != 1), "{reta:?}");
@@ -579,7 +583,12 @@ mod tests {
             })
         );
         assert!(matches!(
-            flows.add(&mac, &Igb, &FlowRule::ethertype(crate::flow::ETHERTYPE_IPV6), 1),
+            flows.add(
+                &mac,
+                &Igb,
+                &FlowRule::ethertype(crate::flow::ETHERTYPE_IPV6),
+                1
+            ),
             Err(FlowError::Unsupported { .. })
         ));
         assert_eq!(regs.writes().len(), n, "nothing written for a refused rule");

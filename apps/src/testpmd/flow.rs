@@ -25,7 +25,7 @@
 //!     panic!("a valid rule")
 //! };
 //! assert_eq!((port, queue), (0, 1));
-//! assert_eq!(rule, pmd::FlowRule::udp_dst(5000));
+//! assert_eq!(rule.normalized(), pmd::FlowRule::udp_dst(5000).normalized());
 //! ```
 
 use std::net::Ipv4Addr;

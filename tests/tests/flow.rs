@@ -128,29 +128,29 @@ fn wait_for_nth(vm: &Vm, needle: &str, n: usize, timeout: Duration) {
     }
 }
 
-/// A shell pipeline that feeds testpmd `script`: a line `@wait N` holds
-/// the rest until testpmd has printed "Forwarding started" N times, then
-/// PHASE_SECS more seconds.
+/// A shell pipeline that feeds testpmd `script` (the guest command must
+/// fit the kernel command line, so `$P` in a line stands for `flow create
+/// 0 ingress pattern eth` and `$A` for `end actions queue index`): a line
+/// `@wait N` holds the rest until testpmd has printed "Forwarding started"
+/// N times, then PHASE_SECS more seconds.
 fn feed(script: &[&str], testpmd: &str) -> String {
     let lines: Vec<String> = script
         .iter()
         .map(|c| match c.strip_prefix("@wait ") {
-            Some(n) => format!(
-                "until [ \"$(grep -c 'Forwarding start[e]d' /tmp/tp.out)\" -ge {n} ]; do sleep 1; done; sleep {PHASE_SECS}"
-            ),
-            None => format!("echo '{c}'"),
+            Some(n) => format!("w {n}"),
+            None => format!("echo \"{c}\""),
         })
         .collect();
     format!(
-        "set -o pipefail; : > /tmp/tp.out; ({}) | {testpmd} | tee /tmp/tp.out",
+        "set -o pipefail; P='flow create 0 ingress pattern eth'; A='end actions queue index'; \
+         w() {{ until [ $(grep -c 'Forwarding start[e]d' /tmp/o) -ge $1 ]; do sleep 1; done; \
+         sleep {PHASE_SECS}; }}; : >/tmp/o; ({}) | {testpmd} | tee /tmp/o",
         lines.join("; ")
     )
 }
 
-const CREATE_UDP: &str =
-    "flow create 0 ingress pattern eth / ipv4 / udp dst is 5000 / end actions queue index 1 / end";
-const CREATE_ETYPE: &str =
-    "flow create 0 ingress pattern eth type is 0x88b5 / end actions queue index 2 / end";
+const CREATE_UDP: &str = "$P / ipv4 / udp dst is 5000 / $A 1 / end";
+const CREATE_ETYPE: &str = "$P type is 0x88b5 / $A 2 / end";
 
 #[test]
 fn igb_flow_rules_keep_rss_off_the_steered_queues_until_destroyed() {
@@ -162,10 +162,10 @@ fn igb_flow_rules_keep_rss_off_the_steered_queues_until_destroyed() {
                 CREATE_ETYPE,
                 "flow list 0",
                 // Refusals: IPv6, a queue the port lacks, the same match again.
-                "flow create 0 ingress pattern eth / ipv6 / udp dst is 5000 / end actions queue index 1 / end",
-                "flow create 0 ingress pattern eth / ipv4 / udp dst is 5001 / end actions queue index 9 / end",
-                "flow create 0 ingress pattern eth / ipv4 / udp dst is 5000 / end actions queue index 3 / end",
-                "flow create 0 egress pattern eth / ipv4 / udp dst is 5002 / end actions queue index 1 / end",
+                "$P / ipv6 / udp dst is 5000 / $A 1 / end",
+                "$P / ipv4 / udp dst is 5001 / $A 9 / end",
+                "$P / ipv4 / udp dst is 5000 / $A 3 / end",
+                "flow create 0 egress pattern eth / udp / $A 1 / end",
                 "start",
                 "@wait 1",
                 "stop",
@@ -219,8 +219,8 @@ fn igb_flow_rules_keep_rss_off_the_steered_queues_until_destroyed() {
                  of range: the port has 4 RX queue(s): Invalid argument",
                 "port_flow_complain(): Caught PMD error type 2 (flow rule (handle)): the same \
                  match is rule #0 already: File exists",
-                "port_flow_complain(): Caught PMD error type 6 (egress field): Not support \
-                 egress.: Invalid argument",
+                "port_flow_complain(): Caught PMD error type 5 (ingress field): Only support \
+                 ingress.: Invalid argument",
                 "Flow rule #0 destroyed",
                 "Flow rule #1 destroyed",
             ] {
@@ -267,8 +267,8 @@ fn e1000e_refuses_flow_rules_as_dpdk_reports_a_pmd_error() {
         "e1000e_refuses_flow_rules_as_dpdk_reports_a_pmd_error",
         || {
             let script = [
-                "flow create 0 ingress pattern eth / ipv4 / udp dst is 5000 / end actions queue index 1 / end",
-                "flow create 0 ingress pattern eth type is 0x88b5 / end actions queue index 1 / end",
+                CREATE_UDP,
+                CREATE_ETYPE,
                 "flow list 0",
                 "flow destroy 0 rule 0",
                 "quit",

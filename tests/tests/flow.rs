@@ -10,8 +10,11 @@
 //! igb_receive_assign, QEMU 8.2 to 10.0) picks the RX queue by RSS alone.
 //! It keeps ETQF but only reports a match in the descriptor's packet type,
 //! and it has no 5-tuple filter registers (FTQF, SAQF, DAQF, SPQF, IMIR,
-//! IMIREXT writes are dropped). So the guest proves: the commands, their
-//! output and DPDK-style refusals; that while rules exist RSS puts not one
+//! IMIREXT writes are dropped; the test checks both from QEMU's register
+//! trace). So the guest proves: the commands, their output and DPDK-style
+//! refusals; every write that reaches the device's filter registers, value
+//! for value (QEMU's trace, against pmd's encoding, which host tests check
+//! against the datasheet); that while rules exist RSS puts not one
 //! frame on a steered queue (the RETA the driver rewrites) and that after
 //! `flow destroy` RSS spreads over every queue again; and that the steered
 //! flows themselves arrive (by RSS, on the other queues, as the emulator
@@ -23,6 +26,8 @@
 use std::time::{Duration, Instant};
 
 use pmd::flow::FlowRule;
+use pmd::igb::flow::{etqf_value, five_tuple_clear, five_tuple_writes};
+use pmd::igb::regs::etqf;
 use pmd::rss::{self, DEFAULT_KEY, HashTypes};
 use rig::frames::FrameSpec;
 use rig::testpmd_out::HOST;
@@ -109,6 +114,32 @@ fn queue_counts(out: &str, nth: usize) -> Vec<u64> {
         .collect()
 }
 
+/// QEMU's trace of register writes: known registers (`e1000e_core_write`)
+/// and ones its igb model lacks (`e1000e_wrn_regs_write_unknown`, where
+/// the 5-tuple filter registers land), both `... register 0xOFF, N
+/// byte(s), value: 0xV`.
+const TRACE: [&str; 2] = ["e1000e_core_write", "e1000e_wrn_regs_write_unknown"];
+
+/// The writes of the trace to the queue filter registers (SAQF ..
+/// IMIREXT at 0x5980..0x5AC0, ETQF at 0x5CB0..0x5CD0), in order, each
+/// with whether QEMU's model has the register (`e1000e_core_write`).
+fn filter_writes(trace: &str) -> Vec<(usize, u32, bool)> {
+    let hex = |s: &str| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok();
+    trace
+        .lines()
+        .filter_map(|l| {
+            let known = l.contains(&format!(":{} ", TRACE[0]));
+            if !known && !l.contains(&format!(":{} ", TRACE[1])) {
+                return None;
+            }
+            let off = hex(l.split("register ").nth(1)?.split(',').next()?)? as usize;
+            let val = hex(l.split("value: ").nth(1)?)?;
+            Some((off, val, known))
+        })
+        .filter(|(o, _, _)| (0x5980..0x5AC0).contains(o) || (0x5CB0..0x5CD0).contains(o))
+        .collect()
+}
+
 /// Whitespace runs as one space (the console may turn testpmd's tabs into
 /// spaces).
 fn squash(s: &str) -> String {
@@ -186,7 +217,11 @@ fn igb_flow_rules_keep_rss_off_the_steered_queues_until_destroyed() {
                 "testpmd -i -l 0-1 -a {} --rxq={RXQ} --txq={RXQ} --forward-mode=rxonly",
                 nic_pci(0)
             );
-            let vm = Vm::start(VmConfig::default(), &feed(&script, &testpmd)).expect("boot");
+            let config = VmConfig {
+                trace: TRACE.iter().map(|e| e.to_string()).collect(),
+                ..VmConfig::default()
+            };
+            let vm = Vm::start(config, &feed(&script, &testpmd)).expect("boot");
             let own = nic_mac(0);
             let p1 = phase_frames(own, 1);
             let p2 = phase_frames(own, 2);
@@ -230,6 +265,39 @@ fn igb_flow_rules_keep_rss_off_the_steered_queues_until_destroyed() {
             assert_eq!(flat.matches("ID Group Prio Attr Rule").count(), 1, "{o}");
             // The rule created again after phase 2 got id 0 (none left).
             assert_eq!(o.matches("Flow rule #0 created").count(), 2, "{o}");
+
+            // What reached the device's filter registers over MMIO, write for
+            // write: create udp (5-tuple filter 0, FTQF last), create
+            // EtherType (ETQF 0), nothing for the refusals, destroy both,
+            // create udp again, flush.
+            let udp = FlowRule::udp_dst(STEERED_PORT).normalized();
+            let mut want_regs = five_tuple_writes(0, &udp, 1).to_vec();
+            want_regs.push((etqf(0), etqf_value(STEERED_ETHERTYPE, 2)));
+            want_regs.extend(five_tuple_clear(0));
+            want_regs.push((etqf(0), 0));
+            want_regs.extend(five_tuple_writes(0, &udp, 1));
+            want_regs.extend(five_tuple_clear(0));
+            let hexes = |v: &[(usize, u32)]| {
+                v.iter()
+                    .map(|(o, v)| format!("{o:#06x}={v:#010x}"))
+                    .collect::<Vec<_>>()
+            };
+            let seen = filter_writes(&out.trace);
+            let seen_regs: Vec<(usize, u32)> = seen.iter().map(|&(o, v, _)| (o, v)).collect();
+            assert_eq!(
+                hexes(&seen_regs),
+                hexes(&want_regs),
+                "filter register writes QEMU saw"
+            );
+            // Which of them the emulator models: ETQF only (the module
+            // comment); the 5-tuple registers are writes to nothing there.
+            for (o, v, known) in seen {
+                assert_eq!(
+                    known,
+                    (0x5CB0..0x5CD0).contains(&o),
+                    "{o:#x}={v:#x}: QEMU models ETQF and no 5-tuple register"
+                );
+            }
 
             // Phase 1: the rules steer to queues 1 and 2, RSS spreads the
             // rest over 0 and 3 only.

@@ -356,3 +356,75 @@ fn e1000e_refuses_flow_rules_as_dpdk_reports_a_pmd_error() {
         },
     )
 }
+
+/// `pmdcheck rx-dump` with an EtherType rule: QEMU matches ETQF and says
+/// so in the descriptor's packet type (the driver reports
+/// `RxFlags::FLOW_MATCH`), which proves the ETQF value the driver writes
+/// is one the device matches; the queue is still RSS's choice in the
+/// emulator (frames it does not hash go to queue 0), and RSS keeps the
+/// rule's queue free for it.
+#[test]
+fn igb_reports_the_etqf_match_and_rss_spares_the_rule_queue() {
+    rig::retry_on_emulator_fault(
+        "igb_reports_the_etqf_match_and_rss_spares_the_rule_queue",
+        || {
+            let own = nic_mac(0);
+            let mut frames = Vec::new();
+            for i in 0..20u16 {
+                frames.push(ethertype_frame(own, usize::from(i)));
+                let mut other = ethertype_frame(own, usize::from(i));
+                other[12..14].copy_from_slice(&(STEERED_ETHERTYPE + 1).to_be_bytes());
+                frames.push(other);
+                frames.push(udp(own, 3000 + i, 9000 + i, i as u8));
+                frames.push(udp(own, 4000 + i, 9100 + i, i as u8));
+            }
+            let cmd = format!(
+                "pmdcheck rx-dump --pci {} --rxq {RXQ} --flow-ethertype 0x88b5:2 --count {} --idle-ms 8000",
+                nic_pci(0),
+                frames.len()
+            );
+            let vm = Vm::start(VmConfig::default(), &cmd).expect("boot");
+            vm.wait_for_line("pmdcheck: ready", Duration::from_secs(90))
+                .expect("pmdcheck ready");
+            for f in &frames {
+                vm.peer(0).send(f).expect("send");
+            }
+            let out = vm.wait().expect("guest run");
+            let o = &out.output;
+            assert_eq!(out.status, 0, "pmdcheck failed:\n{o}");
+            assert!(
+                o.contains("pmdcheck: flow rule #0 ethertype 0x88b5 -> queue 2"),
+                "{o}"
+            );
+            let rules = [(FlowRule::ethertype(STEERED_ETHERTYPE), 2)];
+            let reta = rss::reta_avoiding(&rss::default_reta(RXQ), RXQ, &[2]);
+            let by_data: std::collections::HashMap<String, &Vec<u8>> =
+                frames.iter().map(|f| (rig::frames::hex(f), f)).collect();
+            let mut seen = 0;
+            for line in o.lines().filter(|l| l.starts_with("rx ")) {
+                let data = rig::pmdcheck::field(line, "data").expect("data");
+                let f = by_data
+                    .get(data)
+                    .unwrap_or_else(|| panic!("a frame that was not sent: {line}"));
+                let matched = FlowRule::ethertype(STEERED_ETHERTYPE).matches(f);
+                assert_eq!(
+                    rig::pmdcheck::field(line, "flow"),
+                    Some(if matched { "1" } else { "0" }),
+                    "the device reports an ETQF match exactly for EtherType 0x88b5: {line}"
+                );
+                assert_eq!(
+                    rig::pmdcheck::num(line, "q") as usize,
+                    queue_of(f, &rules, &reta),
+                    "{line}"
+                );
+                assert_ne!(
+                    rig::pmdcheck::num(line, "q"),
+                    2,
+                    "RSS spares the rule's queue: {line}"
+                );
+                seen += 1;
+            }
+            assert_eq!(seen, frames.len(), "frames received:\n{o}");
+        },
+    )
+}

@@ -21,7 +21,11 @@
 //! routes them). That the 82576 puts the flow on the rule's queue rests on
 //! the register values, which host unit tests check against the datasheet
 //! (pmd `igb::flow`); on a real 82576 the steered frames would count on
-//! queues 1 and 2 instead, and [`EMULATOR_STEERS`] is the switch.
+//! queues 1 and 2 instead, and [`EMULATOR_STEERS`] is the switch. A
+//! third test has `pmdcheck rx-dump` install an EtherType rule and checks
+//! the ETQF match QEMU reports in each descriptor (`flow=1` exactly for
+//! the rule's EtherType), which proves the device matches the ETQF value
+//! the driver writes.
 
 use std::time::{Duration, Instant};
 

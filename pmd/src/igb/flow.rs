@@ -17,8 +17,8 @@
 //!
 //! What QEMU emulates (hw/net/igb_core.c, igb_receive_assign, QEMU 8.2 to
 //! 10.0): ETQF is matched but only to report the filter in the
-//! descriptor's packet type (and for PTP timestamps), its queue fields are
-//! ignored; FTQF/SAQF/DAQF/SPQF/IMIR/IMIREXT are not registers of the model
+//! descriptor's packet type (the driver's `RxFlags::FLOW_MATCH`; also for
+//! PTP timestamps), its queue fields are ignored; FTQF/SAQF/DAQF/SPQF/IMIR/IMIREXT are not registers of the model
 //! at all (writes are dropped); the queue is RSS's. The values here follow
 //! the datasheet (and agree with Linux's igb PTP filter and DPDK's 82576
 //! ntuple code); the guest test says which part the emulator proves.

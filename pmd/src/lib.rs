@@ -57,6 +57,7 @@
 pub mod e1000e;
 pub mod error;
 pub mod fence;
+pub mod flow;
 pub mod igb;
 pub mod mac;
 pub mod mac_port;
@@ -75,6 +76,7 @@ pub mod tx;
 mod sim;
 
 pub use error::{Error, Result};
+pub use flow::{FlowError, FlowId, FlowRule};
 pub use packet::{
     DevmemFrag, HEADROOM, Packet, RxFlags, Segment, SegmentError, TxFlags, TxOffload,
 };

@@ -6,12 +6,13 @@
 //! is the same on both. What a chip does its own way (extra interrupt
 //! registers, the MTU limit, stopping queues) is its [`Chip`] impl.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::fence::{DmaFence, QueueStopped};
+use crate::flow::{FilterKind, FlowEntry, FlowError, FlowId, FlowRule, FlowTable};
 use crate::mac::regs::*;
 use crate::mac::{self, Family, FcThresholds, FlowControl, Mac, RxMode};
 use crate::phy;
@@ -20,6 +21,7 @@ use crate::port::{
 };
 use crate::queue::Limits;
 use crate::ring::QueueBar;
+use crate::rss;
 use crate::stats::{HwCounter, HwStats, QueueCounters};
 
 /// How long CTRL.RST may take to self-clear (both families).
@@ -65,6 +67,23 @@ pub trait Chip: Send + Sync + 'static {
     /// The queue part of [`PortOps::stop`], between RCTL.EN off and
     /// TCTL.EN off: true only when every queue is confirmed off.
     fn stop_queues(&self, mac: &Mac, rx_queues: u16, tx_queues: u16) -> bool;
+    /// Which of the chip's queue filters matches `rule` (normalized), or
+    /// why none can ([`FlowError::Unsupported`]).
+    fn flow_filter(&self, rule: &FlowRule) -> std::result::Result<FilterKind, FlowError>;
+    /// How many filters of `kind` the chip has.
+    fn flow_slots(&self, _kind: FilterKind) -> usize {
+        0
+    }
+    /// Programs filter `slot` of `kind` to steer `rule` (normalized) to
+    /// `queue`, or turns it off (`None`).
+    fn write_flow_filter(
+        &self,
+        _mac: &Mac,
+        _kind: FilterKind,
+        _slot: usize,
+        _rule: Option<(&FlowRule, u16)>,
+    ) {
+    }
 }
 
 /// Port-wide state of one device driven through its shared MAC block.
@@ -85,6 +104,92 @@ pub struct MacPort<C> {
     /// resolved for the current link.
     fc_requested: FlowControl,
     fc_resolved: AtomicBool,
+    /// Flow rules and the RSS redirection table they leave
+    /// ([`crate::flow`]).
+    flows: Mutex<Flows>,
+}
+
+/// A port's flow rules with the RETA it was opened with and the one
+/// programmed now ([`crate::flow`]).
+pub struct Flows {
+    table: FlowTable,
+    rx_queues: u16,
+    base_reta: [u8; rss::RETA_LEN],
+    reta: [u8; rss::RETA_LEN],
+}
+
+impl Flows {
+    /// No rules; RSS as `cfg` programs it.
+    pub fn new(cfg: &PortConfig) -> Flows {
+        let reta = cfg
+            .rss
+            .reta
+            .unwrap_or_else(|| rss::default_reta(cfg.rx_queues));
+        Flows {
+            table: FlowTable::default(),
+            rx_queues: cfg.rx_queues,
+            base_reta: reta,
+            reta,
+        }
+    }
+
+    /// Checks `rule` with the chip and the table, programs a filter for it
+    /// and takes its queue out of RSS.
+    pub fn add<C: Chip>(
+        &mut self,
+        mac: &Mac,
+        chip: &C,
+        rule: &FlowRule,
+        queue: u16,
+    ) -> std::result::Result<FlowEntry, FlowError> {
+        let norm = rule.normalized();
+        let kind = chip.flow_filter(&norm)?;
+        let e = self
+            .table
+            .plan(rule, queue, self.rx_queues, kind, chip.flow_slots(kind))?;
+        chip.write_flow_filter(mac, kind, e.slot, Some((&norm, queue)));
+        self.table.insert(e);
+        self.update_reta(mac);
+        Ok(e)
+    }
+
+    /// Turns rule `id`'s filter off and gives RSS back a queue no rule
+    /// steers to any more.
+    pub fn remove<C: Chip>(
+        &mut self,
+        mac: &Mac,
+        chip: &C,
+        id: FlowId,
+    ) -> std::result::Result<FlowEntry, FlowError> {
+        let e = self.table.remove(id)?;
+        chip.write_flow_filter(mac, e.kind, e.slot, None);
+        self.update_reta(mac);
+        Ok(e)
+    }
+
+    pub fn entries(&self) -> &[FlowEntry] {
+        self.table.entries()
+    }
+
+    /// Reprograms the RETA registers that differ from what the rules now
+    /// leave RSS ([`rss::reta_avoiding`]). Only a chip that accepted a rule
+    /// gets here with a table to change (the 82574L, whose RETA entries
+    /// select queues by bit 7, refuses every rule), so the 82576's RETA
+    /// format is the one written.
+    fn update_reta(&mut self, mac: &Mac) {
+        let want = rss::reta_avoiding(
+            &self.base_reta,
+            self.rx_queues,
+            &self.table.steered_queues(),
+        );
+        let (old, new) = (rss::reta_registers(&self.reta), rss::reta_registers(&want));
+        for (i, (o, n)) in old.iter().zip(&new).enumerate() {
+            if o != n {
+                mac.w(RETA + 4 * i, *n);
+            }
+        }
+        self.reta = want;
+    }
 }
 
 /// The register part of bring-up, over any [`Mac`] (device BAR or the
@@ -208,6 +313,7 @@ impl<C: Chip> MacPort<C> {
             device_removed: AtomicU64::new(0),
             fc_requested: cfg.flow_control,
             fc_resolved: AtomicBool::new(false),
+            flows: Mutex::new(Flows::new(cfg)),
         };
         port.station = init_hw(&port.mac, &port.chip, cfg)?;
         port.chip.pci_setup(&port.device, &port.mac);
@@ -234,6 +340,11 @@ impl<C: Chip> MacPort<C> {
                 self.mac.addr()
             );
         }
+    }
+
+    fn flows(&self) -> MutexGuard<'_, Flows> {
+        // The table is plain data kept consistent under the lock.
+        self.flows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Global reset with every interrupt cause masked before and after.
@@ -363,6 +474,31 @@ impl<C: Chip> PortOps for MacPort<C> {
 
     fn held_buffers(&self) -> usize {
         self.fence.held()
+    }
+
+    fn add_flow_rule(&self, rule: &FlowRule, queue: u16) -> std::result::Result<FlowId, FlowError> {
+        let e = self.flows().add(&self.mac, &self.chip, rule, queue)?;
+        self.mac.flush();
+        log::info!(
+            "{}: flow rule #{} ({}) to queue {queue} in {} filter {}",
+            self.mac.addr(),
+            e.id,
+            e.rule,
+            e.kind.name(),
+            e.slot
+        );
+        Ok(e.id)
+    }
+
+    fn remove_flow_rule(&self, id: FlowId) -> std::result::Result<FlowEntry, FlowError> {
+        let e = self.flows().remove(&self.mac, &self.chip, id)?;
+        self.mac.flush();
+        log::info!("{}: flow rule #{id} removed", self.mac.addr());
+        Ok(e)
+    }
+
+    fn flow_rules(&self) -> Vec<FlowEntry> {
+        self.flows().entries().to_vec()
     }
 
     #[cfg(feature = "mmio-count")]

@@ -157,6 +157,10 @@ impl RxFlags {
     /// a header-split queue, the first segment is empty and the whole
     /// frame is in the others.
     pub const HEADER_SPLIT: RxFlags = RxFlags(1 << 6);
+    /// The device matched the frame with one of the port's EtherType flow
+    /// rules ([`crate::flow`]; 82576 packet type ETQF, DPDK's
+    /// `RTE_MBUF_F_RX_FDIR` role).
+    pub const FLOW_MATCH: RxFlags = RxFlags(1 << 7);
 
     /// True when every flag of `other` is set.
     pub fn contains(self, other: RxFlags) -> bool {

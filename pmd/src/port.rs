@@ -10,6 +10,7 @@ use pool::Pool;
 
 use crate::error::{Error, Result};
 use crate::fence::QueueStopped;
+use crate::flow::{FlowEntry, FlowError, FlowId, FlowRule};
 pub use crate::mac::FlowControl;
 use crate::packet::Packet;
 use crate::rss::RssConfig;
@@ -278,6 +279,27 @@ pub trait PortOps: Send + Sync {
     /// `(reads, writes)` of the register BAR so far, when counted.
     fn mmio_counts(&self) -> Option<(u64, u64)> {
         None
+    }
+    /// Steers frames matching `rule` to RX queue `queue` ([`crate::flow`]);
+    /// by default nothing can be matched.
+    fn add_flow_rule(
+        &self,
+        rule: &FlowRule,
+        _queue: u16,
+    ) -> std::result::Result<FlowId, FlowError> {
+        Err(FlowError::Unsupported {
+            driver: self.driver_name(),
+            rule: rule.to_string(),
+            why: "the driver has no flow filters".into(),
+        })
+    }
+    /// Removes a rule, returning what it was.
+    fn remove_flow_rule(&self, id: FlowId) -> std::result::Result<FlowEntry, FlowError> {
+        Err(FlowError::NoSuchRule { id })
+    }
+    /// The rules installed, oldest first.
+    fn flow_rules(&self) -> Vec<FlowEntry> {
+        Vec::new()
     }
 }
 
@@ -672,6 +694,52 @@ impl Port {
     }
     pub fn set_mtu(&self, mtu: u16) -> Result<()> {
         self.shared.ops.set_mtu(mtu)
+    }
+
+    /// Steers every received frame that matches `rule` to RX queue
+    /// `queue`, with a hardware filter of the chip ([`crate::flow`]); RSS
+    /// then spreads the other frames over the queues no rule steers to.
+    /// Refused with a typed [`FlowError`]: a match the chip cannot make
+    /// (the 82574L has no queue filters at all), a queue out of range, a
+    /// full filter table, a rule with the same match installed.
+    ///
+    /// ```no_run
+    /// # fn f(port: &pmd::Port) -> Result<(), pmd::flow::FlowError> {
+    /// use pmd::flow::FlowRule;
+    /// // What `flow create 0 ingress pattern eth / ipv4 / udp dst is 5000
+    /// // / end actions queue index 1 / end` asks for.
+    /// let id = port.add_flow_rule(FlowRule::udp_dst(5000), 1)?;
+    /// port.remove_flow_rule(id)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_flow_rule(
+        &self,
+        rule: FlowRule,
+        queue: u16,
+    ) -> std::result::Result<FlowId, FlowError> {
+        self.shared.ops.add_flow_rule(&rule, queue)
+    }
+
+    /// Removes rule `id`; when it was the last rule of its queue, RSS
+    /// spreads onto that queue again.
+    pub fn remove_flow_rule(&self, id: FlowId) -> std::result::Result<FlowEntry, FlowError> {
+        self.shared.ops.remove_flow_rule(id)
+    }
+
+    /// The rules installed, oldest first.
+    pub fn flow_rules(&self) -> Vec<FlowEntry> {
+        self.shared.ops.flow_rules()
+    }
+
+    /// Removes every rule (testpmd's `flow flush`); returns how many.
+    pub fn flush_flow_rules(&self) -> usize {
+        let mut n = 0;
+        for e in self.flow_rules() {
+            if self.remove_flow_rule(e.id).is_ok() {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Stops receive and transmit. Buffers of queues still held by the port

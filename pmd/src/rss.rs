@@ -216,6 +216,31 @@ pub fn reta_registers(reta: &[u8; RETA_LEN]) -> [u32; RETA_LEN / 4] {
     r
 }
 
+/// The redirection table `base` with every entry that points at one of
+/// the `steered` queues (those flow rules own, [`crate::flow`]) given, in
+/// entry order, round-robin to the other queues of `queues`, so RSS
+/// spreads nothing onto a steered queue. `base` itself when nothing is
+/// steered or every queue is (no other queue to spread over).
+pub fn reta_avoiding(base: &[u8; RETA_LEN], queues: u16, steered: &[u16]) -> [u8; RETA_LEN] {
+    let others: Vec<u8> = (0..queues.min(256))
+        .filter(|q| !steered.contains(q))
+        .map(|q| q as u8)
+        .collect();
+    if others.is_empty() || others.len() == usize::from(queues) {
+        return *base;
+    }
+    let mut t = *base;
+    let mut next = others.iter().cycle();
+    for e in t.iter_mut() {
+        if steered.contains(&u16::from(*e))
+            && let Some(&q) = next.next()
+        {
+            *e = q;
+        }
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +380,22 @@ mod tests {
         let r = reta_registers(&reta);
         assert_eq!(r[0], 0x03020100);
         assert_eq!(queue_for_hash(&reta, 0x51ccc178), (0x78 % 4) as u16);
+    }
+
+    #[test]
+    fn steered_queues_leave_the_table_and_come_back_with_nothing_steered() {
+        let base = default_reta(4);
+        let t = reta_avoiding(&base, 4, &[1]);
+        assert!(t.iter().all(|&q| q != 1), "no entry left on queue 1");
+        // Entries on other queues stay; queue 1's go to 0, 2, 3, 0, ...
+        assert_eq!(&t[..8], &[0, 0, 2, 3, 0, 2, 2, 3]);
+        let per = |q: u8| t.iter().filter(|&&e| e == q).count();
+        assert_eq!(per(0) + per(2) + per(3), RETA_LEN);
+        assert!(per(0).abs_diff(per(2)) <= 1 && per(2).abs_diff(per(3)) <= 1);
+        assert_eq!(reta_avoiding(&base, 4, &[]), base);
+        assert_eq!(reta_avoiding(&base, 4, &[0, 1, 2, 3]), base, "nowhere else");
+        assert_eq!(reta_avoiding(&default_reta(1), 1, &[0]), default_reta(1));
+        let two = reta_avoiding(&default_reta(2), 2, &[1]);
+        assert!(two.iter().all(|&q| q == 0));
     }
 }

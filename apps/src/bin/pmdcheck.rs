@@ -44,7 +44,7 @@
 //! copied into K segments, so a test can send templates and check what the
 //! device makes of them. `--tag T` is appended to the ready line.
 //! Output lines (one per fact, `key=value` words):
-//! - `rx q=Q len=L rss=0xH rss_ok=0|1 vlan=V|- ip=good|bad|- l4=good|bad|- segs=S data=HEX`
+//! - `rx q=Q len=L rss=0xH rss_ok=0|1 vlan=V|- ip=good|bad|- l4=good|bad|- flow=0|1 segs=S data=HEX`
 //! - `stats ipackets=.. opackets=.. ibytes=.. obytes=.. imissed=.. ierrors=.. oerrors=.. rx_nombuf=..`
 //! - `qstats rx=a,b,.. tx=a,b,..`
 //! - `mmio packets=N tail_writes=W reads=R writes=W per_packet=F`
@@ -135,6 +135,10 @@ enum Cmd {
     RxDump {
         #[command(flatten)]
         c: Common,
+        /// Steer frames of EtherType T to RX queue Q first (`T:Q`, T in
+        /// hex with 0x), with a flow rule.
+        #[arg(long, value_parser = parse_ethertype_rule)]
+        flow_ethertype: Option<(u16, u16)>,
     },
     /// Apply filter/MTU settings step by step and report what each step
     /// received.
@@ -232,13 +236,14 @@ fn describe(p: &Packet) -> String {
         "-".into()
     };
     format!(
-        "rx q={} len={} rss=0x{:08x} rss_ok={} vlan={vlan} ip={} l4={} segs={} data={}",
+        "rx q={} len={} rss=0x{:08x} rss_ok={} vlan={vlan} ip={} l4={} flow={} segs={} data={}",
         p.queue,
         p.len(),
         p.rss_hash,
         u8::from(f.contains(RxFlags::RSS_HASH)),
         flag(f, RxFlags::IP_CKSUM_GOOD, RxFlags::IP_CKSUM_BAD),
         flag(f, RxFlags::L4_CKSUM_GOOD, RxFlags::L4_CKSUM_BAD),
+        u8::from(f.contains(RxFlags::FLOW_MATCH)),
         p.segment_count(),
         p.to_vec()
             .map(|v| hex(&v))
@@ -448,8 +453,14 @@ fn run(cli: Cli) -> Result<(), String> {
             filters(&c, &port, &steps)?;
             finish(port, &pool);
         }
-        Cmd::RxDump { c } => {
+        Cmd::RxDump { c, flow_ethertype } => {
             let port = open(&c, &pool)?;
+            if let Some((t, q)) = flow_ethertype {
+                let id = port
+                    .add_flow_rule(pmd::FlowRule::ethertype(t), q)
+                    .map_err(|e| e.to_string())?;
+                println!("pmdcheck: flow rule #{id} ethertype {t:#06x} -> queue {q}");
+            }
             let mut rxq: Vec<_> = (0..c.rxq)
                 .map(|i| port.take_rx_queue(i))
                 .collect::<Result<_, _>>()
@@ -519,6 +530,13 @@ fn forward(c: &Common, a: &Port, b: &Port) -> Result<(u64, u64), String> {
 /// EtherType of the frame that ends a `filters` step (IEEE 802 local
 /// experimental EtherType 1), sent to the port's own address.
 const STEP_END_ETHERTYPE: u16 = 0x88B5;
+
+fn parse_ethertype_rule(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("{s:?}: expected 0xTTTT:QUEUE");
+    let (t, q) = s.split_once(':').ok_or_else(bad)?;
+    let t = u16::from_str_radix(t.strip_prefix("0x").ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    Ok((t, q.parse().map_err(|_| bad())?))
+}
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let bytes: Vec<u8> = s

@@ -626,7 +626,16 @@ impl App {
         let n = self.ports.len();
         match c {
             Command::Nothing | Command::Quit => {}
-            Command::Help => h.say(cli::HELP),
+            Command::Help => {
+                h.say(cli::HELP);
+                h.say(super::flow::HELP);
+            }
+            Command::Flow(f) => {
+                let ports: Vec<&Port> = self.ports.iter().map(|p| &p.port).collect();
+                for line in super::flow::execute(&f, &ports) {
+                    h.say(&line);
+                }
+            }
             Command::Start => self.start()?,
             Command::Stop => self.stop()?,
             Command::ShowConfigFwd => h.say(&self.config_text()),

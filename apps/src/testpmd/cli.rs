@@ -57,6 +57,8 @@ pub enum Command {
     },
     /// `set capture off`.
     CaptureOff,
+    /// `flow ...` ([`super::flow`]).
+    Flow(super::flow::FlowCommand),
 }
 
 /// The prompt's help text.
@@ -164,6 +166,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
             },
             _ => return Err("set: expected fwd, promisc, allmulti or capture".into()),
         },
+        "flow" => return super::flow::parse(&words[1..]).map(Command::Flow),
         other => return Err(format!("unknown command {other:?}; type help")),
     };
     end(w, c)

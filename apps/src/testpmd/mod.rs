@@ -8,6 +8,7 @@
 //! - [`report`]: forward statistics, port stats, xstats, `--json`.
 //! - [`pcap`]: the capture file writer and a reader for tests.
 //! - [`cli`]: the interactive prompt's commands.
+//! - [`flow`]: the prompt's `flow` commands (rte_flow syntax).
 //! - [`engine`]: streams, lcores and the forward modes.
 //! - [`capture`]: frames of one port to a pcap file, off the hot path.
 //! - [`app`]: the program: set-up, batch run, prompt, shutdown.
@@ -36,6 +37,7 @@ pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod engine;
+pub mod flow;
 pub mod frames;
 pub mod lcores;
 pub mod options;

@@ -25,6 +25,7 @@ pub mod desc;
 pub mod regs;
 
 use crate::error::Result;
+use crate::flow::{FilterKind, FlowError, FlowRule};
 use crate::mac::{Family, FcThresholds, FlowControl, Mac, RxMode};
 use crate::mac_port::{Chip, MacPort, Queues, RESET_TIMEOUT};
 use crate::phy;
@@ -221,6 +222,23 @@ impl Chip for E1000e {
                 false
             }
         }
+    }
+
+    /// The 82574L has no receive queue filters: no EtherType queue filters
+    /// (ETQF), no 5-tuple/2-tuple filters (FTQF/TTQF, IMIR), no SYN or
+    /// flexible queue filters (its flexible filters, FFLT/FFMT/FFVT, only
+    /// wake the host, 82574L datasheet 5.6). Its only queue selection is
+    /// RSS over two queues (MRQC/RETA), a hash that cannot pick one flow,
+    /// so every rule is refused; RSS stays as configured and an
+    /// application that needs a queue of its own flow uses the 82576.
+    fn flow_filter(&self, rule: &FlowRule) -> std::result::Result<FilterKind, FlowError> {
+        Err(FlowError::Unsupported {
+            driver: "e1000e",
+            rule: rule.to_string(),
+            why: "the 82574L has no receive queue filters (no ETQF, FTQF or 2-tuple filters); \
+                  its queues are chosen by the RSS hash only"
+                .into(),
+        })
     }
 }
 
@@ -700,5 +718,29 @@ mod tests {
         let (_, id) = crate::port::find_driver(0x8086, 0x150C).expect("82583V listed");
         assert_eq!(id.name, "82583V");
         assert!(matches!(id.support, Support::Refused(_)));
+    }
+
+    #[test]
+    fn the_82574l_refuses_every_flow_rule_and_writes_nothing() {
+        use crate::flow::{FlowError, FlowRule};
+        use crate::mac_port::Flows;
+        use crate::port::PortConfig;
+        let (regs, mac) = fake_mac();
+        let cfg = PortConfig {
+            rx_queues: 2,
+            ..PortConfig::default()
+        };
+        let mut flows = Flows::new(&cfg);
+        for rule in [FlowRule::udp_dst(5000), FlowRule::ethertype(0x88B5)] {
+            match flows.add(&mac, &E1000e, &rule, 1) {
+                Err(FlowError::Unsupported { driver, why, .. }) => {
+                    assert_eq!(driver, "e1000e");
+                    assert!(why.contains("no receive queue filters"), "{why}");
+                }
+                other => panic!("{rule}: {other:?}"),
+            }
+        }
+        assert!(regs.writes().is_empty());
+        assert!(flows.entries().is_empty());
     }
 }

@@ -20,6 +20,11 @@ pub const RXDEXT_STATERR_IPE: u32 = 1 << 30;
 pub const RXDEXT_STATERR_RXE: u32 = 1 << 31;
 /// RSS type field of `pkt_info` (bits 3:0 of the low word of `lo`).
 pub const RXDADV_RSSTYPE_MASK: u64 = 0xF;
+/// Packet type (bits 16:4 of `lo`) bit 11: the frame matched an EtherType
+/// filter (ETQF), whose index is in packet type bits 2:0 (82576 datasheet
+/// 7.1.5 advanced receive descriptor write-back; DPDK's
+/// E1000_RXDADV_PKTTYPE_ETQF).
+pub const RXDADV_PKTTYPE_ETQF: u64 = 1 << 15;
 /// Header split write-back, in `hdr_info` (bits 31:16 of `lo`): HDR_LEN
 /// (bits 30:21 of `lo`) and SPH (bit 31), split header present.
 pub const RXDADV_HDRBUFLEN_SHIFT: u32 = 21;
@@ -91,6 +96,9 @@ impl RxFormat for AdvRx {
         if lo & RXDADV_RSSTYPE_MASK != 0 {
             pkt.rss_hash = (lo >> 32) as u32;
             f.insert(RxFlags::RSS_HASH);
+        }
+        if lo & RXDADV_PKTTYPE_ETQF != 0 {
+            f.insert(RxFlags::FLOW_MATCH);
         }
         if staterr & RXD_STAT_VP != 0 {
             pkt.vlan_tci = (hi >> 48) as u16;
@@ -278,6 +286,11 @@ mod tests {
         assert_eq!(pkt.rx_flags, want);
         // RXE: the ring drops the frame.
         assert!(!AdvRx::fill(lo, hi | (1 << 31), &mut pkt));
+        // An EtherType filter match (ETQF 2), not hashed.
+        let etqf = RXDADV_PKTTYPE_ETQF | (2 << 4);
+        assert!(AdvRx::fill(etqf, hi, &mut pkt));
+        assert!(pkt.rx_flags.contains(RxFlags::FLOW_MATCH));
+        assert!(!pkt.rx_flags.contains(RxFlags::RSS_HASH));
     }
 
     #[test]

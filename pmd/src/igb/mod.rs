@@ -8,12 +8,14 @@
 //!   VLAN strip, MTU) and the port-wide operations.
 
 pub mod desc;
+pub mod flow;
 pub mod regs;
 pub mod stats;
 
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::flow::{FilterKind, FlowError, FlowRule};
 use crate::mac::{self, Family, FcThresholds, FlowControl, Mac};
 use crate::mac_port::{Chip, MacPort, Queues};
 use crate::phy;
@@ -242,6 +244,25 @@ impl Chip for Igb {
             off &= self.disable_tx_queue(mac, q);
         }
         off
+    }
+
+    /// EtherType (ETQF) and 5-tuple (FTQF) filters ([`flow`]).
+    fn flow_filter(&self, rule: &FlowRule) -> std::result::Result<FilterKind, FlowError> {
+        flow::filter_for(rule)
+    }
+
+    fn flow_slots(&self, kind: FilterKind) -> usize {
+        flow::slots(kind)
+    }
+
+    fn write_flow_filter(
+        &self,
+        mac: &Mac,
+        kind: FilterKind,
+        slot: usize,
+        rule: Option<(&FlowRule, u16)>,
+    ) {
+        flow::write(mac, kind, slot, rule)
     }
 }
 
@@ -499,6 +520,114 @@ mod tests {
         assert_eq!(
             mrqc_for(rss::HashTypes::IPV4_UDP),
             MRQC_ENABLE_RSS_MQ | MRQC_RSS_FIELD_IPV4_UDP
+        );
+    }
+
+    /// The RETA entries (one byte each) the fake device holds.
+    fn reta_of(regs: &crate::mac::fake::FakeRegs) -> Vec<u8> {
+        (0..32)
+            .flat_map(|i| regs.reg(RETA + 4 * i).to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn a_flow_rule_programs_ftqf_and_keeps_rss_off_its_queue_until_removed() {
+        use crate::flow::{FlowError, FlowId, FlowRule};
+        use crate::mac::fake::FakeRegs;
+        use crate::mac_port::Flows;
+        use crate::port::PortConfig;
+        use std::sync::Arc;
+
+        let regs = Arc::new(FakeRegs::new());
+        let addr = hw::PciAddress::new(0, 0, 3, 0).expect("address");
+        let mac = Mac::over(addr, regs.clone(), Some(Family::I82576));
+        let cfg = PortConfig {
+            rx_queues: 4,
+            ..PortConfig::default()
+        };
+        // The open programs the round-robin table.
+        let base = rss::default_reta(4);
+        for (i, v) in rss::reta_registers(&base).iter().enumerate() {
+            mac.w(RETA + 4 * i, *v);
+        }
+        let mut flows = Flows::new(&cfg);
+        let before = regs.writes().len();
+        let e = flows
+            .add(&mac, &Igb, &FlowRule::udp_dst(5000), 1)
+            .expect("udp dst 5000 to queue 1");
+        assert_eq!((e.id, e.slot), (FlowId(0), 0));
+        let writes = regs.writes()[before..].to_vec();
+        assert_eq!(
+            writes[..6],
+            flow::five_tuple_writes(0, &FlowRule::udp_dst(5000).normalized(), 1),
+            "the 5-tuple registers of filter 0, FTQF last"
+        );
+        assert_eq!(regs.reg(ftqf(0)) & FTQF_QUEUE_ENABLE, FTQF_QUEUE_ENABLE);
+        // Then only RETA registers, and RSS leaves queue 1 alone.
+        assert!(
+            writes[6..]
+                .iter()
+                .all(|(o, _)| (RETA..RETA + 128).contains(o))
+        );
+        assert!(!writes[6..].is_empty());
+        let reta = reta_of(&regs);
+        assert!(reta.iter().all(|&q| q != 1), "{reta:?}");
+        assert!([0, 2, 3].iter().all(|q| reta.contains(q)));
+
+        // Refusals leave the device as it was.
+        let n = regs.writes().len();
+        assert_eq!(
+            flows.add(&mac, &Igb, &FlowRule::udp_dst(5000), 2),
+            Err(FlowError::Duplicate { id: FlowId(0) })
+        );
+        assert_eq!(
+            flows.add(&mac, &Igb, &FlowRule::udp_dst(6000), 4),
+            Err(FlowError::QueueOutOfRange {
+                queue: 4,
+                rx_queues: 4
+            })
+        );
+        assert!(matches!(
+            flows.add(
+                &mac,
+                &Igb,
+                &FlowRule::ethertype(crate::flow::ETHERTYPE_IPV6),
+                1
+            ),
+            Err(FlowError::Unsupported { .. })
+        ));
+        assert_eq!(regs.writes().len(), n, "nothing written for a refused rule");
+
+        // Seven more 5-tuple rules fill the table; the ninth is refused.
+        for p in 1..8 {
+            flows
+                .add(&mac, &Igb, &FlowRule::udp_dst(5000 + p), 1)
+                .expect("room");
+        }
+        assert_eq!(
+            flows.add(&mac, &Igb, &FlowRule::udp_dst(6000), 1),
+            Err(FlowError::TableFull {
+                kind: crate::flow::FilterKind::FiveTuple,
+                slots: 8
+            })
+        );
+        // An EtherType rule uses ETQF, which has its own eight.
+        let et = flows
+            .add(&mac, &Igb, &FlowRule::ethertype(0x88B5), 2)
+            .expect("ETQF");
+        assert_eq!(regs.reg(etqf(et.slot)), flow::etqf_value(0x88B5, 2));
+        assert!(reta_of(&regs).iter().all(|&q| q == 0 || q == 3));
+
+        // Removing every rule clears the filters and restores the table.
+        for e in flows.entries().to_vec() {
+            flows.remove(&mac, &Igb, e.id).expect("remove");
+        }
+        assert_eq!(regs.reg(ftqf(0)), FTQF_VF_BP | FTQF_MASK);
+        assert_eq!(regs.reg(etqf(0)), 0);
+        assert_eq!(reta_of(&regs), base.to_vec());
+        assert_eq!(
+            flows.remove(&mac, &Igb, FlowId(0)),
+            Err(FlowError::NoSuchRule { id: FlowId(0) })
         );
     }
 }

@@ -156,3 +156,73 @@ pub const MRQC_RSS_FIELD_IPV6_UDP_EX: u32 = 1 << 24;
 
 /// VET: 802.1Q (low half) and the extended VLAN EtherType (high half).
 pub const VET_8021Q_BOTH: u32 = 0x8100_8100;
+
+// Queue filters (82576 datasheet 7.1.2 receive queue assignment, 8.10
+// filter registers; Linux igb's e1000_regs.h / e1000_82575.h and DPDK's
+// e1000 base code spell them the same). The 82576 has 8 EtherType filters
+// and 8 5-tuple filters; the 82580/I350 call the filter at 0x59E0 TTQF (a
+// 2-tuple filter), on the 82576 it is FTQF, whose masks make it a 2-tuple
+// (protocol + destination port) filter too.
+/// ETQF: EtherType queue filter n (0..8).
+pub const fn etqf(n: usize) -> usize {
+    0x5CB0 + 4 * n
+}
+pub const ETQF_FILTERS: usize = 8;
+pub const ETQF_ETYPE_MASK: u32 = 0xFFFF;
+/// Rx Queue (bits 18:16).
+pub const ETQF_QUEUE_SHIFT: u32 = 16;
+pub const ETQF_QUEUE_MASK: u32 = 0x7 << ETQF_QUEUE_SHIFT;
+pub const ETQF_FILTER_ENABLE: u32 = 1 << 26;
+pub const ETQF_QUEUE_ENABLE: u32 = 1 << 31;
+/// SAQF: source IPv4 address of 5-tuple filter n, network byte order.
+pub const fn saqf(n: usize) -> usize {
+    0x5980 + 4 * n
+}
+/// DAQF: destination IPv4 address of 5-tuple filter n, network byte order.
+pub const fn daqf(n: usize) -> usize {
+    0x59A0 + 4 * n
+}
+/// SPQF: source port of 5-tuple filter n (bits 15:0, network byte order).
+pub const fn spqf(n: usize) -> usize {
+    0x59C0 + 4 * n
+}
+/// FTQF: 5-tuple queue filter n: protocol, queue, enable and compare masks.
+pub const fn ftqf(n: usize) -> usize {
+    0x59E0 + 4 * n
+}
+/// IMIR: immediate interrupt / 5-tuple destination port and priority of
+/// filter n.
+pub const fn imir(n: usize) -> usize {
+    0x5A80 + 4 * n
+}
+/// IMIREXT: size and TCP control bit conditions of filter n.
+pub const fn imirext(n: usize) -> usize {
+    0x5AA0 + 4 * n
+}
+pub const FTQF_FILTERS: usize = 8;
+pub const FTQF_PROTOCOL_MASK: u32 = 0xFF;
+pub const FTQF_QUEUE_ENABLE: u32 = 1 << 8;
+/// VF_BP: the pool (VF) is not compared (no VMDq here).
+pub const FTQF_VF_BP: u32 = 1 << 15;
+/// Rx Queue (bits 19:16).
+pub const FTQF_QUEUE_SHIFT: u32 = 16;
+pub const FTQF_QUEUE_MASK: u32 = 0xF << FTQF_QUEUE_SHIFT;
+/// Mask bits 31:28: set = that field is not compared.
+pub const FTQF_MASK_PROTO_BP: u32 = 1 << 28;
+pub const FTQF_MASK_SOURCE_ADDR_BP: u32 = 1 << 29;
+pub const FTQF_MASK_DEST_ADDR_BP: u32 = 1 << 30;
+pub const FTQF_MASK_SOURCE_PORT_BP: u32 = 1 << 31;
+pub const FTQF_MASK: u32 = 0xF << 28;
+pub const IMIR_DSTPORT: u32 = 0xFFFF;
+/// PORT_IM_EN: raise an immediate interrupt on a match (not used: the
+/// driver polls).
+pub const IMIR_PORT_IM_EN: u32 = 1 << 16;
+/// PORT_BP: the destination port is not compared.
+pub const IMIR_PORT_BP: u32 = 1 << 17;
+/// Priority (bits 31:29): the higher wins among 5-tuple filters that match.
+pub const IMIR_PRIORITY_SHIFT: u32 = 29;
+pub const IMIR_PRIORITY_MAX: u32 = 7;
+/// SIZE_BP: the packet size is not compared.
+pub const IMIREXT_SIZE_BP: u32 = 1 << 12;
+/// CTRL_BP: the TCP control bits are not compared.
+pub const IMIREXT_CTRL_BP: u32 = 1 << 19;

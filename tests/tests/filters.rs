@@ -137,13 +137,19 @@ fn without(base: &[&'static str], less: &[&'static str]) -> Vec<&'static str> {
 }
 
 /// The steps both drivers share: filters, then the MTU between 1500 and
-/// 9000 (RLPML on the 82576, RCTL.LPE on the 82574L).
-fn common_steps() -> Vec<Step> {
+/// 9000 (RLPML on the 82576, RCTL.LPE on the 82574L). `free`: the receive
+/// address entries left after the port's own (82576: 23 of RAL/RAH 0-15
+/// and RA2 16-23; 82574L: 15).
+fn common_steps(free: u8) -> Vec<Step> {
     let all_but_jumbo = with(BASE, &[TO_OTHER, TO_MC_OUT, TO_EXTRA]);
     let no_mc = without(BASE, &[TO_MC_IN]);
-    // 16 extra unicast addresses: one more than the 15 free receive
-    // address entries.
-    let too_many: Vec<String> = (0..16u8).map(|i| mac(&[0x02, 0, 0, 1, 0, i])).collect();
+    // Every free entry used, the extra address in the last one (on the
+    // 82576 an RA2 entry at 0x54E0), then one address more than there are
+    // free entries.
+    // (pmdcheck's `MAC*N`: N addresses from MAC up.)
+    let fillers = |n: u8| format!("{}*{n}", mac(&[0x02, 0, 0, 1, 0, 0]));
+    let full = format!("{},{}", fillers(free - 1), mac(&EXTRA));
+    let too_many = fillers(free + 1);
     vec![
         // Default state (unicast to the own address, broadcast) plus one
         // multicast address in the hash filter.
@@ -162,8 +168,9 @@ fn common_steps() -> Vec<Step> {
         step("allmulti=off", &all_but_jumbo),
         step("promisc=off", BASE),
         step(format!("uc={}", mac(&EXTRA)), &with(BASE, &[TO_EXTRA])),
+        step(format!("uc={full}"), &with(BASE, &[TO_EXTRA])),
         Step {
-            setting: format!("uc={}", too_many.join(",")),
+            setting: format!("uc={too_many}"),
             refused: true,
             expect: with(BASE, &[TO_EXTRA]),
         },
@@ -264,7 +271,7 @@ fn igb_promiscuous_allmulti_unicast_multicast_filters_and_mtu() {
     rig::retry_on_emulator_fault(
         "igb_promiscuous_allmulti_unicast_multicast_filters_and_mtu",
         || {
-            let mut steps = common_steps();
+            let mut steps = common_steps(23);
             let no_mc = without(BASE, &[TO_MC_IN]);
             // RLPML: MTU 1000 admits frames up to 1000 + 14 bytes (+ 8 for two VLAN
             // tags) and drops longer ones.
@@ -280,7 +287,7 @@ fn e1000e_promiscuous_allmulti_unicast_multicast_filters_and_mtu() {
     rig::retry_on_emulator_fault(
         "e1000e_promiscuous_allmulti_unicast_multicast_filters_and_mtu",
         || {
-            let mut steps = common_steps();
+            let mut steps = common_steps(15);
             let no_mc = without(BASE, &[TO_MC_IN]);
             // The 82574L has no RLPML: without RCTL.LPE it drops frames longer than
             // 1522 bytes (with FCS and a VLAN tag) and nothing shorter, so an MTU

@@ -26,7 +26,7 @@
 //! `@@mark link-up`, hold the link `--hold-ms`, close, print `@@mark closed`
 //! (the golden trace test cuts QEMU's register trace at those marks).
 //! `filters` applies each step's setting in turn (`promisc=on|off`,
-//! `allmulti=on|off`, `uc=MAC,..` extra unicast addresses, `mc=MAC,..`
+//! `allmulti=on|off`, `uc=MAC,..` extra unicast addresses (`MAC*N`: N from MAC up), `mc=MAC,..`
 //! multicast filter, an empty list clears; `mtu=N`; `none`), zeroes the
 //! counters, prints `pmdcheck: step I SETTING` and then one
 //! `rx step=I len=L data=HEX` line per received frame until a frame with
@@ -558,12 +558,27 @@ fn apply_step(port: &Port, step: &str) -> Result<Option<String>, String> {
         "off" => Ok(false),
         _ => Err(format!("step {step:?}: {key} takes on or off")),
     };
+    // `MAC*N`: N addresses from MAC up, counting in the last byte (keeps a
+    // long list within the guest's kernel command line).
     let macs = || -> Result<Vec<[u8; 6]>, String> {
-        value
-            .split(',')
-            .filter(|m| !m.is_empty())
-            .map(parse_mac)
-            .collect()
+        let mut out = Vec::new();
+        for item in value.split(',').filter(|m| !m.is_empty()) {
+            let (m, n) = match item.split_once('*') {
+                Some((m, n)) => (
+                    m,
+                    n.parse::<u8>()
+                        .map_err(|_| format!("step {step:?}: {item}: MAC*N takes N in 0..=255"))?,
+                ),
+                None => (item, 1),
+            };
+            let first = parse_mac(m)?;
+            for i in 0..n {
+                let mut a = first;
+                a[5] = first[5].wrapping_add(i);
+                out.push(a);
+            }
+        }
+        Ok(out)
     };
     let refused = |r: pmd::Result<()>| r.err().map(|e| e.to_string());
     Ok(match key {

@@ -361,7 +361,9 @@ struct AppArgs {
     /// No RSS: with several RX queues every frame goes to queue 0.
     #[arg(long = "disable-rss", conflicts_with_all = ["rss_ip", "rss_udp"])]
     disable_rss: bool,
-    /// RSS over IPv4/IPv6 addresses (the default with several RX queues).
+    /// RSS over IPv4/IPv6 addresses only (DPDK's testpmd default; ours
+    /// hashes every type the chip has, addresses and TCP/UDP ports, unless
+    /// told otherwise).
     #[arg(long = "rss-ip", conflicts_with = "rss_udp")]
     rss_ip: bool,
     /// RSS over UDP/IPv4 and UDP/IPv6 addresses and ports (the 82574L has
@@ -458,8 +460,8 @@ pub struct Config {
     pub rx_cksum: bool,
     /// `--enable-hw-vlan-strip`.
     pub vlan_strip: bool,
-    /// The RSS hash types (`--rss-ip` default, `--rss-udp`, `--disable-rss`:
-    /// none); used with more than one RX queue.
+    /// The RSS hash types (every type by default, `--rss-ip`, `--rss-udp`,
+    /// `--disable-rss`: none); used with more than one RX queue.
     pub rss_types: HashTypes,
     pub link_timeout: Duration,
     pub log_level: Option<log::LevelFilter>,
@@ -763,8 +765,10 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
             HashTypes(0)
         } else if app.rss_udp {
             HashTypes(HashTypes::IPV4_UDP.0 | HashTypes::IPV6_UDP.0)
-        } else {
+        } else if app.rss_ip {
             HashTypes(HashTypes::IPV4.0 | HashTypes::IPV6.0)
+        } else {
+            HashTypes::ALL
         },
         link_timeout: Duration::from_secs_f64(app.link_timeout),
         log_level: eal.log_level,
@@ -841,8 +845,9 @@ mod tests {
     fn receive_offloads_only_when_asked() {
         let c = ok("-a 00:03.0");
         assert!(!c.rx_cksum && !c.vlan_strip, "DPDK asks for none");
+        assert_eq!(c.rss_types, HashTypes::ALL);
         assert_eq!(
-            c.rss_types,
+            ok("-a 00:03.0 --rss-ip").rss_types,
             HashTypes(HashTypes::IPV4.0 | HashTypes::IPV6.0)
         );
         let c = ok("-a 00:03.0 --enable-rx-cksum --enable-hw-vlan-strip --rss-udp");

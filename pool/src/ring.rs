@@ -86,7 +86,11 @@ impl Ring {
     /// least the earlier `cons_tail` (read the other way round, consumers
     /// can pass the `prod_tail` read in between, and the difference wraps
     /// to "full" on an empty ring). When `cons_tail` is the same before and
-    /// after, the pair is what the ring held at the `prod_tail` read; under
+    /// after, the pair is what the ring held at the `prod_tail` read (that
+    /// read acquires: the producer that stored it had seen a `cons_tail` at
+    /// least `tail - capacity`, so the `cons_tail` read after it is no older
+    /// and an unchanged one pairs with a `tail` at most `capacity` ahead;
+    /// `loom_len_never_pairs_a_late_prod_tail_with_an_early_cons_tail`); under
     /// constant traffic a few retries give up on exactness, and the result
     /// stays within `0..=capacity`.
     pub(crate) fn len(&self) -> usize {
@@ -430,6 +434,136 @@ mod loom_tests {
             while r.dequeue_vec(&mut got, 1) {}
             got.sort_unstable();
             assert_eq!(got, [1, 2]);
+        });
+    }
+
+    /// A producer waiting for room on a full ring reuses a slot only after
+    /// the consumer that freed it has read it: the consumer's read happens
+    /// before the producer's write (the producer's Acquire of `cons_tail`),
+    /// which loom checks on the slot's cell.
+    #[test]
+    fn loom_producer_overwrites_a_slot_only_after_its_reader() {
+        loom::model(|| {
+            let r = Arc::new(Ring::new(2));
+            assert!(r.enqueue_bulk(&[1, 2]));
+            let c = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    let mut out = Vec::new();
+                    assert!(r.dequeue_vec(&mut out, 1));
+                    out
+                })
+            };
+            // Full until the consumer's dequeue is published.
+            while !r.enqueue_bulk(&[3]) {
+                thread::yield_now();
+            }
+            let mut got = c.join().unwrap();
+            while r.dequeue_vec(&mut got, 1) {}
+            assert_eq!(got, [1, 2, 3]);
+        });
+    }
+
+    /// Two producers publish in reservation order; the consumer waits for
+    /// both words and so synchronises only with the later producer's
+    /// `prod_tail` store, yet reads the earlier producer's slot too: the
+    /// later producer's wait (Acquire of the earlier one's tail) is what
+    /// carries the earlier slot write to the consumer. No joins before the
+    /// reads, which would hide the race.
+    #[test]
+    fn loom_consumer_reads_an_earlier_producers_slot_through_a_later_tail() {
+        loom::model(|| {
+            let r = Arc::new(Ring::new(2));
+            let p: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|v| {
+                    let r = Arc::clone(&r);
+                    thread::spawn(move || assert!(r.enqueue_bulk(&[v])))
+                })
+                .collect();
+            let mut got = Vec::new();
+            // A few tries, yielding to the producers in between (an
+            // unbounded spin would not end under loom).
+            let early = (0..3).any(|_| {
+                r.dequeue_vec(&mut got, 2) || {
+                    thread::yield_now();
+                    false
+                }
+            });
+            for h in p {
+                h.join().unwrap();
+            }
+            if !early {
+                assert!(r.dequeue_vec(&mut got, 2));
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
+    }
+
+    /// Two consumers publish in reservation order; a producer waiting for
+    /// two free slots synchronises only with the later consumer's
+    /// `cons_tail` store, yet overwrites the earlier consumer's slot too:
+    /// the later consumer's wait (Acquire of the earlier one's tail)
+    /// carries the earlier slot read to the producer.
+    #[test]
+    fn loom_producer_overwrites_an_earlier_consumers_slot_through_a_later_tail() {
+        loom::model(|| {
+            let r = Arc::new(Ring::new(2));
+            assert!(r.enqueue_bulk(&[1, 2]));
+            let c: Vec<_> = (0..2)
+                .map(|_| {
+                    let r = Arc::clone(&r);
+                    thread::spawn(move || {
+                        let mut out = Vec::new();
+                        assert!(r.dequeue_vec(&mut out, 1));
+                        out
+                    })
+                })
+                .collect();
+            let early = (0..3).any(|_| {
+                r.enqueue_bulk(&[3, 4]) || {
+                    thread::yield_now();
+                    false
+                }
+            });
+            let mut got: Vec<usize> = c.into_iter().flat_map(|h| h.join().unwrap()).collect();
+            if !early {
+                assert!(r.enqueue_bulk(&[3, 4]));
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+            let mut rest = Vec::new();
+            assert!(r.dequeue_vec(&mut rest, 2));
+            assert_eq!(rest, [3, 4]);
+        });
+    }
+
+    /// `len` while words pass one at a time through a 2-slot ring three
+    /// times (so `prod_tail` runs ahead of any `cons_tail` value by more
+    /// than the capacity): never more than the one word ever in the ring.
+    /// A `prod_tail` read that does not acquire could pair a late
+    /// `prod_tail` with an early `cons_tail` read twice (unchanged) and
+    /// report a full ring.
+    #[test]
+    fn loom_len_never_pairs_a_late_prod_tail_with_an_early_cons_tail() {
+        loom::model(|| {
+            let r = Arc::new(Ring::new(2));
+            let t = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    let len = r.len();
+                    assert!(len <= 1, "len {len} with at most one word in the ring");
+                })
+            };
+            let mut out = Vec::new();
+            for v in 0..3 {
+                assert!(r.enqueue_bulk(&[v]));
+                assert!(r.dequeue_vec(&mut out, 1));
+            }
+            t.join().unwrap();
+            assert_eq!(out, [0, 1, 2]);
+            assert_eq!(r.len(), 0);
         });
     }
 }

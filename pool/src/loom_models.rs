@@ -38,6 +38,14 @@ impl Witness {
         })
     }
 
+    /// A CPU read of buffer `nm`'s bytes by one of its holders.
+    fn read(&self, nm: &Netmem) -> u64 {
+        self.payload[nm.index() as usize].with(|p| {
+            // SAFETY: loom checks this access against every other one.
+            unsafe { *p }
+        })
+    }
+
     /// A CPU write into buffer `nm`'s bytes by its current owner.
     fn write(&self, nm: &Netmem, v: u64) {
         self.payload[nm.index() as usize].with_mut(|p| {
@@ -197,6 +205,35 @@ fn loom_frag_ref_taken_while_another_drops() {
         drop(frag);
         reuse(&w, &pool);
         t.join().unwrap();
+        all_back_once(&pool, 1);
+    });
+}
+
+/// Meta.refs, `is_unique` (what `bytes_mut` checks before writing): a
+/// fragment holder reads the buffer and drops its reference while the
+/// other holder asks for the bytes to write; when it is told it holds the
+/// only reference, the fragment holder's read happened before its write.
+#[test]
+fn loom_bytes_mut_only_after_the_other_holders_last_read() {
+    model(|| {
+        let (w, pool) = pool(1, 0, 0);
+        let mut nm = pool.alloc().expect("one buffer");
+        let frag = nm.frag_ref();
+        let w2 = Arc::clone(&w);
+        let t = thread::spawn(move || {
+            let mut nm = nm;
+            if nm.bytes_mut().is_some() {
+                w2.write(&nm, 1);
+            }
+            nm
+        });
+        // The fragment holder's last access: a read of the bytes.
+        let _ = w.read(&frag);
+        drop(frag);
+        let mut nm = t.join().unwrap();
+        assert!(nm.bytes_mut().is_some(), "the only holder cannot write");
+        w.write(&nm, 2);
+        drop(nm);
         all_back_once(&pool, 1);
     });
 }

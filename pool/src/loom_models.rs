@@ -5,8 +5,15 @@
 //! happens-before between one owner's writes and the next owner's (or the
 //! provider's release of the memory) is a data race loom reports.
 //!
-//! `scripts/loom-mutants` weakens each ordering of these paths to
-//! `Relaxed` and checks that one of these models (or the ring's) fails.
+//! `scripts/loom-mutants` weakens each ordering of these paths, one at a
+//! time, and checks that one of these models (or the ring's) fails; the
+//! table of which model catches which weakening is in `docs/design.md`
+//! ("Loom models and what they catch").
+//!
+//! A model whose thread panics must not panic again while unwinding (that
+//! aborts the test binary and hides which model failed): the pool's
+//! destructors do nothing then (`sync::model_failed`), nor does
+//! `TestRegion`'s.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;

@@ -220,6 +220,9 @@ fn loom_frag_ref_taken_while_another_drops() {
 /// fragment holder reads the buffer and drops its reference while the
 /// other holder asks for the bytes to write; when it is told it holds the
 /// only reference, the fragment holder's read happened before its write.
+/// (The writer is the spawned thread: with the roles the other way round
+/// loom 0.7 explored a single execution, its parent's check before the
+/// child's release, and missed a `Relaxed` check.)
 #[test]
 fn loom_bytes_mut_only_after_the_other_holders_last_read() {
     model(|| {

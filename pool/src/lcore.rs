@@ -57,6 +57,9 @@ impl Pin {
 
 impl Drop for Pin {
     fn drop(&mut self) {
+        if crate::sync::model_failed() {
+            return;
+        }
         let _ = PINNED.try_with(|p| p.set(p.get().saturating_sub(1)));
     }
 }
@@ -96,6 +99,11 @@ struct Claim(usize);
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        // (Under loom the model's thread-locals are dropped after the
+        // model, outside it, when it failed.)
+        if crate::sync::model_failed() {
+            return;
+        }
         if pinned() {
             // A cache handle of this id may still be used (from another
             // thread-local's destructor): keep the id claimed for good so

@@ -321,6 +321,9 @@ impl Netmem {
 impl Drop for Netmem {
     #[inline(always)]
     fn drop(&mut self) {
+        if crate::sync::model_failed() {
+            return;
+        }
         release(self.raw());
     }
 }
@@ -400,6 +403,9 @@ impl Clone for PageRef {
 
 impl Drop for PageRef {
     fn drop(&mut self) {
+        if crate::sync::model_failed() {
+            return;
+        }
         let raw = self.0.get();
         let meta = self.meta();
         // Relaxed load and CAS failure: the value only seeds the next CAS,

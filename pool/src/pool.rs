@@ -887,6 +887,9 @@ impl Drop for Pool {
     /// `page_pool_release_retry`), and until then the buffers out stay
     /// valid, and a warning at most once a minute names them.
     fn drop(&mut self) {
+        if crate::sync::model_failed() {
+            return;
+        }
         let core = self.core();
         let mut cores = cores();
         // From here every release takes the locked path (which may free

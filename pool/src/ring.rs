@@ -16,7 +16,7 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::Ordering::{AcqRel, Acquire, Release};
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicUsize, spin_wait};
 
 #[cfg(loom)]
@@ -86,7 +86,11 @@ impl Ring {
     /// least the earlier `cons_tail` (read the other way round, consumers
     /// can pass the `prod_tail` read in between, and the difference wraps
     /// to "full" on an empty ring). When `cons_tail` is the same before and
-    /// after, the pair is what the ring held at the `prod_tail` read; under
+    /// after, the pair is what the ring held at the `prod_tail` read (that
+    /// read acquires: the producer that stored it had seen a `cons_tail` at
+    /// least `tail - capacity`, so the `cons_tail` read after it is no older
+    /// and an unchanged one pairs with a `tail` at most `capacity` ahead;
+    /// `loom_len_never_pairs_a_late_prod_tail_with_an_early_cons_tail`); under
     /// constant traffic a few retries give up on exactness, and the result
     /// stays within `0..=capacity`.
     pub(crate) fn len(&self) -> usize {
@@ -99,7 +103,12 @@ impl Ring {
             }
             head = again;
         }
-        let tail = self.prod_tail.load(Acquire);
+        // Relaxed: no exactness is claimed here, only the range. The lower
+        // bound `tail >= head` holds whatever this load's ordering: `head`
+        // was read with Acquire from the `cons_tail` store of a consumer
+        // that had read a `prod_tail` at least `head`, so coherence keeps
+        // this later read at least that new; the upper bound is the clamp.
+        let tail = self.prod_tail.load(Relaxed);
         tail.wrapping_sub(head).min(self.capacity())
     }
 
@@ -110,6 +119,23 @@ impl Ring {
             return true;
         }
         let cap = self.capacity();
+        // Orderings (scripts/loom-mutants weakens each; a model fails):
+        // - Every read of `prod_head` acquires (this load, `fresh`, the
+        //   CAS's failure) and the CAS releases: a head read from another
+        //   producer's reservation comes with the `cons_tail` that producer
+        //   checked it against, so the `cons_tail` read after it is no
+        //   older, and a head never meets a tail older than its own
+        //   reservation (that pair reports a ring with room "full":
+        //   `loom_producer_never_finds_a_ring_with_room_full`).
+        // - The CAS's success does not acquire: the slots we then write
+        //   are covered by our own `cons_tail` read, and the next producer
+        //   needs only our check (which our release carries), not what the
+        //   producers before us saw.
+        // - `cons_tail` acquires: the reads of the slots we reuse, by the
+        //   consumers that freed them, happen before our writes.
+        // - The wait for `prod_tail` acquires and the publish releases: a
+        //   consumer that sees our tail sees the earlier producers' slots
+        //   too (our plain store does not continue their release sequence).
         let mut head = self.prod_head.load(Acquire);
         loop {
             let cons_tail = self.cons_tail.load(Acquire);
@@ -125,7 +151,7 @@ impl Ring {
             }
             match self
                 .prod_head
-                .compare_exchange_weak(head, head.wrapping_add(n), AcqRel, Acquire)
+                .compare_exchange_weak(head, head.wrapping_add(n), Release, Acquire)
             {
                 Ok(_) => break,
                 Err(now) => head = now,
@@ -147,6 +173,11 @@ impl Ring {
         if n == 0 {
             return true;
         }
+        // Orderings: as in `enqueue_bulk`, with the sides swapped (a head
+        // that never meets an older `prod_tail`:
+        // `loom_consumer_never_finds_a_ring_with_words_empty`; the slots we
+        // read published by `prod_tail`; our `cons_tail` carrying the
+        // earlier consumers' reads to the producers that reuse the slots).
         let mut head = self.cons_head.load(Acquire);
         loop {
             let prod_tail = self.prod_tail.load(Acquire);
@@ -161,7 +192,7 @@ impl Ring {
             }
             match self
                 .cons_head
-                .compare_exchange_weak(head, head.wrapping_add(n), AcqRel, Acquire)
+                .compare_exchange_weak(head, head.wrapping_add(n), Release, Acquire)
             {
                 Ok(_) => break,
                 Err(now) => head = now,
@@ -356,6 +387,15 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
+    /// Explores every execution with at most two preemptions (the races
+    /// these models look for need none or one: a stale value is a choice
+    /// of the load, not of the schedule), which keeps them to seconds.
+    fn bounded(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(f);
+    }
+
     /// Two producers race for a ring with room for only some of their
     /// bulks; a consumer takes whatever is published. Every word enqueued
     /// is dequeued exactly once, in per-producer order.
@@ -430,6 +470,199 @@ mod loom_tests {
             while r.dequeue_vec(&mut got, 1) {}
             got.sort_unstable();
             assert_eq!(got, [1, 2]);
+        });
+    }
+
+    /// A producer waiting for room on a full ring reuses a slot only after
+    /// the consumer that freed it has read it: the consumer's read happens
+    /// before the producer's write (the producer's Acquire of `cons_tail`),
+    /// which loom checks on the slot's cell.
+    #[test]
+    fn loom_producer_overwrites_a_slot_only_after_its_reader() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            assert!(r.enqueue_bulk(&[1, 2]));
+            let c = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    let mut out = Vec::new();
+                    assert!(r.dequeue_vec(&mut out, 1));
+                    out
+                })
+            };
+            // Full until the consumer's dequeue is published.
+            while !r.enqueue_bulk(&[3]) {
+                thread::yield_now();
+            }
+            let mut got = c.join().unwrap();
+            while r.dequeue_vec(&mut got, 1) {}
+            assert_eq!(got, [1, 2, 3]);
+        });
+    }
+
+    /// Two producers publish in reservation order; the consumer waits for
+    /// both words and so synchronises only with the later producer's
+    /// `prod_tail` store, yet reads the earlier producer's slot too: the
+    /// later producer's wait (Acquire of the earlier one's tail) is what
+    /// carries the earlier slot write to the consumer. No joins before the
+    /// reads, which would hide the race.
+    #[test]
+    fn loom_consumer_reads_an_earlier_producers_slot_through_a_later_tail() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            let p: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|v| {
+                    let r = Arc::clone(&r);
+                    thread::spawn(move || assert!(r.enqueue_bulk(&[v])))
+                })
+                .collect();
+            let mut got = Vec::new();
+            // A few tries, yielding to the producers in between (an
+            // unbounded spin would not end under loom).
+            let early = (0..3).any(|_| {
+                r.dequeue_vec(&mut got, 2) || {
+                    thread::yield_now();
+                    false
+                }
+            });
+            for h in p {
+                h.join().unwrap();
+            }
+            if !early {
+                assert!(r.dequeue_vec(&mut got, 2));
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
+    }
+
+    /// Two consumers publish in reservation order; a producer waiting for
+    /// two free slots synchronises only with the later consumer's
+    /// `cons_tail` store, yet overwrites the earlier consumer's slot too:
+    /// the later consumer's wait (Acquire of the earlier one's tail)
+    /// carries the earlier slot read to the producer.
+    #[test]
+    fn loom_producer_overwrites_an_earlier_consumers_slot_through_a_later_tail() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            assert!(r.enqueue_bulk(&[1, 2]));
+            let c: Vec<_> = (0..2)
+                .map(|_| {
+                    let r = Arc::clone(&r);
+                    thread::spawn(move || {
+                        let mut out = Vec::new();
+                        assert!(r.dequeue_vec(&mut out, 1));
+                        out
+                    })
+                })
+                .collect();
+            let early = (0..3).any(|_| {
+                r.enqueue_bulk(&[3, 4]) || {
+                    thread::yield_now();
+                    false
+                }
+            });
+            let mut got: Vec<usize> = c.into_iter().flat_map(|h| h.join().unwrap()).collect();
+            if !early {
+                assert!(r.enqueue_bulk(&[3, 4]));
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+            let mut rest = Vec::new();
+            assert!(r.dequeue_vec(&mut rest, 2));
+            assert_eq!(rest, [3, 4]);
+        });
+    }
+
+    /// `len` while words pass one at a time through a 2-slot ring three
+    /// times (so `prod_tail` runs ahead of any `cons_tail` value by more
+    /// than the capacity): never more than the one word ever in the ring.
+    /// A `prod_tail` read that does not acquire could pair a late
+    /// `prod_tail` with an early `cons_tail` read twice (unchanged) and
+    /// report a full ring.
+    #[test]
+    fn loom_len_never_pairs_a_late_prod_tail_with_an_early_cons_tail() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            let t = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    let len = r.len();
+                    assert!(len <= 1, "len {len} with at most one word in the ring");
+                })
+            };
+            let mut out = Vec::new();
+            for v in 0..3 {
+                assert!(r.enqueue_bulk(&[v]));
+                assert!(r.dequeue_vec(&mut out, 1));
+            }
+            t.join().unwrap();
+            assert_eq!(out, [0, 1, 2]);
+            assert_eq!(r.len(), 0);
+        });
+    }
+
+    /// A producer racing another thread's enqueue/dequeue/enqueue/...
+    /// sequence on a 2-slot ring that never holds more than the other
+    /// thread's one word and its own: its enqueue must succeed. Reading a
+    /// late `prod_head` (or one handed back by a failed CAS) without the
+    /// `cons_tail` its reserver saw pairs it with an old `cons_tail` and
+    /// reports the ring full.
+    #[test]
+    fn loom_producer_never_finds_a_ring_with_room_full() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            let t = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || r.enqueue_bulk(&[9]))
+            };
+            let mut got = Vec::new();
+            for v in 0..3 {
+                assert!(r.enqueue_bulk(&[v]));
+                if v < 2 {
+                    assert!(r.dequeue_vec(&mut got, 1));
+                }
+            }
+            assert!(t.join().unwrap(), "enqueue refused with a slot free");
+            while r.dequeue_vec(&mut got, 1) {}
+            got.sort_unstable();
+            assert_eq!(got, [0, 1, 2, 9]);
+        });
+    }
+
+    /// The consumers' mirror: a consumer racing another thread's
+    /// dequeue/enqueue/dequeue/... sequence on a 2-slot ring that always
+    /// holds a word for it must get one. Reading a late `cons_head`
+    /// without the `prod_tail` its reserver saw reports the ring empty.
+    #[test]
+    fn loom_consumer_never_finds_a_ring_with_words_empty() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            assert!(r.enqueue_bulk(&[1, 2]));
+            let t = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    let mut out = Vec::new();
+                    r.dequeue_vec(&mut out, 1);
+                    out
+                })
+            };
+            let mut got = Vec::new();
+            for v in 3..5 {
+                assert!(r.dequeue_vec(&mut got, 1));
+                assert!(r.enqueue_bulk(&[v]));
+            }
+            assert!(r.dequeue_vec(&mut got, 1));
+            let theirs = t.join().unwrap();
+            assert_eq!(
+                theirs.len(),
+                1,
+                "dequeue found no word in a ring that had one"
+            );
+            got.extend(theirs);
+            got.sort_unstable();
+            assert_eq!(got, [1, 2, 3, 4]);
         });
     }
 }

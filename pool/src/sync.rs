@@ -30,6 +30,24 @@ macro_rules! sync_static {
 }
 pub(crate) use sync_static;
 
+/// Whether a loom model failed and this thread is unwinding out of it
+/// (always false outside loom). The pool's destructors then do nothing: a
+/// loom object touched while the model unwinds panics again, a panic in a
+/// destructor during unwinding aborts the whole test binary, and the abort
+/// hides which model failed and why. Leaking is harmless there: the model
+/// has failed already.
+#[inline(always)]
+pub(crate) fn model_failed() -> bool {
+    #[cfg(loom)]
+    {
+        std::thread::panicking()
+    }
+    #[cfg(not(loom))]
+    {
+        false
+    }
+}
+
 /// Hint inside a spin-wait; under loom it yields so the model can progress.
 #[inline]
 pub(crate) fn spin_wait(iteration: &mut u32) {

@@ -23,6 +23,7 @@ use crate::ring::Ring;
 use crate::stats::{Counters, PoolStats, Stat};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard, sync_static};
+use crate::words::copy_words;
 
 /// Page size of the host memory behind [`Pool::with_host_memory`]: a 2 MiB
 /// "hugepage", so placement follows the same rules as real DMA memory.
@@ -30,26 +31,6 @@ pub const HOST_PAGE_SIZE: usize = 2 << 20;
 
 /// Buffers handed to the pool per batch when freeing in bulk.
 const FREE_BATCH: usize = 64;
-
-/// Copies `n` words: an inline loop for the few words of a small burst
-/// (where a call to `memcpy` would cost more than the copy), `memcpy`
-/// beyond.
-///
-/// # Safety
-/// `src` is valid for reading and `dst` for writing `n` words, and the two
-/// ranges do not overlap.
-#[inline(always)]
-unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
-    if n <= 8 {
-        for i in 0..n {
-            // SAFETY: i < n, within both ranges (caller's contract).
-            unsafe { dst.add(i).write(src.add(i).read()) };
-        }
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
-    }
-}
 
 sync_static!(
 /// Every pool core not yet freed: live pools, and destroyed pools waiting
@@ -937,6 +918,7 @@ impl Netmem {
     /// Gives the word to the pool's own release paths: ownership moves with
     /// it, and it is not counted as a raw word given out (the debug checks
     /// count only words that leave through [`Netmem::into_raw`]).
+    #[inline(always)]
     fn into_word(self) -> usize {
         let raw = self.raw_word();
         std::mem::forget(self);
@@ -944,6 +926,7 @@ impl Netmem {
     }
 
     /// The word, without giving up ownership.
+    #[inline(always)]
     fn raw_word(&self) -> usize {
         // SAFETY: Netmem is repr(transparent) over a usize-sized word.
         unsafe { std::mem::transmute_copy::<Netmem, usize>(self) }
@@ -1164,7 +1147,26 @@ impl Core {
                 return true;
             }
         }
+        if self.cache_size == 0 {
+            return self.get_ring_in(slot, dst);
+        }
         self.get_slow(dst)
+    }
+
+    /// A pool without a cache: straight from the ring, counted on the
+    /// lcore's set (what `get_slow` does for a request larger than the
+    /// cache, without its second lcore lookup and dispatch).
+    #[inline(always)]
+    fn get_ring_in(&self, slot: &LcoreSlot, dst: &mut [MaybeUninit<usize>]) -> bool {
+        if !self.ring.dequeue_bulk(dst) {
+            slot.stats.add_local(Stat::AllocEmpty, 1);
+            return false;
+        }
+        slot.stats.add_local(Stat::AllocSlow, dst.len() as u64);
+        if self.track {
+            self.mark_out(dst);
+        }
+        true
     }
 
     /// Records each buffer of a filled `dst` as handed out (tracking).
@@ -1373,7 +1375,25 @@ impl Core {
                 return;
             }
         }
+        if self.cache_size == 0 {
+            self.put_ring_in(slot, raws);
+            return;
+        }
         self.put_slow(raws);
+    }
+
+    /// A pool without a cache: straight into the ring, counted on the
+    /// lcore's set (what `put_slow` does then, without its second lcore
+    /// lookup and dispatch).
+    #[inline(always)]
+    fn put_ring_in(&self, slot: &LcoreSlot, raws: &[usize]) {
+        let n = raws.len() as u64;
+        if self.ring.enqueue_bulk(raws) {
+            slot.stats.add_local(Stat::RecycleRing, n);
+        } else {
+            self.lost_ring_full(raws.len());
+            slot.stats.add_local(Stat::RecycleRingFull, n);
+        }
     }
 
     #[inline(never)]

@@ -10,10 +10,12 @@
  *   gcc -O3 $(pkg-config --cflags libdpdk) mempool_bench.c \
  *       $(pkg-config --libs libdpdk) -o mempool_bench
  * Run: mempool_bench [EAL options] -- then lines on stdin:
- *   CORES CACHE GET PUT KEEP MS SINGLE
+ *   CORES CACHE GET PUT KEEP MS SINGLE [MAX]
  * (SINGLE 1: rte_mempool_get/rte_mempool_put, one object per call, which
  * look the lcore's cache up on every call; 0: rte_mempool_generic_get/put
  * with the lcore's cache pointer taken once, as the autotest does).
+ * MAX, if given and not 0, also stops each lcore after MAX objects (a
+ * fixed amount of work, for instruction counts under callgrind).
  * Each line is answered with "rate R" (objects per second) or "error ...".
  */
 #include <errno.h>
@@ -38,6 +40,7 @@ struct bench_case {
 	struct rte_mempool *mp;
 	unsigned int cores, get, put, keep, single;
 	double seconds;
+	uint64_t max;
 };
 
 static struct bench_case bc;
@@ -91,7 +94,7 @@ static int per_lcore(void *arg)
 		}
 		count += (uint64_t)rounds * keep;
 		t = now_s() - start;
-	} while (t < bc.seconds);
+	} while (t < bc.seconds && (bc.max == 0 || count < bc.max));
 	rates[lcore] = (double)count / t;
 	return 0;
 empty:
@@ -118,9 +121,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		unsigned int cores, cache, get, put, keep, ms, single;
+		unsigned long long max = 0;
 		char name[RTE_MEMPOOL_NAMESIZE];
-		if (sscanf(line, "%u %u %u %u %u %u %u", &cores, &cache, &get, &put, &keep, &ms,
-			   &single) != 7) {
+		if (sscanf(line, "%u %u %u %u %u %u %u %llu", &cores, &cache, &get, &put, &keep, &ms,
+			   &single, &max) < 7) {
 			printf("error bad line\n");
 			fflush(stdout);
 			continue;
@@ -139,7 +143,7 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			continue;
 		}
-		bc = (struct bench_case){ mp, cores, get, put, keep, single, ms / 1000.0 };
+		bc = (struct bench_case){ mp, cores, get, put, keep, single, ms / 1000.0, max };
 		started = 0;
 		memset(rates, 0, sizeof(rates));
 		memset(failed, 0, sizeof(failed));

@@ -47,6 +47,13 @@ pub struct VsOpts {
     pub duration: Duration,
     pub cores: Vec<usize>,
     pub keeps: Vec<usize>,
+    /// `--vs-one API KEEP CACHE`: only that case (API `single` or
+    /// `bulkN`), e.g. under callgrind with `--buffers`.
+    pub only: Option<(String, usize, usize)>,
+    /// `--buffers N`: each lcore of both sides stops after N buffers (a
+    /// fixed amount of work: instruction counts per buffer from two runs
+    /// under `valgrind --tool=callgrind --trace-children=yes`).
+    pub buffers: u64,
 }
 
 /// The DPDK side, a child process answering one case per line.
@@ -100,7 +107,7 @@ impl Dpdk {
         Ok(s.trim().to_string())
     }
 
-    fn run(&mut self, c: &Case, dur: Duration) -> Result<f64, String> {
+    fn run(&mut self, c: &Case, dur: Duration, max: u64) -> Result<f64, String> {
         let (get, single) = match c.api {
             Api::Single => (1, 1),
             Api::Bulk(n) => (n, 0),
@@ -108,14 +115,15 @@ impl Dpdk {
         let stdin = self.stdin.as_mut().ok_or("mempool_bench stdin closed")?;
         writeln!(
             stdin,
-            "{} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {}",
             c.cores,
             c.cache,
             get,
             get,
             c.keep,
             dur.as_millis(),
-            single
+            single,
+            if max == u64::MAX { 0 } else { max }
         )
         .and_then(|_| stdin.flush())
         .map_err(|e| format!("writing to mempool_bench: {e}"))?;
@@ -181,7 +189,7 @@ fn pool_size(cores: usize) -> usize {
 
 /// Our side of one case: the autotest's loop on `cores` pinned threads
 /// (lcores 0..cores); buffers taken and returned per second, summed.
-fn ours(c: &Case, dur: Duration) -> Result<f64, String> {
+fn ours(c: &Case, dur: Duration, max: u64) -> Result<f64, String> {
     let cfg = PoolConfig::new("vs-dpdk", pool_size(c.cores))
         .with_cache_size(c.cache)
         .with_lcores(c.cores)
@@ -202,8 +210,8 @@ fn ours(c: &Case, dur: Duration) -> Result<f64, String> {
                 lcore::set_current(i).map_err(|e| e.to_string())?;
                 barrier.wait();
                 match case.api {
-                    Api::Single => single_loop(&p, case.keep, dur),
-                    Api::Bulk(n) => bulk_loop(&p, n, case.keep, dur),
+                    Api::Single => single_loop(&p, case.keep, dur, max),
+                    Api::Bulk(n) => bulk_loop(&p, n, case.keep, dur, max),
                 }
             })
         })
@@ -218,7 +226,7 @@ fn ours(c: &Case, dur: Duration) -> Result<f64, String> {
     Ok(total)
 }
 
-fn single_loop(p: &Pool, keep: usize, dur: Duration) -> Result<f64, String> {
+fn single_loop(p: &Pool, keep: usize, dur: Duration, max: u64) -> Result<f64, String> {
     let mut table: Vec<Netmem> = Vec::with_capacity(MAX_KEEP);
     let rounds = (CHECK_EVERY / keep).max(1);
     let start = Instant::now();
@@ -237,13 +245,13 @@ fn single_loop(p: &Pool, keep: usize, dur: Duration) -> Result<f64, String> {
         }
         count += (rounds * keep) as u64;
         let t = start.elapsed();
-        if t >= dur {
+        if t >= dur || count >= max {
             return Ok(count as f64 / t.as_secs_f64());
         }
     }
 }
 
-fn bulk_loop(p: &Pool, n: usize, keep: usize, dur: Duration) -> Result<f64, String> {
+fn bulk_loop(p: &Pool, n: usize, keep: usize, dur: Duration, max: u64) -> Result<f64, String> {
     // The lcore's cache looked up once, as the autotest does.
     let mut c = p.lcore_cache().ok_or("no lcore cache")?;
     let mut table: Vec<Netmem> = Vec::with_capacity(MAX_KEEP + 128);
@@ -267,7 +275,7 @@ fn bulk_loop(p: &Pool, n: usize, keep: usize, dur: Duration) -> Result<f64, Stri
         }
         count += (rounds * keep) as u64;
         let t = start.elapsed();
-        if t >= dur {
+        if t >= dur || count >= max {
             return Ok(count as f64 / t.as_secs_f64());
         }
     }
@@ -300,7 +308,30 @@ pub fn run(opts: &VsOpts) -> Result<f64, String> {
     }
     let mut dpdk = Dpdk::start(&bin, max_cores)?;
     let mut cases = Vec::new();
+    if let Some((api, keep, cache)) = &opts.only {
+        let api = match api.strip_prefix("bulk") {
+            _ if api == "single" => Api::Single,
+            Some(n) => Api::Bulk(n.parse().map_err(|_| format!("bad API {api}"))?),
+            None => return Err(format!("bad API {api} (single or bulkN)")),
+        };
+        if *keep == 0 || *keep > MAX_KEEP || matches!(api, Api::Bulk(n) if n == 0 || n > *keep) {
+            return Err(format!(
+                "bad case: n_keep {keep} (1..={MAX_KEEP}), bulk 1..=n_keep"
+            ));
+        }
+        for &cores in &opts.cores {
+            cases.push(Case {
+                cores,
+                cache: *cache,
+                api,
+                keep: *keep,
+            });
+        }
+    }
     for &cores in &opts.cores {
+        if opts.only.is_some() {
+            break;
+        }
         for cache in [CACHE_ON, 0] {
             for &keep in &opts.keeps {
                 for api in [Api::Single, Api::Bulk(1), Api::Bulk(4), Api::Bulk(32)] {
@@ -341,8 +372,8 @@ pub fn run(opts: &VsOpts) -> Result<f64, String> {
         let mut d = Vec::with_capacity(opts.pairs);
         let mut o = Vec::with_capacity(opts.pairs);
         for _ in 0..opts.pairs {
-            d.push(dpdk.run(c, opts.duration)?);
-            o.push(ours(c, opts.duration)?);
+            d.push(dpdk.run(c, opts.duration, opts.buffers)?);
+            o.push(ours(c, opts.duration, opts.buffers)?);
         }
         let (dmin, dmax) = (
             d.iter().copied().fold(f64::INFINITY, f64::min),

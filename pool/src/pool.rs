@@ -23,7 +23,7 @@ use crate::ring::Ring;
 use crate::stats::{Counters, PoolStats, Stat};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard, sync_static};
-use crate::words::copy_words;
+use crate::words::{copy_words, copy_words_offsets};
 
 /// Page size of the host memory behind [`Pool::with_host_memory`]: a 2 MiB
 /// "hugepage", so placement follows the same rules as real DMA memory.
@@ -499,8 +499,10 @@ impl Pool {
         Some(LcoreCache {
             pool: self,
             slot,
-            size: core.cache_size,
-            track: core.track,
+            // With tracking every buffer's state changes on its way: no
+            // fast path (a limit of 0 and a mask of 0 turn both off).
+            size: if core.track { 0 } else { core.cache_size },
+            have_mask: if core.track { 0 } else { usize::MAX },
             handle_base: core.handle_base,
             handle_mask: core.handle_mask,
             _pin: pin,
@@ -735,8 +737,12 @@ pub struct LcoreCache<'a> {
     slot: &'a LcoreSlot,
     /// What the fast paths read, copied out of the core once (it is
     /// immutable while the pool lives).
+    /// The cache size, 0 with tracking (`free_bulk_from`'s fast path
+    /// then never applies).
     size: usize,
-    track: bool,
+    /// ANDed with the cache's length in `alloc_bulk`'s fast path: all ones,
+    /// 0 with tracking (the fast path then never applies).
+    have_mask: usize,
     handle_base: usize,
     handle_mask: usize,
     _pin: lcore::Pin,
@@ -770,10 +776,10 @@ impl LcoreCache<'_> {
     pub fn alloc_bulk(&mut self, out: &mut Vec<Netmem>, n: usize) -> usize {
         out.reserve(n);
         let len = out.len();
-        let track = self.track;
+        let have_mask = self.have_mask;
         let cache = self.stack();
         let have = cache.len;
-        if n <= have && !track {
+        if n <= have & have_mask {
             let start = have - n;
             // SAFETY: `start..have` is initialised cache; after `reserve(n)`
             // the `n` slots past `len` are allocated; the two do not
@@ -823,23 +829,21 @@ impl LcoreCache<'_> {
         let len = from.len();
         let start = len - n.min(len);
         let k = len - start;
-        let (size, track, base, mask) = (self.size, self.track, self.handle_base, self.handle_mask);
+        let (size, base, mask) = (self.size, self.handle_base, self.handle_mask);
         let cache = self.stack();
         let top = cache.len;
-        if k <= size - top && !track {
-            let src = from.as_ptr() as *const usize;
-            let dst = cache.objs.as_mut_ptr() as *mut usize;
-            let mut bad = 0usize;
-            for i in 0..k {
-                // SAFETY: `start + i < len` is an initialised handle of the
-                // vector (Netmem is a repr(transparent) word); `top + i <
-                // size`, within the cache; the two do not overlap.
-                unsafe {
-                    let w = src.add(start + i).read();
-                    bad |= w.wrapping_sub(base);
-                    dst.add(top + i).write(w);
-                }
-            }
+        if top + k <= size {
+            // SAFETY: `start..len` are initialised handles of the vector
+            // (Netmem is a repr(transparent) word); `top + k <= size`,
+            // within the cache; the two do not overlap.
+            let bad = unsafe {
+                copy_words_offsets(
+                    (cache.objs.as_mut_ptr() as *mut usize).add(top),
+                    (from.as_ptr() as *const usize).add(start),
+                    k,
+                    base,
+                )
+            };
             if bad & mask == 0 {
                 cache.len = top + k;
                 self.slot.stats.add_local(Stat::RecycleCached, k as u64);

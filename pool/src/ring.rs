@@ -110,9 +110,11 @@ impl Ring {
         let mut head = self.prod_head.load(Acquire);
         loop {
             let cons_tail = self.cons_tail.load(Acquire);
-            let used = head.wrapping_sub(cons_tail);
-            if used > cap || cap - used < n {
-                // `used > cap` only with a stale head; re-read it.
+            // Free slots. With a stale head, `cons_tail` may be past it:
+            // the difference wraps to more than `cap`, and the CAS below
+            // fails (the head moved) and retries with the current one.
+            let free = cap.wrapping_sub(head.wrapping_sub(cons_tail));
+            if free < n {
                 let fresh = self.prod_head.load(Acquire);
                 if fresh != head {
                     head = fresh;
@@ -168,8 +170,10 @@ impl Ring {
         let mut head = self.cons_head.load(Acquire);
         loop {
             let prod_tail = self.prod_tail.load(Acquire);
+            // With a stale head this may exceed the capacity; the CAS
+            // below then fails (the head moved) and retries.
             let avail = prod_tail.wrapping_sub(head);
-            if avail > self.capacity() || avail < n {
+            if avail < n {
                 let fresh = self.cons_head.load(Acquire);
                 if fresh != head {
                     head = fresh;

@@ -107,10 +107,15 @@ pub(crate) unsafe fn copy_words_offsets(
                     | copy_fixed_offsets::<8>(dst.add(n - 8), src.add(n - 8), base)
             }
             _ => {
-                core::ptr::copy_nonoverlapping(src, dst, n);
-                core::slice::from_raw_parts(src, n)
-                    .iter()
-                    .fold(0, |bad, &w| bad | w.wrapping_sub(base))
+                // One pass (the compiler vectorises it; the OR keeps it
+                // from becoming a `memcpy` call plus a second pass).
+                let mut bad = 0;
+                for i in 0..n {
+                    let w = src.add(i).read();
+                    bad |= w.wrapping_sub(base);
+                    dst.add(i).write(w);
+                }
+                bad
             }
         }
     }

@@ -12,7 +12,8 @@
 //! Against rte_mempool: `--vs-dpdk [--pairs N] [--duration-ms N] [--cores N]`
 //! (see `dpdk/vs_dpdk.rs` and the README); `--vs-one single|bulkN KEEP
 //! CACHE --buffers N` runs one case with a fixed amount of work on both
-//! sides, for instruction counts under callgrind.
+//! sides, for instruction counts under callgrind; `--cpu-time` times both
+//! sides with each thread's CPU clock (robust to other load on the host).
 //!
 //! Profiling: `--one BULK KEEP CACHE [--track] [--buffers N]` runs only
 //! that pool case on one core; with `--buffers` it does a fixed amount of
@@ -58,6 +59,8 @@ struct Opts {
     pairs: usize,
     /// `--vs-one API KEEP CACHE`: with `--vs-dpdk`, only that case.
     vs_one: Option<(String, usize, usize)>,
+    /// `--cpu-time`: with `--vs-dpdk`, rates per thread CPU second.
+    cpu_time: bool,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -72,6 +75,7 @@ fn parse_opts() -> Result<Opts, String> {
         vs_dpdk: false,
         pairs: 5,
         vs_one: None,
+        cpu_time: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -104,6 +108,7 @@ fn parse_opts() -> Result<Opts, String> {
                 opts.cores_given = true;
             }
             "--vs-dpdk" => opts.vs_dpdk = true,
+            "--cpu-time" => opts.cpu_time = true,
             "--vs-one" => {
                 let api = args.next().ok_or("--vs-one needs API KEEP CACHE")?;
                 let mut num = || -> Result<usize, String> {
@@ -126,7 +131,7 @@ fn parse_opts() -> Result<Opts, String> {
                     "unknown option {other} (use --quick, --full, --duration-ms N, \
                      --one BULK KEEP CACHE [--track] [--cores N] [--buffers N], \
                      --vs-dpdk [--pairs N] [--duration-ms N] [--cores N] \
-                     [--vs-one single|bulkN KEEP CACHE [--buffers N]])"
+                     [--vs-one single|bulkN KEEP CACHE [--buffers N]] [--cpu-time])"
                 ));
             }
         }
@@ -450,6 +455,7 @@ fn main() {
             keeps: vec![32, 128],
             only: opts.vs_one.clone(),
             buffers: opts.buffers,
+            cpu_time: opts.cpu_time,
         };
         match vs_dpdk::run(&vs) {
             Ok(_) => return,

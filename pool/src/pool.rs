@@ -23,7 +23,7 @@ use crate::ring::Ring;
 use crate::stats::{Counters, PoolStats, Stat};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard, sync_static};
-use crate::words::{copy_words, copy_words_offsets};
+use crate::words::{copy_words, copy_words_from_cache, copy_words_offsets};
 
 /// Page size of the host memory behind [`Pool::with_host_memory`]: a 2 MiB
 /// "hugepage", so placement follows the same rules as real DMA memory.
@@ -785,7 +785,7 @@ impl LcoreCache<'_> {
             // the `n` slots past `len` are allocated; the two do not
             // overlap.
             unsafe {
-                copy_words(
+                copy_words_from_cache(
                     out.as_mut_ptr().add(len) as *mut usize,
                     cache.objs.as_ptr().add(start) as *const usize,
                     n,
@@ -1137,7 +1137,7 @@ impl Core {
                 // size) and initialised; `dst` has room for `n` words and
                 // is not part of the cache.
                 unsafe {
-                    copy_words(
+                    copy_words_from_cache(
                         dst.as_mut_ptr() as *mut usize,
                         cache.objs.as_ptr().add(start) as *const usize,
                         n,
@@ -1224,7 +1224,7 @@ impl Core {
                     // initialised; `dst` has room for `k <= n` words and is
                     // not part of the cache.
                     unsafe {
-                        copy_words(
+                        copy_words_from_cache(
                             dst.as_mut_ptr() as *mut usize,
                             cache.objs.as_ptr().add(start) as *const usize,
                             k,

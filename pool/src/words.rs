@@ -51,6 +51,16 @@ unsafe fn copy_words_as<const NARROW: bool>(dst: *mut usize, src: *const usize, 
     // contract), so both copies read only source words, and the words
     // written twice get the same value.
     unsafe {
+        // Single buffers first, and a whole bulk of 4 in one piece out of
+        // the cache (the pair of halves measured a few percent slower).
+        if NARROW {
+            if n == 1 {
+                return copy_fixed::<1, NARROW>(dst, src);
+            }
+            if n == 4 {
+                return copy_fixed::<4, NARROW>(dst, src);
+            }
+        }
         match n {
             0 => {}
             1 => copy_fixed::<1, NARROW>(dst, src),
@@ -133,6 +143,12 @@ pub(crate) unsafe fn copy_words_offsets(
 ) -> usize {
     // SAFETY: in every arm, as in `copy_words`.
     unsafe {
+        if n == 1 {
+            return copy_fixed_offsets::<1>(dst, src, base);
+        }
+        if n == 4 {
+            return copy_fixed_offsets::<4>(dst, src, base);
+        }
         match n {
             0 => 0,
             1 => copy_fixed_offsets::<1>(dst, src, base),

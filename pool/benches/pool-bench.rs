@@ -10,7 +10,10 @@
 //! (about 30 s in all); `--full` runs every get/put pair as DPDK does.
 //!
 //! Against rte_mempool: `--vs-dpdk [--pairs N] [--duration-ms N] [--cores N]`
-//! (see `dpdk/vs_dpdk.rs` and the README).
+//! (see `dpdk/vs_dpdk.rs` and the README); `--vs-one single|bulkN KEEP
+//! CACHE --buffers N` runs one case with a fixed amount of work on both
+//! sides, for instruction counts under callgrind; `--cpu-time` times both
+//! sides with each thread's CPU clock (robust to other load on the host).
 //!
 //! Profiling: `--one BULK KEEP CACHE [--track] [--buffers N]` runs only
 //! that pool case on one core; with `--buffers` it does a fixed amount of
@@ -54,6 +57,10 @@ struct Opts {
     vs_dpdk: bool,
     /// `--pairs N`: with `--vs-dpdk`, DPDK/ours pairs per case.
     pairs: usize,
+    /// `--vs-one API KEEP CACHE`: with `--vs-dpdk`, only that case.
+    vs_one: Option<(String, usize, usize)>,
+    /// `--cpu-time`: with `--vs-dpdk`, rates per thread CPU second.
+    cpu_time: bool,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -67,6 +74,8 @@ fn parse_opts() -> Result<Opts, String> {
         cores_given: false,
         vs_dpdk: false,
         pairs: 5,
+        vs_one: None,
+        cpu_time: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -99,6 +108,15 @@ fn parse_opts() -> Result<Opts, String> {
                 opts.cores_given = true;
             }
             "--vs-dpdk" => opts.vs_dpdk = true,
+            "--cpu-time" => opts.cpu_time = true,
+            "--vs-one" => {
+                let api = args.next().ok_or("--vs-one needs API KEEP CACHE")?;
+                let mut num = || -> Result<usize, String> {
+                    let v = args.next().ok_or("--vs-one needs API KEEP CACHE")?;
+                    v.parse().map_err(|_| format!("bad number {v}"))
+                };
+                opts.vs_one = Some((api, num()?, num()?));
+            }
             "--pairs" => {
                 let v = args.next().ok_or("--pairs needs a value")?;
                 opts.pairs = v.parse().map_err(|_| format!("bad --pairs {v}"))?;
@@ -112,7 +130,8 @@ fn parse_opts() -> Result<Opts, String> {
                 return Err(format!(
                     "unknown option {other} (use --quick, --full, --duration-ms N, \
                      --one BULK KEEP CACHE [--track] [--cores N] [--buffers N], \
-                     --vs-dpdk [--pairs N] [--duration-ms N] [--cores N])"
+                     --vs-dpdk [--pairs N] [--duration-ms N] [--cores N] \
+                     [--vs-one single|bulkN KEEP CACHE [--buffers N]] [--cpu-time])"
                 ));
             }
         }
@@ -434,6 +453,9 @@ fn main() {
                 (1..=cpus.min(2)).collect()
             },
             keeps: vec![32, 128],
+            only: opts.vs_one.clone(),
+            buffers: opts.buffers,
+            cpu_time: opts.cpu_time,
         };
         match vs_dpdk::run(&vs) {
             Ok(_) => return,

@@ -32,6 +32,7 @@ mod provider;
 mod ring;
 mod stats;
 mod sync;
+mod words;
 
 #[cfg(all(test, loom))]
 mod loom_models;

@@ -23,6 +23,7 @@ use crate::ring::Ring;
 use crate::stats::{Counters, PoolStats, Stat};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard, sync_static};
+use crate::words::{copy_words, copy_words_from_cache, copy_words_offsets};
 
 /// Page size of the host memory behind [`Pool::with_host_memory`]: a 2 MiB
 /// "hugepage", so placement follows the same rules as real DMA memory.
@@ -30,26 +31,6 @@ pub const HOST_PAGE_SIZE: usize = 2 << 20;
 
 /// Buffers handed to the pool per batch when freeing in bulk.
 const FREE_BATCH: usize = 64;
-
-/// Copies `n` words: an inline loop for the few words of a small burst
-/// (where a call to `memcpy` would cost more than the copy), `memcpy`
-/// beyond.
-///
-/// # Safety
-/// `src` is valid for reading and `dst` for writing `n` words, and the two
-/// ranges do not overlap.
-#[inline(always)]
-unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
-    if n <= 8 {
-        for i in 0..n {
-            // SAFETY: i < n, within both ranges (caller's contract).
-            unsafe { dst.add(i).write(src.add(i).read()) };
-        }
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
-    }
-}
 
 sync_static!(
 /// Every pool core not yet freed: live pools, and destroyed pools waiting
@@ -518,8 +499,10 @@ impl Pool {
         Some(LcoreCache {
             pool: self,
             slot,
-            size: core.cache_size,
-            track: core.track,
+            // With tracking every buffer's state changes on its way: no
+            // fast path (a limit of 0 and a mask of 0 turn both off).
+            size: if core.track { 0 } else { core.cache_size },
+            have_mask: if core.track { 0 } else { usize::MAX },
             handle_base: core.handle_base,
             handle_mask: core.handle_mask,
             _pin: pin,
@@ -754,8 +737,12 @@ pub struct LcoreCache<'a> {
     slot: &'a LcoreSlot,
     /// What the fast paths read, copied out of the core once (it is
     /// immutable while the pool lives).
+    /// The cache size, 0 with tracking (`free_bulk_from`'s fast path
+    /// then never applies).
     size: usize,
-    track: bool,
+    /// ANDed with the cache's length in `alloc_bulk`'s fast path: all ones,
+    /// 0 with tracking (the fast path then never applies).
+    have_mask: usize,
     handle_base: usize,
     handle_mask: usize,
     _pin: lcore::Pin,
@@ -789,16 +776,16 @@ impl LcoreCache<'_> {
     pub fn alloc_bulk(&mut self, out: &mut Vec<Netmem>, n: usize) -> usize {
         out.reserve(n);
         let len = out.len();
-        let track = self.track;
+        let have_mask = self.have_mask;
         let cache = self.stack();
         let have = cache.len;
-        if n <= have && !track {
+        if n <= have & have_mask {
             let start = have - n;
             // SAFETY: `start..have` is initialised cache; after `reserve(n)`
             // the `n` slots past `len` are allocated; the two do not
             // overlap.
             unsafe {
-                copy_words(
+                copy_words_from_cache(
                     out.as_mut_ptr().add(len) as *mut usize,
                     cache.objs.as_ptr().add(start) as *const usize,
                     n,
@@ -842,23 +829,21 @@ impl LcoreCache<'_> {
         let len = from.len();
         let start = len - n.min(len);
         let k = len - start;
-        let (size, track, base, mask) = (self.size, self.track, self.handle_base, self.handle_mask);
+        let (size, base, mask) = (self.size, self.handle_base, self.handle_mask);
         let cache = self.stack();
         let top = cache.len;
-        if k <= size - top && !track {
-            let src = from.as_ptr() as *const usize;
-            let dst = cache.objs.as_mut_ptr() as *mut usize;
-            let mut bad = 0usize;
-            for i in 0..k {
-                // SAFETY: `start + i < len` is an initialised handle of the
-                // vector (Netmem is a repr(transparent) word); `top + i <
-                // size`, within the cache; the two do not overlap.
-                unsafe {
-                    let w = src.add(start + i).read();
-                    bad |= w.wrapping_sub(base);
-                    dst.add(top + i).write(w);
-                }
-            }
+        if top + k <= size {
+            // SAFETY: `start..len` are initialised handles of the vector
+            // (Netmem is a repr(transparent) word); `top + k <= size`,
+            // within the cache; the two do not overlap.
+            let bad = unsafe {
+                copy_words_offsets(
+                    (cache.objs.as_mut_ptr() as *mut usize).add(top),
+                    (from.as_ptr() as *const usize).add(start),
+                    k,
+                    base,
+                )
+            };
             if bad & mask == 0 {
                 cache.len = top + k;
                 self.slot.stats.add_local(Stat::RecycleCached, k as u64);
@@ -940,6 +925,7 @@ impl Netmem {
     /// Gives the word to the pool's own release paths: ownership moves with
     /// it, and it is not counted as a raw word given out (the debug checks
     /// count only words that leave through [`Netmem::into_raw`]).
+    #[inline(always)]
     fn into_word(self) -> usize {
         let raw = self.raw_word();
         std::mem::forget(self);
@@ -947,6 +933,7 @@ impl Netmem {
     }
 
     /// The word, without giving up ownership.
+    #[inline(always)]
     fn raw_word(&self) -> usize {
         // SAFETY: Netmem is repr(transparent) over a usize-sized word.
         unsafe { std::mem::transmute_copy::<Netmem, usize>(self) }
@@ -1153,7 +1140,7 @@ impl Core {
                 // size) and initialised; `dst` has room for `n` words and
                 // is not part of the cache.
                 unsafe {
-                    copy_words(
+                    copy_words_from_cache(
                         dst.as_mut_ptr() as *mut usize,
                         cache.objs.as_ptr().add(start) as *const usize,
                         n,
@@ -1167,7 +1154,26 @@ impl Core {
                 return true;
             }
         }
+        if self.cache_size == 0 {
+            return self.get_ring_in(slot, dst);
+        }
         self.get_slow(dst)
+    }
+
+    /// A pool without a cache: straight from the ring, counted on the
+    /// lcore's set (what `get_slow` does for a request larger than the
+    /// cache, without its second lcore lookup and dispatch).
+    #[inline(always)]
+    fn get_ring_in(&self, slot: &LcoreSlot, dst: &mut [MaybeUninit<usize>]) -> bool {
+        if !self.ring.dequeue_bulk(dst) {
+            slot.stats.add_local(Stat::AllocEmpty, 1);
+            return false;
+        }
+        slot.stats.add_local(Stat::AllocSlow, dst.len() as u64);
+        if self.track {
+            self.mark_out(dst);
+        }
+        true
     }
 
     /// Records each buffer of a filled `dst` as handed out (tracking).
@@ -1221,7 +1227,7 @@ impl Core {
                     // initialised; `dst` has room for `k <= n` words and is
                     // not part of the cache.
                     unsafe {
-                        copy_words(
+                        copy_words_from_cache(
                             dst.as_mut_ptr() as *mut usize,
                             cache.objs.as_ptr().add(start) as *const usize,
                             k,
@@ -1376,7 +1382,25 @@ impl Core {
                 return;
             }
         }
+        if self.cache_size == 0 {
+            self.put_ring_in(slot, raws);
+            return;
+        }
         self.put_slow(raws);
+    }
+
+    /// A pool without a cache: straight into the ring, counted on the
+    /// lcore's set (what `put_slow` does then, without its second lcore
+    /// lookup and dispatch).
+    #[inline(always)]
+    fn put_ring_in(&self, slot: &LcoreSlot, raws: &[usize]) {
+        let n = raws.len() as u64;
+        if self.ring.enqueue_bulk(raws) {
+            slot.stats.add_local(Stat::RecycleRing, n);
+        } else {
+            self.lost_ring_full(raws.len());
+            slot.stats.add_local(Stat::RecycleRingFull, n);
+        }
     }
 
     #[inline(never)]

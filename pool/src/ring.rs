@@ -24,23 +24,19 @@ type Slot = loom::cell::UnsafeCell<usize>;
 #[cfg(not(loom))]
 type Slot = core::cell::UnsafeCell<usize>;
 
-/// Copies `n` words: an inline loop for a few (a call to `memcpy` costs
-/// more than copying a small burst), `memcpy` beyond.
-///
-/// # Safety
-/// `src` is valid for reading and `dst` for writing `n` words, and the two
-/// ranges do not overlap.
+use crate::words::INLINE_WORDS;
 #[cfg(not(loom))]
-#[inline(always)]
-unsafe fn copy_words(dst: *mut usize, src: *const usize, n: usize) {
-    if n <= 16 {
-        for i in 0..n {
-            // SAFETY: i < n, within both ranges (caller's contract).
-            unsafe { dst.add(i).write(src.add(i).read()) };
-        }
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+use crate::words::copy_words;
+
+/// Spins until `tail` reaches `head` (Acquire loads): an earlier thread of
+/// the same side has reserved a span but not yet published it. Out of line,
+/// so the uncontended enqueue and dequeue keep few registers.
+#[cold]
+#[inline(never)]
+fn wait_until(tail: &AtomicUsize, head: usize) {
+    let mut spins = 0;
+    while tail.load(Acquire) != head {
+        spin_wait(&mut spins);
     }
 }
 
@@ -113,6 +109,7 @@ impl Ring {
     }
 
     /// Enqueues all of `items` or none; returns whether it did.
+    #[inline]
     pub(crate) fn enqueue_bulk(&self, items: &[usize]) -> bool {
         let n = items.len();
         if n == 0 {
@@ -139,9 +136,11 @@ impl Ring {
         let mut head = self.prod_head.load(Acquire);
         loop {
             let cons_tail = self.cons_tail.load(Acquire);
-            let used = head.wrapping_sub(cons_tail);
-            if used > cap || cap - used < n {
-                // `used > cap` only with a stale head; re-read it.
+            // Free slots. With a stale head, `cons_tail` may be past it:
+            // the difference wraps to more than `cap`, and the CAS below
+            // fails (the head moved) and retries with the current one.
+            let free = cap.wrapping_sub(head.wrapping_sub(cons_tail));
+            if free < n {
                 let fresh = self.prod_head.load(Acquire);
                 if fresh != head {
                     head = fresh;
@@ -157,17 +156,38 @@ impl Ring {
                 Err(now) => head = now,
             }
         }
-        self.write_slots(head, items);
-        let mut spins = 0;
-        while self.prod_tail.load(Acquire) != head {
-            spin_wait(&mut spins);
+        if n <= INLINE_WORDS && (head & self.mask) + n <= cap {
+            self.write_span(head, items);
+            self.publish(&self.prod_tail, head, n);
+        } else {
+            self.write_and_publish(head, items);
         }
-        self.prod_tail.store(head.wrapping_add(n), Release);
         true
+    }
+
+    /// The rest of an enqueue whose span wraps or is too long for an
+    /// inline copy: out of line, so that the common short enqueue keeps
+    /// its few values in scratch registers.
+    #[inline(never)]
+    fn write_and_publish(&self, head: usize, items: &[usize]) {
+        self.write_slots(head, items);
+        self.publish(&self.prod_tail, head, items.len());
+    }
+
+    /// Moves `tail` (prod_tail or cons_tail) from `head` past the `n`
+    /// words of our span, once every earlier span of the same side is
+    /// published.
+    #[inline(always)]
+    fn publish(&self, tail: &AtomicUsize, head: usize, n: usize) {
+        if tail.load(Acquire) != head {
+            wait_until(tail, head);
+        }
+        tail.store(head.wrapping_add(n), Release);
     }
 
     /// Fills all of `dst` from the ring, or takes nothing; returns whether
     /// it did.
+    #[inline]
     pub(crate) fn dequeue_bulk(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
         let n = dst.len();
         if n == 0 {
@@ -181,8 +201,10 @@ impl Ring {
         let mut head = self.cons_head.load(Acquire);
         loop {
             let prod_tail = self.prod_tail.load(Acquire);
+            // With a stale head this may exceed the capacity; the CAS
+            // below then fails (the head moved) and retries.
             let avail = prod_tail.wrapping_sub(head);
-            if avail > self.capacity() || avail < n {
+            if avail < n {
                 let fresh = self.cons_head.load(Acquire);
                 if fresh != head {
                     head = fresh;
@@ -198,16 +220,62 @@ impl Ring {
                 Err(now) => head = now,
             }
         }
-        self.read_slots(head, dst);
-        let mut spins = 0;
-        while self.cons_tail.load(Acquire) != head {
-            spin_wait(&mut spins);
+        if n <= INLINE_WORDS && (head & self.mask) + n <= self.capacity() {
+            self.read_span(head, dst);
+            self.publish(&self.cons_tail, head, n);
+        } else {
+            self.read_and_publish(head, dst);
         }
-        self.cons_tail.store(head.wrapping_add(n), Release);
         true
     }
 
+    /// The rest of a dequeue whose span wraps or is long (as
+    /// `write_and_publish`).
+    #[inline(never)]
+    fn read_and_publish(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
+        self.read_slots(head, dst);
+        self.publish(&self.cons_tail, head, dst.len());
+    }
+
+    /// `write_slots` for a span that does not wrap.
     #[cfg(not(loom))]
+    #[inline(always)]
+    fn write_span(&self, head: usize, items: &[usize]) {
+        let base = self.slots.as_ptr() as *mut usize;
+        // SAFETY: as in `write_slots`; the span does not wrap (caller's
+        // check: (head & mask) + len <= capacity), so it lies inside the
+        // slot array from `head & mask`.
+        unsafe { copy_words(base.add(head & self.mask), items.as_ptr(), items.len()) };
+    }
+
+    /// `read_slots` for a span that does not wrap.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn read_span(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
+        let base = self.slots.as_ptr() as *const usize;
+        // SAFETY: as in `read_slots`; the span does not wrap (caller's
+        // check), so it lies inside the slot array from `head & mask`.
+        unsafe {
+            copy_words(
+                dst.as_mut_ptr() as *mut usize,
+                base.add(head & self.mask),
+                dst.len(),
+            )
+        };
+    }
+
+    #[cfg(loom)]
+    fn write_span(&self, head: usize, items: &[usize]) {
+        self.write_slots(head, items);
+    }
+
+    #[cfg(loom)]
+    fn read_span(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
+        self.read_slots(head, dst);
+    }
+
+    #[cfg(not(loom))]
+    #[inline(always)]
     fn write_slots(&self, head: usize, items: &[usize]) {
         let start = head & self.mask;
         let first = items.len().min(self.capacity() - start);
@@ -224,6 +292,7 @@ impl Ring {
     }
 
     #[cfg(not(loom))]
+    #[inline(always)]
     fn read_slots(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
         let n = dst.len();
         let start = head & self.mask;

@@ -10,10 +10,14 @@
  *   gcc -O3 $(pkg-config --cflags libdpdk) mempool_bench.c \
  *       $(pkg-config --libs libdpdk) -o mempool_bench
  * Run: mempool_bench [EAL options] -- then lines on stdin:
- *   CORES CACHE GET PUT KEEP MS SINGLE
+ *   CORES CACHE GET PUT KEEP MS SINGLE [MAX [CPU]]
  * (SINGLE 1: rte_mempool_get/rte_mempool_put, one object per call, which
  * look the lcore's cache up on every call; 0: rte_mempool_generic_get/put
  * with the lcore's cache pointer taken once, as the autotest does).
+ * MAX, if given and not 0, also stops each lcore after MAX objects (a
+ * fixed amount of work, for instruction counts under callgrind). CPU 1
+ * times each lcore with its thread's CPU clock instead of the monotonic
+ * clock (the time it ran, not the time other processes held its core).
  * Each line is answered with "rate R" (objects per second) or "error ...".
  */
 #include <errno.h>
@@ -38,6 +42,8 @@ struct bench_case {
 	struct rte_mempool *mp;
 	unsigned int cores, get, put, keep, single;
 	double seconds;
+	uint64_t max;
+	int cpu;
 };
 
 static struct bench_case bc;
@@ -48,7 +54,7 @@ static int failed[RTE_MAX_LCORE];
 static double now_s(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(bc.cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -91,7 +97,7 @@ static int per_lcore(void *arg)
 		}
 		count += (uint64_t)rounds * keep;
 		t = now_s() - start;
-	} while (t < bc.seconds);
+	} while (t < bc.seconds && (bc.max == 0 || count < bc.max));
 	rates[lcore] = (double)count / t;
 	return 0;
 empty:
@@ -118,9 +124,11 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		unsigned int cores, cache, get, put, keep, ms, single;
+		unsigned long long max = 0;
+		int cpu = 0;
 		char name[RTE_MEMPOOL_NAMESIZE];
-		if (sscanf(line, "%u %u %u %u %u %u %u", &cores, &cache, &get, &put, &keep, &ms,
-			   &single) != 7) {
+		if (sscanf(line, "%u %u %u %u %u %u %u %llu %d", &cores, &cache, &get, &put, &keep, &ms,
+			   &single, &max, &cpu) < 7) {
 			printf("error bad line\n");
 			fflush(stdout);
 			continue;
@@ -139,7 +147,7 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			continue;
 		}
-		bc = (struct bench_case){ mp, cores, get, put, keep, single, ms / 1000.0 };
+		bc = (struct bench_case){ mp, cores, get, put, keep, single, ms / 1000.0, max, cpu };
 		started = 0;
 		memset(rates, 0, sizeof(rates));
 		memset(failed, 0, sizeof(failed));

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pool::{Netmem, Pool, PoolConfig, lcore};
 
@@ -47,6 +47,34 @@ pub struct VsOpts {
     pub duration: Duration,
     pub cores: Vec<usize>,
     pub keeps: Vec<usize>,
+    /// `--vs-one API KEEP CACHE`: only that case (API `single` or
+    /// `bulkN`), e.g. under callgrind with `--buffers`.
+    pub only: Option<(String, usize, usize)>,
+    /// `--buffers N`: each lcore of both sides stops after N buffers (a
+    /// fixed amount of work: instruction counts per buffer from two runs
+    /// under `valgrind --tool=callgrind --trace-children=yes`).
+    pub buffers: u64,
+    /// `--cpu-time`: both sides time each lcore with its thread's CPU
+    /// clock (`CLOCK_THREAD_CPUTIME_ID`) instead of the monotonic clock, so
+    /// time the thread spent preempted by other processes is not counted.
+    pub cpu_time: bool,
+}
+
+/// Seconds on the monotonic clock or, with `cpu`, the calling thread's CPU
+/// clock.
+fn clock(cpu: bool) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let id = if cpu {
+        libc::CLOCK_THREAD_CPUTIME_ID
+    } else {
+        libc::CLOCK_MONOTONIC
+    };
+    // SAFETY: `ts` is a valid timespec to write; both clocks exist on Linux.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 /// The DPDK side, a child process answering one case per line.
@@ -100,7 +128,7 @@ impl Dpdk {
         Ok(s.trim().to_string())
     }
 
-    fn run(&mut self, c: &Case, dur: Duration) -> Result<f64, String> {
+    fn run(&mut self, c: &Case, dur: Duration, max: u64, cpu: bool) -> Result<f64, String> {
         let (get, single) = match c.api {
             Api::Single => (1, 1),
             Api::Bulk(n) => (n, 0),
@@ -108,14 +136,16 @@ impl Dpdk {
         let stdin = self.stdin.as_mut().ok_or("mempool_bench stdin closed")?;
         writeln!(
             stdin,
-            "{} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {}",
             c.cores,
             c.cache,
             get,
             get,
             c.keep,
             dur.as_millis(),
-            single
+            single,
+            if max == u64::MAX { 0 } else { max },
+            u8::from(cpu)
         )
         .and_then(|_| stdin.flush())
         .map_err(|e| format!("writing to mempool_bench: {e}"))?;
@@ -181,7 +211,7 @@ fn pool_size(cores: usize) -> usize {
 
 /// Our side of one case: the autotest's loop on `cores` pinned threads
 /// (lcores 0..cores); buffers taken and returned per second, summed.
-fn ours(c: &Case, dur: Duration) -> Result<f64, String> {
+fn ours(c: &Case, dur: Duration, max: u64, cpu: bool) -> Result<f64, String> {
     let cfg = PoolConfig::new("vs-dpdk", pool_size(c.cores))
         .with_cache_size(c.cache)
         .with_lcores(c.cores)
@@ -202,8 +232,8 @@ fn ours(c: &Case, dur: Duration) -> Result<f64, String> {
                 lcore::set_current(i).map_err(|e| e.to_string())?;
                 barrier.wait();
                 match case.api {
-                    Api::Single => single_loop(&p, case.keep, dur),
-                    Api::Bulk(n) => bulk_loop(&p, n, case.keep, dur),
+                    Api::Single => single_loop(&p, case.keep, dur, max, cpu),
+                    Api::Bulk(n) => bulk_loop(&p, n, case.keep, dur, max, cpu),
                 }
             })
         })
@@ -218,10 +248,10 @@ fn ours(c: &Case, dur: Duration) -> Result<f64, String> {
     Ok(total)
 }
 
-fn single_loop(p: &Pool, keep: usize, dur: Duration) -> Result<f64, String> {
+fn single_loop(p: &Pool, keep: usize, dur: Duration, max: u64, cpu: bool) -> Result<f64, String> {
     let mut table: Vec<Netmem> = Vec::with_capacity(MAX_KEEP);
     let rounds = (CHECK_EVERY / keep).max(1);
-    let start = Instant::now();
+    let start = clock(cpu);
     let mut count = 0u64;
     loop {
         for _ in 0..rounds {
@@ -236,19 +266,26 @@ fn single_loop(p: &Pool, keep: usize, dur: Duration) -> Result<f64, String> {
             }
         }
         count += (rounds * keep) as u64;
-        let t = start.elapsed();
-        if t >= dur {
-            return Ok(count as f64 / t.as_secs_f64());
+        let t = clock(cpu) - start;
+        if t >= dur.as_secs_f64() || count >= max {
+            return Ok(count as f64 / t);
         }
     }
 }
 
-fn bulk_loop(p: &Pool, n: usize, keep: usize, dur: Duration) -> Result<f64, String> {
+fn bulk_loop(
+    p: &Pool,
+    n: usize,
+    keep: usize,
+    dur: Duration,
+    max: u64,
+    cpu: bool,
+) -> Result<f64, String> {
     // The lcore's cache looked up once, as the autotest does.
     let mut c = p.lcore_cache().ok_or("no lcore cache")?;
     let mut table: Vec<Netmem> = Vec::with_capacity(MAX_KEEP + 128);
     let rounds = (CHECK_EVERY / keep).max(1);
-    let start = Instant::now();
+    let start = clock(cpu);
     let mut count = 0u64;
     loop {
         for _ in 0..rounds {
@@ -266,9 +303,9 @@ fn bulk_loop(p: &Pool, n: usize, keep: usize, dur: Duration) -> Result<f64, Stri
             }
         }
         count += (rounds * keep) as u64;
-        let t = start.elapsed();
-        if t >= dur {
-            return Ok(count as f64 / t.as_secs_f64());
+        let t = clock(cpu) - start;
+        if t >= dur.as_secs_f64() || count >= max {
+            return Ok(count as f64 / t);
         }
     }
 }
@@ -300,7 +337,30 @@ pub fn run(opts: &VsOpts) -> Result<f64, String> {
     }
     let mut dpdk = Dpdk::start(&bin, max_cores)?;
     let mut cases = Vec::new();
+    if let Some((api, keep, cache)) = &opts.only {
+        let api = match api.strip_prefix("bulk") {
+            _ if api == "single" => Api::Single,
+            Some(n) => Api::Bulk(n.parse().map_err(|_| format!("bad API {api}"))?),
+            None => return Err(format!("bad API {api} (single or bulkN)")),
+        };
+        if *keep == 0 || *keep > MAX_KEEP || matches!(api, Api::Bulk(n) if n == 0 || n > *keep) {
+            return Err(format!(
+                "bad case: n_keep {keep} (1..={MAX_KEEP}), bulk 1..=n_keep"
+            ));
+        }
+        for &cores in &opts.cores {
+            cases.push(Case {
+                cores,
+                cache: *cache,
+                api,
+                keep: *keep,
+            });
+        }
+    }
     for &cores in &opts.cores {
+        if opts.only.is_some() {
+            break;
+        }
         for cache in [CACHE_ON, 0] {
             for &keep in &opts.keeps {
                 for api in [Api::Single, Api::Bulk(1), Api::Bulk(4), Api::Bulk(32)] {
@@ -318,10 +378,15 @@ pub fn run(opts: &VsOpts) -> Result<f64, String> {
         }
     }
     println!(
-        "{} cases, {} pairs each (DPDK then ours), {} ms per run; load average at start {}",
+        "{} cases, {} pairs each (DPDK then ours), {} ms {} per run; load average at start {}",
         cases.len(),
         opts.pairs,
         opts.duration.as_millis(),
+        if opts.cpu_time {
+            "of thread CPU time"
+        } else {
+            "wall-clock"
+        },
         load_average()
     );
     println!(
@@ -341,8 +406,8 @@ pub fn run(opts: &VsOpts) -> Result<f64, String> {
         let mut d = Vec::with_capacity(opts.pairs);
         let mut o = Vec::with_capacity(opts.pairs);
         for _ in 0..opts.pairs {
-            d.push(dpdk.run(c, opts.duration)?);
-            o.push(ours(c, opts.duration)?);
+            d.push(dpdk.run(c, opts.duration, opts.buffers, opts.cpu_time)?);
+            o.push(ours(c, opts.duration, opts.buffers, opts.cpu_time)?);
         }
         let (dmin, dmax) = (
             d.iter().copied().fold(f64::INFINITY, f64::min),

@@ -621,11 +621,23 @@ fn cycles_line(report: &str, mode: &str) -> (u64, u64, u64) {
         .find(|l| l.contains("CPU cycles/packet="))
         .unwrap_or_else(|| panic!("no cycles line in:\n{report}"));
     let num = |after: &str, end: char| -> u64 {
-        let rest = l.split(after).nth(1).unwrap_or_else(|| panic!("{after} in {l}"));
-        rest.split(end).next().unwrap_or("").trim().parse().unwrap_or_else(|_| panic!("{after} in {l}"))
+        let rest = l
+            .split(after)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{after} in {l}"));
+        rest.split(end)
+            .next()
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{after} in {l}"))
     };
     assert!(l.contains(&format!("total {mode} packets=")), "{l}");
-    (num("total cycles=", '/'), num("packets=", ')'), num(") at ", ' '))
+    (
+        num("total cycles=", '/'),
+        num("packets=", ')'),
+        num(") at ", ' '),
+    )
 }
 
 /// One interactive session (one boot) driven by a script that waits for
@@ -634,142 +646,184 @@ fn cycles_line(report: &str, mode: &str) -> (u64, u64, u64) {
 /// --record-burst-stats and --record-core-cycles.
 #[test]
 fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
-    rig::retry_on_emulator_fault("fivetswap_csum_tx_first_and_report_extras_in_one_session", || {
-        // w N PATTERN: wait until testpmd printed PATTERN N times.
-        let feed = [
-            "w 1 'Read CLI'",
-            "echo start",
-            "w 1 'Forwarding started'",
-            "sleep 8",
-            "echo stop",
-            "echo 'set fwd csum'",
-            "echo 'csum set ip hw 1'",
-            "echo 'csum set udp hw 1'",
-            "echo 'csum set tcp sw 1'",
-            "echo 'csum set sctp hw 1'",
-            "echo 'csum show 0'",
-            "echo start",
-            "w 2 'Forwarding started'",
-            "sleep 8",
-            "echo stop",
-            "echo 'set fwd io'",
-            "echo 'start tx_first 3'",
-            "w 3 'Forwarding started'",
-            "sleep 3",
-            "echo stop",
-            "echo quit",
-        ];
-        let cmd = format!(
-            "w() {{ until [ \"$(grep -c \"$2\" /tmp/o 2>/dev/null)\" -ge $1 ]; do sleep 0.2; done; }}; \
+    rig::retry_on_emulator_fault(
+        "fivetswap_csum_tx_first_and_report_extras_in_one_session",
+        || {
+            // w N PATTERN: wait until testpmd printed PATTERN N times.
+            let feed = [
+                "w 1 'Read CLI'",
+                "echo start",
+                "w 1 'Forwarding started'",
+                "sleep 8",
+                "echo stop",
+                "echo 'set fwd csum'",
+                "echo 'csum set ip hw 1'",
+                "echo 'csum set udp hw 1'",
+                "echo 'csum set tcp sw 1'",
+                "echo 'csum set sctp hw 1'",
+                "echo 'csum show 0'",
+                "echo start",
+                "w 2 'Forwarding started'",
+                "sleep 8",
+                "echo stop",
+                "echo 'set fwd io'",
+                "echo 'start tx_first 3'",
+                "w 3 'Forwarding started'",
+                "sleep 3",
+                "echo stop",
+                "echo quit",
+            ];
+            let cmd = format!(
+                "w() {{ until [ \"$(grep -c \"$2\" /tmp/o 2>/dev/null)\" -ge $1 ]; do sleep 0.2; done; }}; \
              printf 'set fwd 5tswap\\nshow config fwd\\n' > /tmp/c.txt; : > /tmp/o; \
              ({}) | testpmd -i -l 0-1 {} --burst=16 --record-burst-stats --record-core-cycles --cmdline-file=/tmp/c.txt | tee /tmp/o",
-            feed.join("; "),
-            ports()
-        );
-        let vm = start(&cmd);
-        // Phase 1, 5tswap: UDP and TCP frames in on port 0, out of port 1.
-        let sent: Vec<Vec<u8>> = (0..20)
-            .flat_map(|i| [l4_frame(nic_mac(0), L4::Udp, i, false), l4_frame(nic_mac(0), L4::Tcp, i, false)])
-            .collect();
-        send_all(vm.peer(0), &sent);
-        let got = vm.peer(1).recv_n(sent.len(), Duration::from_secs(10));
-        assert_eq!(got.len(), sent.len(), "5tswap: frames out of port 1");
-        for (s, g) in sent.iter().zip(&got) {
-            assert_eq!(g.len(), s.len());
-            assert_eq!(g[0..6], s[6..12], "MACs swapped");
-            assert_eq!(g[6..12], s[0..6]);
-            assert_eq!(g[26..30], s[30..34], "IPv4 addresses swapped");
-            assert_eq!(g[30..34], s[26..30]);
-            assert_eq!(g[34..36], s[36..38], "L4 ports swapped");
-            assert_eq!(g[36..38], s[34..36]);
-            assert_eq!(g[38..], s[38..], "nothing else changes");
-            let p = frames::parse(g).expect("UDP/TCP over IPv4");
-            assert!(p.ip_csum_ok && p.l4_csum_ok, "checksums still right");
-        }
-
-        // Phase 2, csum: broken checksums in, right ones out. Port 1
-        // computes IP and UDP in hardware, TCP in software; port 0 all in
-        // software.
-        vm.wait_for_line("csum packet forwarding - ports", Duration::from_secs(60))
-            .expect("csum forwarding starts");
-        let to1: Vec<Vec<u8>> = (0..12)
-            .map(|i| l4_frame(nic_mac(0), if i % 2 == 0 { L4::Udp } else { L4::Tcp }, i, i % 3 != 0))
-            .collect();
-        let to0: Vec<Vec<u8>> = (0..6).map(|i| l4_frame(nic_mac(1), L4::Udp, i, true)).collect();
-        send_all(vm.peer(0), &to1);
-        send_all(vm.peer(1), &to0);
-        let got1 = vm.peer(1).recv_n(to1.len(), Duration::from_secs(10));
-        let got0 = vm.peer(0).recv_n(to0.len(), Duration::from_secs(10));
-        assert_eq!((got1.len(), got0.len()), (to1.len(), to0.len()), "csum: frames out");
-        for (port, sent, got) in [(1usize, &to1, &got1), (0, &to0, &got0)] {
-            for (s, g) in sent.iter().zip(got.iter()) {
-                assert_eq!(g.len(), s.len());
-                assert_eq!(g[0..6], [2, 0, 0, 0, 0, port as u8], "port {port}: peer address");
-                assert_eq!(g[6..12], nic_mac(port), "port {port}: own address");
-                let p = frames::parse(g).expect("UDP/TCP over IPv4");
-                assert!(p.ip_csum_ok, "port {port}: IPv4 checksum on the wire");
-                assert!(p.l4_csum_ok, "port {port}: L4 checksum on the wire");
-                assert_eq!(p.payload(g), frames::parse(s).unwrap().payload(s));
-            }
-        }
-
-        // Phase 3: tx_first 3 in io mode sends exactly 3 bursts of 16 on
-        // each port (the peers send nothing back).
-        vm.wait_for_line("Bye...", Duration::from_secs(90)).expect("testpmd ends");
-        std::thread::sleep(Duration::from_millis(500));
-        let (t0, t1) = (vm.peer(0).drain(), vm.peer(1).drain());
-        let out = finish(vm);
-        let o = &out.output;
-        assert_eq!((t0.len(), t1.len()), (48, 48), "tx_first frames on the wires");
-        for (port, f) in [(0usize, &t0), (1, &t1)] {
-            for g in f.iter() {
-                assert_eq!(g[6..12], nic_mac(port));
-                assert_eq!(g[0..6], [2, 0, 0, 0, 0, port as u8]);
-                assert!(frames::parse(g).is_some_and(|p| p.ip_csum_ok));
-            }
-        }
-
-        // The cmdline file ran before the prompt.
-        assert!(o.contains("testpmd> set fwd 5tswap"), "{o}");
-        assert!(o.contains("Set 5tswap packet forwarding mode"));
-        assert!(o.contains("Read CLI commands from /tmp/c.txt"));
-        // csum set / show, in DPDK's words.
-        assert!(o.contains("SCTP checksum offload is not supported by port 1"), "{o}");
-        assert!(o.contains("IP checksum offload is hw\nUDP checksum offload is hw\nTCP checksum offload is sw"), "{o}");
-
-        let r1 = nth_report(o, 1);
-        assert_eq!(fwd_stats(r1, 0), (40, 0, 0, 0));
-        assert_eq!(fwd_stats(r1, 1), (0, 0, 40, 0));
-        let (cyc, pk, mhz) = cycles_line(r1, "5tswap");
-        assert_eq!(pk, 40);
-        assert!(cyc > 0 && mhz > 0, "{r1}");
-        let rx0 = burst_line(r1, 0, "RX").expect("RX-bursts of port 0");
-        let tx1 = burst_line(r1, 1, "TX").expect("TX-bursts of port 1");
-        assert!(rx0.starts_with("RX-bursts : ") && rx0.contains("% of 0 pkts"), "{rx0}");
-        assert!(tx1.starts_with("TX-bursts : ") && tx1.ends_with(']'), "{tx1}");
-
-        let r2 = nth_report(o, 2);
-        assert_eq!(fwd_stats(r2, 0), (12, 0, 6, 0));
-        assert_eq!(fwd_stats(r2, 1), (6, 0, 12, 0));
-        let bad_in_0 = (0..12).filter(|i| i % 3 != 0).count() as u64;
-        assert_eq!(bad_csums(r2, 0), Some((bad_in_0, bad_in_0)), "{r2}");
-        assert_eq!(bad_csums(r2, 1), Some((6, 6)), "{r2}");
-        assert_eq!(cycles_line(r2, "csum").1, 18);
-
-        let r3 = nth_report(o, 3);
-        assert_eq!(fwd_stats(r3, 0), (0, 0, 48, 0));
-        assert_eq!(fwd_stats(r3, 1), (0, 0, 48, 0));
-        for port in 0..2 {
-            assert_eq!(
-                burst_line(r3, port, "TX").as_deref(),
-                Some("TX-bursts : 3 [0% of 0 pkts + 100% of 16 pkts]"),
-                "{r3}"
+                feed.join("; "),
+                ports()
             );
-            let rx = burst_line(r3, port, "RX").expect("RX-bursts");
-            assert!(rx.ends_with("[100% of 0 pkts]"), "only empty polls: {rx}");
-        }
-        assert!(!r3.contains("CPU cycles/packet"), "no packet received, no cycles line");
-    })
+            let vm = start(&cmd);
+            // Phase 1, 5tswap: UDP and TCP frames in on port 0, out of port 1.
+            let sent: Vec<Vec<u8>> = (0..20)
+                .flat_map(|i| {
+                    [
+                        l4_frame(nic_mac(0), L4::Udp, i, false),
+                        l4_frame(nic_mac(0), L4::Tcp, i, false),
+                    ]
+                })
+                .collect();
+            send_all(vm.peer(0), &sent);
+            let got = vm.peer(1).recv_n(sent.len(), Duration::from_secs(10));
+            assert_eq!(got.len(), sent.len(), "5tswap: frames out of port 1");
+            for (s, g) in sent.iter().zip(&got) {
+                assert_eq!(g.len(), s.len());
+                assert_eq!(g[0..6], s[6..12], "MACs swapped");
+                assert_eq!(g[6..12], s[0..6]);
+                assert_eq!(g[26..30], s[30..34], "IPv4 addresses swapped");
+                assert_eq!(g[30..34], s[26..30]);
+                assert_eq!(g[34..36], s[36..38], "L4 ports swapped");
+                assert_eq!(g[36..38], s[34..36]);
+                assert_eq!(g[38..], s[38..], "nothing else changes");
+                let p = frames::parse(g).expect("UDP/TCP over IPv4");
+                assert!(p.ip_csum_ok && p.l4_csum_ok, "checksums still right");
+            }
+
+            // Phase 2, csum: broken checksums in, right ones out. Port 1
+            // computes IP and UDP in hardware, TCP in software; port 0 all in
+            // software.
+            vm.wait_for_line("csum packet forwarding - ports", Duration::from_secs(60))
+                .expect("csum forwarding starts");
+            let to1: Vec<Vec<u8>> = (0..12)
+                .map(|i| {
+                    l4_frame(
+                        nic_mac(0),
+                        if i % 2 == 0 { L4::Udp } else { L4::Tcp },
+                        i,
+                        i % 3 != 0,
+                    )
+                })
+                .collect();
+            let to0: Vec<Vec<u8>> = (0..6)
+                .map(|i| l4_frame(nic_mac(1), L4::Udp, i, true))
+                .collect();
+            send_all(vm.peer(0), &to1);
+            send_all(vm.peer(1), &to0);
+            let got1 = vm.peer(1).recv_n(to1.len(), Duration::from_secs(10));
+            let got0 = vm.peer(0).recv_n(to0.len(), Duration::from_secs(10));
+            assert_eq!(
+                (got1.len(), got0.len()),
+                (to1.len(), to0.len()),
+                "csum: frames out"
+            );
+            for (port, sent, got) in [(1usize, &to1, &got1), (0, &to0, &got0)] {
+                for (s, g) in sent.iter().zip(got.iter()) {
+                    assert_eq!(g.len(), s.len());
+                    assert_eq!(
+                        g[0..6],
+                        [2, 0, 0, 0, 0, port as u8],
+                        "port {port}: peer address"
+                    );
+                    assert_eq!(g[6..12], nic_mac(port), "port {port}: own address");
+                    let p = frames::parse(g).expect("UDP/TCP over IPv4");
+                    assert!(p.ip_csum_ok, "port {port}: IPv4 checksum on the wire");
+                    assert!(p.l4_csum_ok, "port {port}: L4 checksum on the wire");
+                    assert_eq!(p.payload(g), frames::parse(s).unwrap().payload(s));
+                }
+            }
+
+            // Phase 3: tx_first 3 in io mode sends exactly 3 bursts of 16 on
+            // each port (the peers send nothing back).
+            vm.wait_for_line("Bye...", Duration::from_secs(90))
+                .expect("testpmd ends");
+            std::thread::sleep(Duration::from_millis(500));
+            let (t0, t1) = (vm.peer(0).drain(), vm.peer(1).drain());
+            let out = finish(vm);
+            let o = &out.output;
+            assert_eq!(
+                (t0.len(), t1.len()),
+                (48, 48),
+                "tx_first frames on the wires"
+            );
+            for (port, f) in [(0usize, &t0), (1, &t1)] {
+                for g in f.iter() {
+                    assert_eq!(g[6..12], nic_mac(port));
+                    assert_eq!(g[0..6], [2, 0, 0, 0, 0, port as u8]);
+                    assert!(frames::parse(g).is_some_and(|p| p.ip_csum_ok));
+                }
+            }
+
+            // The cmdline file ran before the prompt.
+            assert!(o.contains("testpmd> set fwd 5tswap"), "{o}");
+            assert!(o.contains("Set 5tswap packet forwarding mode"));
+            assert!(o.contains("Read CLI commands from /tmp/c.txt"));
+            // csum set / show, in DPDK's words.
+            assert!(
+                o.contains("SCTP checksum offload is not supported by port 1"),
+                "{o}"
+            );
+            assert!(o.contains("IP checksum offload is hw\nUDP checksum offload is hw\nTCP checksum offload is sw"), "{o}");
+
+            let r1 = nth_report(o, 1);
+            assert_eq!(fwd_stats(r1, 0), (40, 0, 0, 0));
+            assert_eq!(fwd_stats(r1, 1), (0, 0, 40, 0));
+            let (cyc, pk, mhz) = cycles_line(r1, "5tswap");
+            assert_eq!(pk, 40);
+            assert!(cyc > 0 && mhz > 0, "{r1}");
+            let rx0 = burst_line(r1, 0, "RX").expect("RX-bursts of port 0");
+            let tx1 = burst_line(r1, 1, "TX").expect("TX-bursts of port 1");
+            assert!(
+                rx0.starts_with("RX-bursts : ") && rx0.contains("% of 0 pkts"),
+                "{rx0}"
+            );
+            assert!(
+                tx1.starts_with("TX-bursts : ") && tx1.ends_with(']'),
+                "{tx1}"
+            );
+
+            let r2 = nth_report(o, 2);
+            assert_eq!(fwd_stats(r2, 0), (12, 0, 6, 0));
+            assert_eq!(fwd_stats(r2, 1), (6, 0, 12, 0));
+            let bad_in_0 = (0..12).filter(|i| i % 3 != 0).count() as u64;
+            assert_eq!(bad_csums(r2, 0), Some((bad_in_0, bad_in_0)), "{r2}");
+            assert_eq!(bad_csums(r2, 1), Some((6, 6)), "{r2}");
+            assert_eq!(cycles_line(r2, "csum").1, 18);
+
+            let r3 = nth_report(o, 3);
+            assert_eq!(fwd_stats(r3, 0), (0, 0, 48, 0));
+            assert_eq!(fwd_stats(r3, 1), (0, 0, 48, 0));
+            for port in 0..2 {
+                assert_eq!(
+                    burst_line(r3, port, "TX").as_deref(),
+                    Some("TX-bursts : 3 [0% of 0 pkts + 100% of 16 pkts]"),
+                    "{r3}"
+                );
+                let rx = burst_line(r3, port, "RX").expect("RX-bursts");
+                assert!(rx.ends_with("[100% of 0 pkts]"), "only empty polls: {rx}");
+            }
+            assert!(
+                !r3.contains("CPU cycles/packet"),
+                "no packet received, no cycles line"
+            );
+        },
+    )
 }
 
 /// Non-interactive runs in one boot: Enter stops a run without a stop
@@ -786,10 +840,12 @@ fn batch_enter_eof_tx_first_and_multi_flow() {
              testpmd -l 0-1 {p} --forward-mode=txonly --txonly-multi-flow --tx-ip=10.9.0.1,10.9.0.2 --max-packets=600 </dev/null; echo @@rc3=$?"
         );
         let vm = Vm::start(VmConfig::default(), &cmd).expect("boot the guest");
-        vm.wait_for_line("@@rc2=", Duration::from_secs(150)).expect("second run ends");
+        vm.wait_for_line("@@rc2=", Duration::from_secs(150))
+            .expect("second run ends");
         std::thread::sleep(Duration::from_millis(300));
         let (a0, a1) = (vm.peer(0).drain(), vm.peer(1).drain());
-        vm.wait_for_line("@@rc3=", Duration::from_secs(120)).expect("third run ends");
+        vm.wait_for_line("@@rc3=", Duration::from_secs(120))
+            .expect("third run ends");
         std::thread::sleep(Duration::from_millis(300));
         let m1 = vm.peer(1).drain();
         let out = vm.wait().expect("guest command ends");
@@ -801,10 +857,17 @@ fn batch_enter_eof_tx_first_and_multi_flow() {
         let runs: Vec<&str> = o.split("@@rc").collect();
         // Run 1: no stop condition; Enter stops it.
         assert!(runs[0].contains("Press enter to exit"), "{}", runs[0]);
-        assert!(runs[0].contains("Stopping forwarding (enter pressed)"), "{}", runs[0]);
+        assert!(
+            runs[0].contains("Stopping forwarding (enter pressed)"),
+            "{}",
+            runs[0]
+        );
         // Run 2: stdin at its end from the start, yet it runs its 4 s.
         let r2 = runs[1];
-        assert!(r2.contains("Stopping forwarding (duration reached)"), "{r2}");
+        assert!(
+            r2.contains("Stopping forwarding (duration reached)"),
+            "{r2}"
+        );
         let secs: f64 = r2
             .split("Forwarding time: ")
             .nth(1)
@@ -812,7 +875,11 @@ fn batch_enter_eof_tx_first_and_multi_flow() {
             .and_then(|t| t.parse().ok())
             .expect("forwarding time");
         assert!(secs >= 4.0, "{secs}");
-        assert_eq!((a0.len(), a1.len()), (8, 8), "--tx-first: one burst of 8 per port");
+        assert_eq!(
+            (a0.len(), a1.len()),
+            (8, 8),
+            "--tx-first: one burst of 8 per port"
+        );
         assert_eq!(fwd_stats(r2, 0).2, 8);
         assert_eq!(fwd_stats(r2, 1).2, 8);
         assert_eq!(
@@ -820,13 +887,20 @@ fn batch_enter_eof_tx_first_and_multi_flow() {
             Some("TX-bursts : 1 [0% of 0 pkts + 100% of 8 pkts]")
         );
         // Run 3: the source is (dst | n << 8) + lcore for the nth frame.
-        assert!(fwd_stats(runs[2], 1).2 as usize == m1.len() && m1.len() >= 256, "{}", m1.len());
+        assert!(
+            fwd_stats(runs[2], 1).2 as usize == m1.len() && m1.len() >= 256,
+            "{}",
+            m1.len()
+        );
         for (i, g) in m1.iter().enumerate() {
             let p = frames::parse(g).expect("UDP/IPv4");
             assert!(p.ip_csum_ok, "frame {i}: IPv4 checksum");
             assert_eq!(
                 p.ip,
-                frames::Ip::V4(Ipv4Addr::new(10, 9, (i % 256) as u8, 3), Ipv4Addr::new(10, 9, 0, 2)),
+                frames::Ip::V4(
+                    Ipv4Addr::new(10, 9, (i % 256) as u8, 3),
+                    Ipv4Addr::new(10, 9, 0, 2)
+                ),
                 "frame {i}"
             );
         }

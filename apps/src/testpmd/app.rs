@@ -13,8 +13,8 @@ use super::engine::{self, LcoreWork, ModeParams, Running, Stream, StreamSpec, Tx
 use super::lcores;
 use super::options::{self, CaptureSpec, Config, FwdMode, Mac, Parsed, USAGE_EXIT};
 use super::report::{
-    self, BurstSpread, CoreCycles, ForwardReport, FwdCounters, PortCounters, PortForward,
-    PortInfo, PortSample, Rates,
+    self, BurstSpread, CoreCycles, ForwardReport, FwdCounters, PortCounters, PortForward, PortInfo,
+    PortSample, Rates,
 };
 use pmd::{Port, PortConfig, RxQueue, TxQueue};
 use pool::{Pool, PoolConfig};
@@ -819,13 +819,14 @@ impl App {
             Command::CsumSet { layer, hw, port } => {
                 PortSel::One(port).ports(n)?;
                 if self.running.is_some() {
-                    return Err(format!("Please stop forwarding before changing port {port}'s checksum offloads"));
-                }
-                if self.csum[port].set(layer, hw).is_err() && hw {
-                    h.say(&format!(
-                        "{} checksum offload is not supported by port {port}",
-                        layer.label()
+                    return Err(format!(
+                        "Please stop forwarding before changing port {port}'s checksum offloads"
                     ));
+                }
+                if let Err(e) = self.csum[port].set(layer, hw)
+                    && hw
+                {
+                    h.say(&format!("{e} by port {port}"));
                 }
                 h.say(&self.csum[port].show());
             }

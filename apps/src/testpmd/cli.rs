@@ -53,7 +53,10 @@ pub enum Command {
     /// `set fwd MODE [retry]`.
     SetFwd(FwdMode, bool),
     /// `set burst tx delay D retry N`: the retry's wait (us) and count.
-    SetBurstTx { delay_us: u32, retry: u32 },
+    SetBurstTx {
+        delay_us: u32,
+        retry: u32,
+    },
     /// `csum set ip|udp|tcp hw|sw PORT`.
     CsumSet {
         layer: CsumLayer,
@@ -143,7 +146,9 @@ pub fn parse(line: &str) -> Result<Command, String> {
                     n.parse()
                         .ok()
                         .filter(|v| (1..=u32::from(u16::MAX)).contains(v))
-                        .ok_or_else(|| format!("start tx_first: {n:?} is not a burst count (1..=65535)"))?,
+                        .ok_or_else(|| {
+                            format!("start tx_first: {n:?} is not a burst count (1..=65535)")
+                        })?,
                 ),
             },
             Some(x) => return Err(format!("unexpected {x:?} at the end of the command")),
@@ -151,8 +156,9 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "csum" => match w.next().copied() {
             Some("set") => {
                 let l = w.next().ok_or("csum set: missing ip|udp|tcp")?;
-                let layer = CsumLayer::parse(l)
-                    .ok_or_else(|| format!("csum set: {l:?}: expected ip, udp, tcp, sctp, outer-ip or outer-udp"))?;
+                let layer = CsumLayer::parse(l).ok_or_else(|| {
+                    format!("csum set: {l:?}: expected ip, udp, tcp, sctp, outer-ip or outer-udp")
+                })?;
                 let hw = match w.next().copied() {
                     Some("hw") => true,
                     Some("sw") => false,
@@ -206,7 +212,8 @@ pub fn parse(line: &str) -> Result<Command, String> {
             Some("burst") => {
                 let num = |t: Option<&&str>, what: &str| -> Result<u32, String> {
                     let t = t.ok_or_else(|| format!("set burst tx: missing {what}"))?;
-                    t.parse().map_err(|_| format!("{t:?} is not a number ({what})"))
+                    t.parse()
+                        .map_err(|_| format!("{t:?} is not a number ({what})"))
                 };
                 if (w.next().copied(), w.next().copied()) != (Some("tx"), Some("delay")) {
                     return Err("set burst: expected set burst tx delay US retry N".into());

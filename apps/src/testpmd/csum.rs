@@ -58,14 +58,21 @@ impl CsumLayer {
     }
 }
 
+/// A checksum offload neither chip has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{} checksum offload is not supported", .0.label())]
+pub struct NotOffered(pub CsumLayer);
+
 impl CsumOffloads {
-    /// Sets one layer; `Err` for the layers no chip offers.
-    pub fn set(&mut self, layer: CsumLayer, hw: bool) -> Result<(), ()> {
+    /// Sets one layer; an error for the layers no chip offers.
+    pub fn set(&mut self, layer: CsumLayer, hw: bool) -> Result<(), NotOffered> {
         match layer {
             CsumLayer::Ip => self.ip = hw,
             CsumLayer::Udp => self.udp = hw,
             CsumLayer::Tcp => self.tcp = hw,
-            CsumLayer::Sctp | CsumLayer::OuterIp | CsumLayer::OuterUdp => return Err(()),
+            CsumLayer::Sctp | CsumLayer::OuterIp | CsumLayer::OuterUdp => {
+                return Err(NotOffered(layer));
+            }
         }
         Ok(())
     }
@@ -182,7 +189,9 @@ mod tests {
         f.extend_from_slice(&ip);
         let mut l4 = vec![0x04, 0x00, 0x08, 0x00];
         if proto == 6 {
-            l4.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0xbe, 0xef, 0, 0]);
+            l4.extend_from_slice(&[
+                0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0xbe, 0xef, 0, 0,
+            ]);
         } else {
             l4.extend_from_slice(&(l4len as u16).to_be_bytes());
             l4.extend_from_slice(&[0xbe, 0xef]);
@@ -226,7 +235,10 @@ mod tests {
             tcp: true,
         };
         let off = process(&mut f, len, cfg);
-        assert!(off.flags.contains(TxFlags::IPV4 | TxFlags::IP_CKSUM | TxFlags::TCP_CKSUM));
+        assert!(
+            off.flags
+                .contains(TxFlags::IPV4 | TxFlags::IP_CKSUM | TxFlags::TCP_CKSUM)
+        );
         assert_eq!((off.l2_len, off.l3_len, off.l4_len), (14, 20, 20));
         // Mixed: IP in hardware, UDP in software.
         let mut u = broken(17, 5);
@@ -275,10 +287,16 @@ mod tests {
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         let before = arp.clone();
         let len = arp.len();
-        assert_eq!(process(&mut arp, len, CsumOffloads::default()), TxOffload::default());
+        assert_eq!(
+            process(&mut arp, len, CsumOffloads::default()),
+            TxOffload::default()
+        );
         assert_eq!(arp, before);
         let mut cfg = CsumOffloads::default();
-        assert!(cfg.set(CsumLayer::Sctp, true).is_err());
+        assert_eq!(
+            cfg.set(CsumLayer::Sctp, true).unwrap_err().to_string(),
+            "SCTP checksum offload is not supported"
+        );
         assert!(cfg.set(CsumLayer::Udp, true).is_ok());
         assert!(cfg.show().contains("UDP checksum offload is hw"));
         assert!(cfg.show().contains("IP checksum offload is sw"));

@@ -382,7 +382,10 @@ impl Stream {
 
     fn count_cycles(&mut self, t0: u64) {
         if self.params.record_cycles {
-            self.extras.cycles = self.extras.cycles.wrapping_add(cycles_now().wrapping_sub(t0));
+            self.extras.cycles = self
+                .extras
+                .cycles
+                .wrapping_add(cycles_now().wrapping_sub(t0));
         }
     }
 
@@ -545,7 +548,11 @@ pub enum LaunchError {
 
 /// Starts one pinned thread per entry of `work`; each first sends
 /// `tx_first` txonly bursts on every stream (`start tx_first N`).
-pub fn launch(work: Vec<LcoreWork>, pool: Arc<Pool>, tx_first: u32) -> Result<Running, LaunchError> {
+pub fn launch(
+    work: Vec<LcoreWork>,
+    pool: Arc<Pool>,
+    tx_first: u32,
+) -> Result<Running, LaunchError> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for w in work {

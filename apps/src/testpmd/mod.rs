@@ -35,8 +35,8 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
-pub mod engine;
 pub mod csum;
+pub mod engine;
 pub mod fivetswap;
 pub mod frames;
 pub mod lcores;

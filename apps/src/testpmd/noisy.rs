@@ -100,7 +100,8 @@ impl Noisy {
                 self.mem[i] = std::hint::black_box(self.mem[i]).wrapping_add(1);
             }
         }
-        let per = self.cfg.lkup_num_writes + self.cfg.lkup_num_reads + self.cfg.lkup_num_reads_writes;
+        let per =
+            self.cfg.lkup_num_writes + self.cfg.lkup_num_reads + self.cfg.lkup_num_reads_writes;
         self.ops += per * n as u64;
     }
 

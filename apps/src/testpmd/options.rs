@@ -392,10 +392,18 @@ struct AppArgs {
     #[arg(long = "record-burst-stats")]
     record_burst_stats: bool,
     /// noisy: FIFO size in packets per stream (0: no buffering).
-    #[arg(long = "noisy-tx-sw-buffer-size", value_name = "N", default_value_t = 0)]
+    #[arg(
+        long = "noisy-tx-sw-buffer-size",
+        value_name = "N",
+        default_value_t = 0
+    )]
     noisy_tx_sw_buffer_size: u64,
     /// noisy: flush the FIFO after N ms (0: never).
-    #[arg(long = "noisy-tx-sw-buffer-flushtime", value_name = "MS", default_value_t = 0)]
+    #[arg(
+        long = "noisy-tx-sw-buffer-flushtime",
+        value_name = "MS",
+        default_value_t = 0
+    )]
     noisy_tx_sw_buffer_flushtime: u64,
     /// noisy: MiB of lookup memory per stream.
     #[arg(long = "noisy-lkup-memory", value_name = "MB", default_value_t = 0)]
@@ -407,7 +415,11 @@ struct AppArgs {
     #[arg(long = "noisy-lkup-num-reads", value_name = "N", default_value_t = 0)]
     noisy_lkup_num_reads: u64,
     /// noisy: random read-modify-writes per packet.
-    #[arg(long = "noisy-lkup-num-reads-writes", value_name = "N", default_value_t = 0)]
+    #[arg(
+        long = "noisy-lkup-num-reads-writes",
+        value_name = "N",
+        default_value_t = 0
+    )]
     noisy_lkup_num_reads_writes: u64,
 }
 
@@ -738,9 +750,7 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         );
     }
     if app.interactive && app.tx_first {
-        return err(
-            "--tx-first applies to a non-interactive run; with -i, use start tx_first [N]",
-        );
+        return err("--tx-first applies to a non-interactive run; with -i, use start tx_first [N]");
     }
     if app.auto_start && !app.interactive {
         return err("--auto-start only applies with -i (a non-interactive run always starts)");
@@ -779,7 +789,9 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         ));
     }
     if n.noisy_tx_sw_buffer_flushtime > 0 && n.noisy_tx_sw_buffer_size == 0 {
-        return err("--noisy-tx-sw-buffer-flushtime needs a FIFO: give --noisy-tx-sw-buffer-size too");
+        return err(
+            "--noisy-tx-sw-buffer-flushtime needs a FIFO: give --noisy-tx-sw-buffer-size too",
+        );
     }
     let noisy = NoisyConfig {
         tx_sw_buffer_size: n.noisy_tx_sw_buffer_size as usize,
@@ -969,8 +981,14 @@ mod tests {
             ("-a 00:03.0 -i --tx-first", "non-interactive"),
             ("-a 00:03.0 --noisy-lkup-num-reads=4", "--noisy-lkup-memory"),
             ("-a 00:03.0 --noisy-lkup-memory=5000", "too much"),
-            ("-a 00:03.0 --noisy-tx-sw-buffer-size=100000", "out of range"),
-            ("-a 00:03.0 --noisy-tx-sw-buffer-flushtime=10", "needs a FIFO"),
+            (
+                "-a 00:03.0 --noisy-tx-sw-buffer-size=100000",
+                "out of range",
+            ),
+            (
+                "-a 00:03.0 --noisy-tx-sw-buffer-flushtime=10",
+                "needs a FIFO",
+            ),
             ("-a 00:03.0 --cmdline-file=", "value is required"),
             ("-a 00:03.0 --eth-peer=1,02:00:00:00:00:01", "port 1"),
             ("-a 00:03.0 --eth-peer=0,02:00:00", "not a MAC address"),
@@ -1015,7 +1033,10 @@ mod tests {
         ));
         assert_eq!(c.tx_first, 1);
         assert!(c.txonly_multi_flow && c.record_core_cycles && c.record_burst_stats);
-        assert_eq!(c.cmdline_files, vec![PathBuf::from("/tmp/a"), PathBuf::from("/tmp/b")]);
+        assert_eq!(
+            c.cmdline_files,
+            vec![PathBuf::from("/tmp/a"), PathBuf::from("/tmp/b")]
+        );
         assert_eq!(c.mode, FwdMode::Noisy);
         assert_eq!(
             c.noisy,

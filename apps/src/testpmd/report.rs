@@ -167,7 +167,11 @@ impl BurstSpread {
             return None;
         }
         // (count, size): size 0 first, then the two largest counts.
-        let mut top = [(self.0.first().copied().unwrap_or(0), 0usize), (0, 0), (0, 0)];
+        let mut top = [
+            (self.0.first().copied().unwrap_or(0), 0usize),
+            (0, 0),
+            (0, 0),
+        ];
         for (size, &n) in self.0.iter().enumerate().skip(1) {
             if n == 0 {
                 continue;
@@ -628,7 +632,9 @@ mod tests {
         );
         // Three sizes besides 0: the two most frequent, then "other".
         assert_eq!(
-            spread(&[(0, 50), (4, 30), (8, 15), (2, 5)]).line("RX").unwrap(),
+            spread(&[(0, 50), (4, 30), (8, 15), (2, 5)])
+                .line("RX")
+                .unwrap(),
             "  RX-bursts : 100 [50% of 0 pkts + 30% of 4 pkts + 15% of 8 pkts + 5% of other]"
         );
         // Exactly two sizes besides 0: no "other".
@@ -656,7 +662,12 @@ mod tests {
             mhz: 2600,
         });
         let t = r.text();
-        assert!(t.contains("  Bad-ipcsum: 3              Bad-l4csum: 4              Bad-outer-l4csum: 0"), "{t}");
+        assert!(
+            t.contains(
+                "  Bad-ipcsum: 3              Bad-l4csum: 4              Bad-outer-l4csum: 0"
+            ),
+            "{t}"
+        );
         let block0 = t.split("Forward statistics for port 1").next().unwrap();
         let rx = block0.find("RX-packets").unwrap();
         let bad = block0.find("Bad-ipcsum").unwrap();

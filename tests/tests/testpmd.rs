@@ -829,15 +829,18 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
 /// Non-interactive runs in one boot: Enter stops a run without a stop
 /// condition ("Press enter to exit"); with stdin at end of file a
 /// --duration run goes on to its end; --tx-first sends one burst per
-/// stream; --txonly-multi-flow varies the source address as DPDK does.
+/// stream; --txonly-multi-flow varies the source address as DPDK does;
+/// noisy's FIFO sends only its overflow, and all of it at flush time.
 #[test]
-fn batch_enter_eof_tx_first_and_multi_flow() {
-    rig::retry_on_emulator_fault("batch_enter_eof_tx_first_and_multi_flow", || {
+fn batch_enter_eof_tx_first_multi_flow_and_noisy() {
+    rig::retry_on_emulator_fault("batch_enter_eof_tx_first_multi_flow_and_noisy", || {
         let p = ports();
         let cmd = format!(
             "(sleep 3; echo) | testpmd -l 0-1 {p}; echo @@rc1=$?; \
              testpmd -l 0-1 {p} --tx-first --burst=8 --duration=4 --record-burst-stats </dev/null; echo @@rc2=$?; \
-             testpmd -l 0-1 {p} --forward-mode=txonly --txonly-multi-flow --tx-ip=10.9.0.1,10.9.0.2 --max-packets=600 </dev/null; echo @@rc3=$?"
+             testpmd -l 0-1 {p} --forward-mode=txonly --txonly-multi-flow --tx-ip=10.9.0.1,10.9.0.2 --max-packets=600 </dev/null; echo @@rc3=$?; \
+             testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=32 --noisy-lkup-memory=1 --noisy-lkup-num-reads-writes=2 --max-packets=40; echo @@rc4=$?; \
+             testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=64 --noisy-tx-sw-buffer-flushtime=300 --idle-timeout=3 --duration=60; echo @@rc5=$?"
         );
         let vm = Vm::start(VmConfig::default(), &cmd).expect("boot the guest");
         vm.wait_for_line("@@rc2=", Duration::from_secs(150))
@@ -848,10 +851,29 @@ fn batch_enter_eof_tx_first_and_multi_flow() {
             .expect("third run ends");
         std::thread::sleep(Duration::from_millis(300));
         let m1 = vm.peer(1).drain();
+        // Run 4: a FIFO of 32 lets out only the 8 oldest of 40.
+        vm.wait_for_line("noisy packet forwarding - ports", Duration::from_secs(60))
+            .expect("noisy run starts");
+        let sent: Vec<Vec<u8>> = (0..40).map(|i| udp(nic_mac(0), i as u8, 64 + i)).collect();
+        send_all(vm.peer(0), &sent);
+        let over = vm.peer(1).recv_n(8, Duration::from_secs(10));
+        vm.wait_for_line("@@rc4=", Duration::from_secs(60))
+            .expect("fourth run ends");
+        std::thread::sleep(Duration::from_millis(300));
+        let more = vm.peer(1).drain();
+        assert_eq!(over, sent[..8], "the overflow, oldest first");
+        assert!(more.is_empty(), "{} more frames left the FIFO", more.len());
+        // Run 5: the flush time empties the FIFO.
+        vm.wait_for_line("after 3.0 s without traffic", Duration::from_secs(60))
+            .expect("fifth run starts");
+        let sent5: Vec<Vec<u8>> = (0..10).map(|i| udp(nic_mac(0), i as u8, 100 + i)).collect();
+        send_all(vm.peer(0), &sent5);
+        let flushed = vm.peer(1).recv_n(10, Duration::from_secs(10));
+        assert_eq!(flushed, sent5, "all of the FIFO at flush time, in order");
         let out = vm.wait().expect("guest command ends");
         let o = &out.output;
         assert!(out.success(), "{o}");
-        for rc in ["@@rc1=0", "@@rc2=0", "@@rc3=0"] {
+        for rc in ["@@rc1=0", "@@rc2=0", "@@rc3=0", "@@rc4=0", "@@rc5=0"] {
             assert!(o.contains(rc), "{rc} in:\n{o}");
         }
         let runs: Vec<&str> = o.split("@@rc").collect();
@@ -904,5 +926,11 @@ fn batch_enter_eof_tx_first_and_multi_flow() {
                 "frame {i}"
             );
         }
+        // The FIFO's 32 are freed at stop and counted as dropped.
+        assert_eq!(fwd_stats(runs[3], 0).0, 40);
+        assert_eq!(fwd_stats(runs[3], 1), (0, 0, 8, 32));
+        assert_eq!(fwd_stats(runs[4], 0).0, 10);
+        assert_eq!(fwd_stats(runs[4], 1), (0, 0, 10, 0));
+        assert_eq!(o.matches("Pool: 0 of").count(), 5, "no buffer left in use");
     })
 }

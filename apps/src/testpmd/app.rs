@@ -509,14 +509,7 @@ impl App {
         }
         h.say(&rep.text());
         if let Some(c) = run.capture {
-            let (port, path) = (c.port, c.path().display().to_string());
-            match c.finish() {
-                Ok(s) => h.say(&format!(
-                    "Capture of port {port}: {} frames written to {path}, {} not captured",
-                    s.written, s.missed
-                )),
-                Err(e) => h.say(&format!("Capture of port {port}: {e}")),
-            }
+            finish_capture(h, c);
         }
         h.say("Done.");
         if errors.is_empty() {
@@ -524,6 +517,66 @@ impl App {
         } else {
             Err(errors.join("; "))
         }
+    }
+
+    /// `set capture` while forwarding: the lcores pause (their rings hold
+    /// what arrives meanwhile), the old capture file is closed, the new
+    /// one is attached to the streams, and the lcores go on with their
+    /// counters.
+    fn recapture(&mut self) -> Result<(), String> {
+        let Some(run) = self.running.take() else {
+            return Ok(());
+        };
+        let h = self.human();
+        let RunState {
+            running,
+            started,
+            started_cycles,
+            capture: old,
+            live,
+        } = run;
+        let (mut work, errors) = running.stop();
+        if let Some(c) = old {
+            finish_capture(h, c);
+        }
+        if !errors.is_empty() {
+            self.idle = work;
+            return Err(errors.join("; "));
+        }
+        let capture = match self.capture.take() {
+            Some(c) => match Capture::start(c.port, &c.path) {
+                Ok(cap) => {
+                    self.capture = Some(c);
+                    Some(cap)
+                }
+                Err(e) => {
+                    h.say(&format!("Capture of port {}: {e}", c.port));
+                    None
+                }
+            },
+            None => None,
+        };
+        for w in work.iter_mut() {
+            for s in w.streams.iter_mut() {
+                s.capture_rx = capture
+                    .as_ref()
+                    .filter(|c| c.port == s.spec.rx_port)
+                    .map(Capture::sink);
+                s.capture_tx = capture
+                    .as_ref()
+                    .filter(|c| c.port == s.spec.tx_port)
+                    .map(Capture::sink);
+            }
+        }
+        let running = engine::launch(work, self.pool.clone(), 0).map_err(|e| e.to_string())?;
+        self.running = Some(RunState {
+            running,
+            started,
+            started_cycles,
+            capture,
+            live,
+        });
+        Ok(())
     }
 
     /// Packets the streams have handled this run (received; sent when
@@ -860,15 +913,25 @@ impl App {
             }
             Command::SetCapture { port, path } => {
                 PortSel::One(port).ports(n)?;
-                h.say(&format!(
-                    "Capture of port {port} to {} from the next start",
-                    path.display()
-                ));
+                let shown = path.display().to_string();
                 self.capture = Some(CaptureSpec { port, path });
+                if self.running.is_some() {
+                    self.recapture()?;
+                    h.say(&format!("Capture of port {port} to {shown} from now on"));
+                } else {
+                    h.say(&format!(
+                        "Capture of port {port} to {shown} from the next start"
+                    ));
+                }
             }
             Command::CaptureOff => {
                 self.capture = None;
-                h.say("Capture off from the next start");
+                if self.running.is_some() {
+                    self.recapture()?;
+                    h.say("Capture off");
+                } else {
+                    h.say("Capture off from the next start");
+                }
             }
         }
         Ok(())
@@ -916,6 +979,18 @@ impl App {
             self.cfg.total_num_mbufs
         ));
         h.say("Bye...");
+    }
+}
+
+/// Closes a capture and says what it wrote.
+fn finish_capture(h: Human, c: Capture) {
+    let (port, path) = (c.port, c.path().display().to_string());
+    match c.finish() {
+        Ok(s) => h.say(&format!(
+            "Capture of port {port}: {} frames written to {path}, {} not captured",
+            s.written, s.missed
+        )),
+        Err(e) => h.say(&format!("Capture of port {port}: {e}")),
     }
 }
 

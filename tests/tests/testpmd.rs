@@ -676,7 +676,7 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
             let cmd = format!(
                 "w() {{ until [ \"$(grep -c \"$2\" /tmp/o 2>/dev/null)\" -ge $1 ]; do sleep 0.2; done; }}; \
              printf 'set fwd 5tswap\\nshow config fwd\\n' > /tmp/c.txt; : > /tmp/o; \
-             ({}) | testpmd -i -l 0-1 {} --burst=16 --record-burst-stats --record-core-cycles --cmdline-file=/tmp/c.txt | tee /tmp/o",
+             ({}) | testpmd -i -l 0-1 {} --burst=16 --stats-period=3 --record-burst-stats --record-core-cycles --cmdline-file=/tmp/c.txt | tee /tmp/o",
                 feed.join("; "),
                 ports()
             );
@@ -806,6 +806,20 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
             assert_eq!(bad_csums(r2, 1), Some((6, 6)), "{r2}");
             assert_eq!(cycles_line(r2, "csum").1, 18);
 
+            assert!(
+                o.contains("Set io packet forwarding mode with retry"),
+                "{o}"
+            );
+            assert!(
+                o.contains("io packet forwarding with retry - ports=2"),
+                "{o}"
+            );
+            assert!(
+                o.contains("TX retry num: 5, delay between TX retries: 20us"),
+                "{o}"
+            );
+            // --stats-period with -i: samples while forwarding.
+            assert!(o.matches("NIC statistics for port 0").count() >= 3, "{o}");
             let r3 = nth_report(o, 3);
             assert_eq!(fwd_stats(r3, 0), (0, 0, 48, 0));
             assert_eq!(fwd_stats(r3, 1), (0, 0, 48, 0));
@@ -837,7 +851,7 @@ fn batch_enter_eof_tx_first_multi_flow_and_noisy() {
         let p = ports();
         let cmd = format!(
             "(sleep 3; echo) | testpmd -l 0-1 {p}; echo @@rc1=$?; \
-             testpmd -l 0-1 {p} --tx-first --burst=8 --duration=4 --record-burst-stats </dev/null; echo @@rc2=$?; \
+             testpmd -l 0-1 {p} --no-telemetry --tx-first --burst=8 --duration=4 --record-burst-stats </dev/null; echo @@rc2=$?; \
              testpmd -l 0-1 {p} --forward-mode=txonly --txonly-multi-flow --tx-ip=10.9.0.1,10.9.0.2 --max-packets=600 </dev/null; echo @@rc3=$?; \
              testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=32 --noisy-lkup-memory=1 --noisy-lkup-num-reads-writes=2 --max-packets=40; echo @@rc4=$?; \
              testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=64 --noisy-tx-sw-buffer-flushtime=300 --idle-timeout=3 --duration=60; echo @@rc5=$?"

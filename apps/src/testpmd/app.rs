@@ -346,7 +346,7 @@ impl App {
     fn config_text(&self) -> String {
         let retry = if self.retry_on { " with retry" } else { "" };
         let mut s = format!(
-            "{}{retry} packet forwarding - ports={} - cores={} - streams={} - packets/burst={}",
+            "{} packet forwarding{retry} - ports={} - cores={} - streams={} - packets/burst={}",
             self.mode,
             self.ports.len(),
             self.idle.len().max(1),

@@ -223,9 +223,15 @@ impl Stream {
     pub fn set_params(&mut self, params: ModeParams) {
         self.params = params;
         self.template.clear();
+        // A noisy flush sends up to the whole FIFO in one burst.
+        let largest = if self.params.mode == FwdMode::Noisy {
+            self.params.burst.max(self.params.noisy.tx_sw_buffer_size)
+        } else {
+            self.params.burst
+        };
         self.extras = StreamExtras {
             bursts: self.params.record_bursts.then(|| {
-                let b = BurstSpread::new(self.params.burst);
+                let b = BurstSpread::new(largest);
                 (b.clone(), b)
             }),
             ..StreamExtras::default()
@@ -235,16 +241,14 @@ impl Stream {
             Box::new(Noisy::new(self.params.noisy, seed ^ 0x9e37_79b9_7f4a_7c15))
         });
         // Every mode keeps the txonly frame: `start tx_first` sends it.
-        {
-            let len: usize = self.params.txpkts.iter().map(|l| usize::from(*l)).sum();
-            let mut t = vec![0u8; len];
-            // Payload: a counting pattern, so captures show what was sent.
-            for (i, b) in t.iter_mut().enumerate().skip(frames::UDP_HLEN) {
-                *b = i as u8;
-            }
-            frames::write_udp_headers(&mut t, len, &self.udp_template(0));
-            self.template = t;
+        let len: usize = self.params.txpkts.iter().map(|l| usize::from(*l)).sum();
+        let mut t = vec![0u8; len];
+        // Payload: a counting pattern, so captures show what was sent.
+        for (i, b) in t.iter_mut().enumerate().skip(frames::UDP_HLEN) {
+            *b = i as u8;
         }
+        frames::write_udp_headers(&mut t, len, &self.udp_template(0));
+        self.template = t;
     }
 
     fn udp_template(&self, flow: u32) -> UdpTemplate {

@@ -654,8 +654,11 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
                 "w 1 'Read CLI'",
                 "echo start",
                 "w 1 'Forwarding started'",
+                "echo 'set capture 1 /tmp/k.pcap'",
+                "w 1 'from now on'",
                 "sleep 8",
                 "echo stop",
+                "echo 'set capture off'",
                 "echo 'set fwd csum'",
                 "echo 'csum set ip hw 1'",
                 "echo 'csum set udp hw 1'",
@@ -666,7 +669,8 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
                 "w 2 'Forwarding started'",
                 "sleep 8",
                 "echo stop",
-                "echo 'set fwd io'",
+                "echo 'set burst tx delay 20 retry 5'",
+                "echo 'set fwd io retry'",
                 "echo 'start tx_first 3'",
                 "w 3 'Forwarding started'",
                 "sleep 3",
@@ -681,6 +685,9 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
                 ports()
             );
             let vm = start(&cmd);
+            // `set capture` while forwarding takes effect at once.
+            vm.wait_for_line("to /tmp/k.pcap from now on", Duration::from_secs(60))
+                .expect("capture attached while forwarding");
             // Phase 1, 5tswap: UDP and TCP frames in on port 0, out of port 1.
             let sent: Vec<Vec<u8>> = (0..20)
                 .flat_map(|i| {
@@ -782,6 +789,11 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
             assert!(o.contains("IP checksum offload is hw\nUDP checksum offload is hw\nTCP checksum offload is sw"), "{o}");
 
             let r1 = nth_report(o, 1);
+            assert!(
+                o.contains("Capture of port 1: 40 frames written to /tmp/k.pcap, 0 not captured"),
+                "{o}"
+            );
+            assert!(o.contains("Capture off from the next start"));
             assert_eq!(fwd_stats(r1, 0), (40, 0, 0, 0));
             assert_eq!(fwd_stats(r1, 1), (0, 0, 40, 0));
             let (cyc, pk, mhz) = cycles_line(r1, "5tswap");

@@ -864,7 +864,7 @@ fn batch_enter_eof_tx_first_multi_flow_and_noisy() {
         let cmd = format!(
             "(sleep 3; echo) | testpmd -l 0-1 {p}; echo @@rc1=$?; \
              testpmd -l 0-1 {p} --no-telemetry --tx-first --burst=8 --duration=4 --record-burst-stats </dev/null; echo @@rc2=$?; \
-             testpmd -l 0-1 {p} --forward-mode=txonly --txonly-multi-flow --tx-ip=10.9.0.1,10.9.0.2 --max-packets=600 </dev/null; echo @@rc3=$?; \
+             testpmd -l 0-1 {p} --forward-mode=txonly --txonly-multi-flow --tx-ip=10.9.0.1,10.9.0.2 --max-packets=600 <&-; echo @@rc3=$?; \
              testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=32 --noisy-lkup-memory=1 --noisy-lkup-num-reads-writes=2 --max-packets=40; echo @@rc4=$?; \
              testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=64 --noisy-tx-sw-buffer-flushtime=300 --idle-timeout=3 --duration=60; echo @@rc5=$?"
         );
@@ -934,6 +934,8 @@ fn batch_enter_eof_tx_first_multi_flow_and_noisy() {
             burst_line(r2, 1, "TX").as_deref(),
             Some("TX-bursts : 1 [0% of 0 pkts + 100% of 8 pkts]")
         );
+        // Run 3 ran with stdin closed: an end of input like any other.
+        assert!(!runs[2].contains("reading stdin"), "{}", runs[2]);
         // Run 3: the source is (dst | n << 8) + lcore for the nth frame.
         assert!(
             fwd_stats(runs[2], 1).2 as usize == m1.len() && m1.len() >= 256,

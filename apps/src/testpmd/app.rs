@@ -1007,8 +1007,9 @@ fn stdin_lines() -> Receiver<Option<String>> {
                             return;
                         }
                     }
+                    // A closed stdin (`<&-`) is an end of input, not a fault.
                     Err(e) => {
-                        log::warn!("reading stdin: {e}");
+                        log::debug!("reading stdin: {e}");
                         break;
                     }
                 }

@@ -13,7 +13,7 @@ use super::capture::CaptureSink;
 use super::csum::{self, CsumOffloads};
 use super::fivetswap;
 use super::frames::{self, EchoAction, UdpTemplate};
-use super::noisy::{Noisy, NoisyConfig};
+use super::noisy::{Noisy, NoisyConfig, NoisyFwd};
 use super::options::FwdMode;
 use super::report::{BurstSpread, FwdCounters, StreamForward};
 use pmd::{Packet, RxQueue, Segment, TxQueue};
@@ -367,6 +367,24 @@ impl Stream {
                 }
                 FwdMode::Csum => self.csum_burst(scratch),
                 FwdMode::Noisy => {
+                    let fwd = self.params.noisy.fwd;
+                    if fwd != NoisyFwd::Io {
+                        let (dst, src) = (self.params.tx_peer, self.params.tx_mac);
+                        for d in scratch.iter_mut().filter_map(Packet::data_mut) {
+                            match fwd {
+                                NoisyFwd::Mac => {
+                                    frames::set_macs(d, dst, src);
+                                }
+                                NoisyFwd::Macswap => {
+                                    frames::swap_macs(d);
+                                }
+                                NoisyFwd::FiveTswap => {
+                                    fivetswap::swap(d);
+                                }
+                                NoisyFwd::Io => {}
+                            }
+                        }
+                    }
                     if let Some(nz) = self.noisy.as_mut() {
                         nz.received(scratch);
                         if scratch.is_empty() {

@@ -16,9 +16,34 @@ use pmd::Packet;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// The header work noisy does before buffering (`--noisy-forward-mode`,
+/// as in newer DPDK): none, or that of mac, macswap or 5tswap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NoisyFwd {
+    #[default]
+    Io,
+    Mac,
+    Macswap,
+    FiveTswap,
+}
+
+impl std::str::FromStr for NoisyFwd {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "io" => NoisyFwd::Io,
+            "mac" => NoisyFwd::Mac,
+            "macswap" => NoisyFwd::Macswap,
+            "5tswap" => NoisyFwd::FiveTswap,
+            _ => return Err(format!("{s:?}: expected io, mac, macswap or 5tswap")),
+        })
+    }
+}
+
 /// The noisy settings (DPDK's option names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NoisyConfig {
+    pub fwd: NoisyFwd,
     /// FIFO size in packets (0: no buffering).
     pub tx_sw_buffer_size: usize,
     /// Flush the FIFO after this many ms (0: never).

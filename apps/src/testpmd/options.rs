@@ -11,7 +11,7 @@
 //! gives one line on stderr and exit status 2 ([`USAGE_EXIT`]).
 
 use super::lcores;
-use super::noisy::NoisyConfig;
+use super::noisy::{NoisyConfig, NoisyFwd};
 use clap::{Args, Parser};
 use hw::PciAddress;
 use std::fmt;
@@ -391,6 +391,9 @@ struct AppArgs {
     /// Keep a histogram of RX and TX burst sizes and print it at stop.
     #[arg(long = "record-burst-stats")]
     record_burst_stats: bool,
+    /// noisy: header work before buffering: io, mac, macswap or 5tswap.
+    #[arg(long = "noisy-forward-mode", value_name = "MODE", default_value = "io")]
+    noisy_forward_mode: NoisyFwd,
     /// noisy: FIFO size in packets per stream (0: no buffering).
     #[arg(
         long = "noisy-tx-sw-buffer-size",
@@ -794,6 +797,7 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         );
     }
     let noisy = NoisyConfig {
+        fwd: app.noisy_forward_mode,
         tx_sw_buffer_size: n.noisy_tx_sw_buffer_size as usize,
         tx_sw_buffer_flushtime_ms: n.noisy_tx_sw_buffer_flushtime,
         lkup_memory_mb: n.noisy_lkup_memory as usize,
@@ -980,6 +984,7 @@ mod tests {
             ("-a 00:03.0 --forward-mode=csumx", "unknown forward mode"),
             ("-a 00:03.0 -i --tx-first", "non-interactive"),
             ("-a 00:03.0 --noisy-lkup-num-reads=4", "--noisy-lkup-memory"),
+            ("-a 00:03.0 --noisy-forward-mode=csum", "expected io, mac"),
             ("-a 00:03.0 --noisy-lkup-memory=5000", "too much"),
             (
                 "-a 00:03.0 --noisy-tx-sw-buffer-size=100000",
@@ -1029,7 +1034,8 @@ mod tests {
             "-l 0-1 {TWO} --no-telemetry -- --tx-first --txonly-multi-flow --record-core-cycles \
              --record-burst-stats --cmdline-file=/tmp/a --cmdline-file /tmp/b --forward-mode=noisy \
              --noisy-tx-sw-buffer-size=64 --noisy-tx-sw-buffer-flushtime=10 --noisy-lkup-memory=2 \
-             --noisy-lkup-num-writes=1 --noisy-lkup-num-reads=2 --noisy-lkup-num-reads-writes=3"
+             --noisy-lkup-num-writes=1 --noisy-lkup-num-reads=2 --noisy-lkup-num-reads-writes=3 \
+             --noisy-forward-mode=5tswap"
         ));
         assert_eq!(c.tx_first, 1);
         assert!(c.txonly_multi_flow && c.record_core_cycles && c.record_burst_stats);
@@ -1041,6 +1047,7 @@ mod tests {
         assert_eq!(
             c.noisy,
             NoisyConfig {
+                fwd: NoisyFwd::FiveTswap,
                 tx_sw_buffer_size: 64,
                 tx_sw_buffer_flushtime_ms: 10,
                 lkup_memory_mb: 2,

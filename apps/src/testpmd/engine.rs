@@ -287,8 +287,13 @@ impl Stream {
     /// One txonly burst, whatever the mode (`start tx_first`).
     pub fn tx_first_burst(&mut self, scratch: &mut Vec<Packet>, pool: &Pool) {
         scratch.clear();
+        let t0 = if self.params.record_cycles {
+            cycles_now()
+        } else {
+            0
+        };
         self.generate_txonly(scratch, pool);
-        self.transmit(scratch, 0);
+        self.transmit(scratch, t0);
     }
 
     /// One burst of the stream's mode. Returns the packets handled (for
@@ -454,7 +459,13 @@ impl Stream {
             && !scratch.is_empty()
         {
             for _ in 0..r.num {
-                std::thread::sleep(std::time::Duration::from_micros(u64::from(r.delay_us)));
+                // Busy-waits, as DPDK's rte_delay_us: a sleep would take
+                // tens of microseconds at least.
+                let until = std::time::Instant::now()
+                    + std::time::Duration::from_micros(u64::from(r.delay_us));
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
                 sent += tx.tx_burst(scratch);
                 if scratch.is_empty() {
                     break;

@@ -191,6 +191,9 @@ pub struct Stream {
     pub extras: StreamExtras,
     /// noisy mode's FIFO and lookup memory.
     noisy: Option<Box<Noisy>>,
+    /// Any of cycle counting, burst histograms or noisy: the one flag the
+    /// burst loop tests when none is on.
+    extras_on: bool,
 }
 
 impl Stream {
@@ -213,6 +216,7 @@ impl Stream {
             ip_var: 0,
             extras: StreamExtras::default(),
             noisy: None,
+            extras_on: false,
         };
         s.set_params(s.params.clone());
         s
@@ -240,6 +244,8 @@ impl Stream {
             let seed = (self.spec.rx_port as u64) << 16 | u64::from(self.spec.rx_queue);
             Box::new(Noisy::new(self.params.noisy, seed ^ 0x9e37_79b9_7f4a_7c15))
         });
+        self.extras_on =
+            self.params.record_cycles || self.extras.bursts.is_some() || self.noisy.is_some();
         // Every mode keeps the txonly frame: `start tx_first` sends it.
         let len: usize = self.params.txpkts.iter().map(|l| usize::from(*l)).sum();
         let mut t = vec![0u8; len];
@@ -302,7 +308,8 @@ impl Stream {
     pub fn run_burst(&mut self, scratch: &mut Vec<Packet>, pool: &Pool) -> usize {
         scratch.clear();
         let burst = self.params.burst;
-        let t0 = if self.params.record_cycles {
+        let extras = self.extras_on;
+        let t0 = if extras && self.params.record_cycles {
             cycles_now()
         } else {
             0
@@ -314,11 +321,11 @@ impl Stream {
                 return 0;
             };
             let n = rx.rx_burst(scratch, burst);
-            if let Some((b, _)) = self.extras.bursts.as_mut() {
+            if extras && let Some((b, _)) = self.extras.bursts.as_mut() {
                 b.record(n);
             }
             if n == 0 {
-                if let Some(nz) = self.noisy.as_mut() {
+                if extras && let Some(nz) = self.noisy.as_mut() {
                     nz.flush_due(scratch, std::time::Instant::now());
                     return self.transmit(scratch, t0);
                 }
@@ -407,8 +414,9 @@ impl Stream {
         self.transmit(scratch, t0)
     }
 
+    #[inline]
     fn count_cycles(&mut self, t0: u64) {
-        if self.params.record_cycles {
+        if self.extras_on && self.params.record_cycles {
             self.extras.cycles = self
                 .extras
                 .cycles
@@ -472,7 +480,9 @@ impl Stream {
                 }
             }
         }
-        if let Some((_, b)) = self.extras.bursts.as_mut() {
+        if self.extras_on
+            && let Some((_, b)) = self.extras.bursts.as_mut()
+        {
             b.record(sent);
         }
         let bytes_left: usize = scratch.iter().map(Packet::len).sum();

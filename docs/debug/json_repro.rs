@@ -1,6 +1,6 @@
 //! Scratch reproduction loop (not committed).
 use rig::traffic::{self, TrafficConfig};
-use rig::{Vm, VmConfig, nic_mac, nic_pci};
+use rig::{Echo, Vm, VmConfig, nic_mac, nic_pci};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -32,7 +32,7 @@ fn main() {
         // SAFETY: single-threaded at this point of the scratch program.
         unsafe { std::env::set_var("QTRACE", &trace) };
         let cfg = VmConfig {
-            echo_console: false,
+            echo: Echo::Nothing,
             qemu: (!qemu.is_empty()).then(|| qemu.clone().into()),
             ..VmConfig::default()
         };

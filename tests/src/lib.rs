@@ -27,7 +27,7 @@ pub mod vm;
 pub use peer::FramePeer;
 pub use shm::ShmFile;
 pub use vm::{
-    IVSHMEM_PCI, Nic, NicModel, RunOutput, Vm, VmConfig, mac_str, nic_mac, nic_pci,
+    Echo, IVSHMEM_PCI, Nic, NicModel, RunOutput, Vm, VmConfig, mac_str, nic_mac, nic_pci,
     retry_on_emulator_fault, take_emulator_fault,
 };
 

@@ -86,8 +86,8 @@ pub struct VmConfig {
     pub boot_timeout: Duration,
     /// Longest silence of the guest heartbeat before the run is declared stalled.
     pub stall_timeout: Duration,
-    /// Echo the guest console to stderr as it arrives.
-    pub echo_console: bool,
+    /// What of the guest console is echoed to stderr as it arrives.
+    pub echo: Echo,
     /// The QEMU binary; `None` looks up `qemu-system-x86_64` in PATH.
     pub qemu: Option<PathBuf>,
     /// QEMU trace events to record (`-trace enable=PATTERN` each), with
@@ -114,11 +114,45 @@ impl Default for VmConfig {
             timeout: Duration::from_secs(180),
             boot_timeout: Duration::from_secs(60),
             stall_timeout: Duration::from_secs(20),
-            echo_console: std::env::var("RIG_QUIET").map_or(true, |v| v.is_empty() || v == "0"),
+            echo: Echo::from_env(std::env::var("RIG_QUIET").ok().as_deref()),
             qemu: None,
             trace: Vec::new(),
             image: None,
             extra_args: Vec::new(),
+        }
+    }
+}
+
+/// How much of the guest console a run echoes while it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Everything: kernel, init and the command.
+    Console,
+    /// Only the command's own output (`RIG_QUIET=1`): the kernel's boot
+    /// chatter and init's lines are hidden.
+    Output,
+    /// Nothing (programs that print their own summary).
+    Nothing,
+}
+
+impl Echo {
+    /// `RIG_QUIET` unset, empty or 0: the whole console; else the
+    /// command's output only.
+    pub fn from_env(quiet: Option<&str>) -> Echo {
+        match quiet {
+            None | Some("") | Some("0") => Echo::Console,
+            Some(_) => Echo::Output,
+        }
+    }
+
+    /// Whether a console line is echoed: `in_command` when it comes after
+    /// the command's start marker and before its exit line; the marker
+    /// lines themselves are not the command's.
+    fn shows(self, in_command: bool, marker: bool) -> bool {
+        match self {
+            Echo::Console => true,
+            Echo::Output => in_command && !marker,
+            Echo::Nothing => false,
         }
     }
 }
@@ -369,7 +403,7 @@ impl Vm {
             cv: Condvar::new(),
         });
         if let Some(out) = child.stdout.take() {
-            spawn_console_reader(out, console.clone(), config.echo_console);
+            spawn_console_reader(out, console.clone(), config.echo);
         }
         if let Some(err) = child.stderr.take() {
             spawn_stderr_reader(err, console.clone());
@@ -681,7 +715,7 @@ impl Drop for Cleanup {
     }
 }
 
-fn spawn_console_reader(out: std::process::ChildStdout, console: Arc<Console>, echo: bool) {
+fn spawn_console_reader(out: std::process::ChildStdout, console: Arc<Console>, echo: Echo) {
     let _ = std::thread::Builder::new()
         .name("guest-console".into())
         .spawn(move || {
@@ -697,18 +731,22 @@ fn spawn_console_reader(out: std::process::ChildStdout, console: Arc<Console>, e
                 let line = String::from_utf8_lossy(&raw)
                     .trim_end_matches(['\r', '\n'])
                     .replace('\r', "");
-                if echo {
-                    eprintln!("guest| {line}");
-                }
                 let mut st = console.lock();
+                let mut marker = false;
                 if line.trim() == START && st.started.is_none() {
                     st.started = Some(st.all.len() + 1);
+                    marker = true;
                 } else if let Some(code) = line.trim().strip_prefix(EXIT.trim_end())
                     && st.started.is_some()
                     && st.exit.is_none()
                 {
                     let code = code.trim().parse().unwrap_or(-1);
                     st.exit = Some((code, st.all.len()));
+                    marker = true;
+                }
+                let in_command = st.started.is_some() && (marker || st.exit.is_none());
+                if echo.shows(in_command, marker) {
+                    eprintln!("guest| {line}");
                 }
                 st.all.push(line);
                 st.times.push(now);
@@ -937,6 +975,20 @@ mod tests {
         }
         t.join().unwrap();
         let _ = fs::remove_file(&path);
+    }
+
+    #[test]
+    fn quiet_echoes_the_command_output_and_hides_the_boot() {
+        assert_eq!(Echo::from_env(None), Echo::Console);
+        assert_eq!(Echo::from_env(Some("0")), Echo::Console);
+        assert_eq!(Echo::from_env(Some("")), Echo::Console);
+        assert_eq!(Echo::from_env(Some("1")), Echo::Output);
+        let q = Echo::Output;
+        assert!(!q.shows(false, false), "kernel chatter before the command");
+        assert!(!q.shows(true, true), "the start and exit markers");
+        assert!(q.shows(true, false), "the command's own lines");
+        assert!(Echo::Console.shows(false, false));
+        assert!(!Echo::Nothing.shows(true, false));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 
 use apps::testpmd::pcap;
 use rig::frames;
-use rig::testpmd_out::{HOST, fwd_stats, quick_traffic, udp};
+use rig::frames::{FrameSpec, L4};
+use rig::testpmd_out::{HOST, bad_csums, burst_line, fwd_stats, quick_traffic, udp};
 use rig::traffic::{self, TrafficReport};
 use rig::{FramePeer, RunOutput, Vm, VmConfig, nic_mac, nic_pci};
 use serde_json::Value;
@@ -549,7 +550,7 @@ fn invalid_options_give_one_line_and_status_2_before_any_device() {
             let cases = [
                 "--rxq=0",
                 "--burst=600",
-                "--forward-mode=csum",
+                "--forward-mode=csumx",
                 "-l 0,9",
                 "--txd=30",
                 "--eth-peer=5,02:00:00:00:00:05",
@@ -586,4 +587,383 @@ fn invalid_options_give_one_line_and_status_2_before_any_device() {
             );
         },
     )
+}
+
+/// A UDP or TCP frame from [`HOST`] to `dst`, optionally with broken IPv4
+/// and L4 checksums.
+fn l4_frame(dst: [u8; 6], l4: L4, i: usize, bad: bool) -> Vec<u8> {
+    FrameSpec {
+        src: HOST,
+        l4,
+        sport: 1000 + i as u16,
+        dport: 5000 + i as u16,
+        seed: i as u8,
+        bad_ip_csum: bad,
+        bad_l4_csum: bad,
+        ..FrameSpec::udp4(dst, 80 + 10 * i)
+    }
+    .build()
+}
+
+/// The report printed by the `n`th stop (1-based) of a session.
+fn nth_report(out: &str, n: usize) -> &str {
+    let part = out
+        .split("Waiting for lcores to finish...")
+        .nth(n)
+        .unwrap_or_else(|| panic!("no report {n} in:\n{out}"));
+    part.split("Done.").next().unwrap_or(part)
+}
+
+/// The numbers of the `CPU cycles/packet=` line: (cycles, packets, MHz).
+fn cycles_line(report: &str, mode: &str) -> (u64, u64, u64) {
+    let l = report
+        .lines()
+        .find(|l| l.contains("CPU cycles/packet="))
+        .unwrap_or_else(|| panic!("no cycles line in:\n{report}"));
+    let num = |after: &str, end: char| -> u64 {
+        let rest = l
+            .split(after)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{after} in {l}"));
+        rest.split(end)
+            .next()
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{after} in {l}"))
+    };
+    assert!(l.contains(&format!("total {mode} packets=")), "{l}");
+    (
+        num("total cycles=", '/'),
+        num("packets=", ')'),
+        num(") at ", ' '),
+    )
+}
+
+/// One interactive session (one boot) driven by a script that waits for
+/// testpmd's own output: a --cmdline-file picks 5tswap, then csum with
+/// `csum set` per port, then `start tx_first 3` in io mode, all with
+/// --record-burst-stats and --record-core-cycles.
+#[test]
+fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
+    rig::retry_on_emulator_fault(
+        "fivetswap_csum_tx_first_and_report_extras_in_one_session",
+        || {
+            // w N PATTERN: wait until testpmd printed PATTERN N times.
+            let feed = [
+                "w 1 'Read CLI'",
+                "echo start",
+                "w 1 'Forwarding started'",
+                "echo 'set capture 1 /tmp/k.pcap'",
+                "w 1 'from now on'",
+                "sleep 8",
+                "echo stop",
+                "echo 'set capture off'",
+                "echo 'set fwd csum'",
+                "echo 'csum set ip hw 1'",
+                "echo 'csum set udp hw 1'",
+                "echo 'csum set tcp sw 1'",
+                "echo 'csum set sctp hw 1'",
+                "echo 'csum show 0'",
+                "echo start",
+                "w 2 'Forwarding started'",
+                "sleep 8",
+                "echo stop",
+                "echo 'set burst tx delay 20 retry 5'",
+                "echo 'set fwd io retry'",
+                "echo 'start tx_first 3'",
+                "w 3 'Forwarding started'",
+                "sleep 3",
+                "echo stop",
+                "echo quit",
+            ];
+            let cmd = format!(
+                "w() {{ until [ \"$(grep -c \"$2\" /tmp/o 2>/dev/null)\" -ge $1 ]; do sleep 0.2; done; }}; \
+             printf 'set fwd 5tswap\\nshow config fwd\\n' > /tmp/c.txt; : > /tmp/o; \
+             ({}) | testpmd -i -l 0-1 {} --burst=16 --stats-period=3 --record-burst-stats --record-core-cycles --cmdline-file=/tmp/c.txt | tee /tmp/o",
+                feed.join("; "),
+                ports()
+            );
+            let vm = start(&cmd);
+            // `set capture` while forwarding takes effect at once.
+            vm.wait_for_line("to /tmp/k.pcap from now on", Duration::from_secs(60))
+                .expect("capture attached while forwarding");
+            // Phase 1, 5tswap: UDP and TCP frames in on port 0, out of port 1.
+            let sent: Vec<Vec<u8>> = (0..20)
+                .flat_map(|i| {
+                    [
+                        l4_frame(nic_mac(0), L4::Udp, i, false),
+                        l4_frame(nic_mac(0), L4::Tcp, i, false),
+                    ]
+                })
+                .collect();
+            send_all(vm.peer(0), &sent);
+            let got = vm.peer(1).recv_n(sent.len(), Duration::from_secs(10));
+            assert_eq!(got.len(), sent.len(), "5tswap: frames out of port 1");
+            for (s, g) in sent.iter().zip(&got) {
+                assert_eq!(g.len(), s.len());
+                assert_eq!(g[0..6], s[6..12], "MACs swapped");
+                assert_eq!(g[6..12], s[0..6]);
+                assert_eq!(g[26..30], s[30..34], "IPv4 addresses swapped");
+                assert_eq!(g[30..34], s[26..30]);
+                assert_eq!(g[34..36], s[36..38], "L4 ports swapped");
+                assert_eq!(g[36..38], s[34..36]);
+                assert_eq!(g[38..], s[38..], "nothing else changes");
+                let p = frames::parse(g).expect("UDP/TCP over IPv4");
+                assert!(p.ip_csum_ok && p.l4_csum_ok, "checksums still right");
+            }
+
+            // Phase 2, csum: broken checksums in, right ones out. Port 1
+            // computes IP and UDP in hardware, TCP in software; port 0 all in
+            // software.
+            vm.wait_for_line("csum packet forwarding - ports", Duration::from_secs(60))
+                .expect("csum forwarding starts");
+            let to1: Vec<Vec<u8>> = (0..12)
+                .map(|i| {
+                    l4_frame(
+                        nic_mac(0),
+                        if i % 2 == 0 { L4::Udp } else { L4::Tcp },
+                        i,
+                        i % 3 != 0,
+                    )
+                })
+                .collect();
+            let to0: Vec<Vec<u8>> = (0..6)
+                .map(|i| l4_frame(nic_mac(1), L4::Udp, i, true))
+                .collect();
+            send_all(vm.peer(0), &to1);
+            send_all(vm.peer(1), &to0);
+            let got1 = vm.peer(1).recv_n(to1.len(), Duration::from_secs(10));
+            let got0 = vm.peer(0).recv_n(to0.len(), Duration::from_secs(10));
+            assert_eq!(
+                (got1.len(), got0.len()),
+                (to1.len(), to0.len()),
+                "csum: frames out"
+            );
+            for (port, sent, got) in [(1usize, &to1, &got1), (0, &to0, &got0)] {
+                for (s, g) in sent.iter().zip(got.iter()) {
+                    assert_eq!(g.len(), s.len());
+                    assert_eq!(
+                        g[0..6],
+                        [2, 0, 0, 0, 0, port as u8],
+                        "port {port}: peer address"
+                    );
+                    assert_eq!(g[6..12], nic_mac(port), "port {port}: own address");
+                    let p = frames::parse(g).expect("UDP/TCP over IPv4");
+                    assert!(p.ip_csum_ok, "port {port}: IPv4 checksum on the wire");
+                    assert!(p.l4_csum_ok, "port {port}: L4 checksum on the wire");
+                    assert_eq!(p.payload(g), frames::parse(s).unwrap().payload(s));
+                }
+            }
+
+            // Phase 3: tx_first 3 in io mode sends exactly 3 bursts of 16 on
+            // each port (the peers send nothing back).
+            vm.wait_for_line("Bye...", Duration::from_secs(90))
+                .expect("testpmd ends");
+            std::thread::sleep(Duration::from_millis(500));
+            let (t0, t1) = (vm.peer(0).drain(), vm.peer(1).drain());
+            let out = finish(vm);
+            let o = &out.output;
+            assert_eq!(
+                (t0.len(), t1.len()),
+                (48, 48),
+                "tx_first frames on the wires"
+            );
+            for (port, f) in [(0usize, &t0), (1, &t1)] {
+                for g in f.iter() {
+                    assert_eq!(g[6..12], nic_mac(port));
+                    assert_eq!(g[0..6], [2, 0, 0, 0, 0, port as u8]);
+                    assert!(frames::parse(g).is_some_and(|p| p.ip_csum_ok));
+                }
+            }
+
+            // The cmdline file ran before the prompt.
+            assert!(o.contains("testpmd> set fwd 5tswap"), "{o}");
+            assert!(o.contains("Set 5tswap packet forwarding mode"));
+            assert!(o.contains("Read CLI commands from /tmp/c.txt"));
+            // csum set / show, in DPDK's words.
+            assert!(
+                o.contains("SCTP checksum offload is not supported by port 1"),
+                "{o}"
+            );
+            assert!(o.contains("IP checksum offload is hw\nUDP checksum offload is hw\nTCP checksum offload is sw"), "{o}");
+
+            let r1 = nth_report(o, 1);
+            assert!(
+                o.contains("Capture of port 1: 40 frames written to /tmp/k.pcap, 0 not captured"),
+                "{o}"
+            );
+            assert!(o.contains("Capture off from the next start"));
+            assert_eq!(fwd_stats(r1, 0), (40, 0, 0, 0));
+            assert_eq!(fwd_stats(r1, 1), (0, 0, 40, 0));
+            let (cyc, pk, mhz) = cycles_line(r1, "5tswap");
+            assert_eq!(pk, 40);
+            assert!(cyc > 0 && mhz > 0, "{r1}");
+            let rx0 = burst_line(r1, 0, "RX").expect("RX-bursts of port 0");
+            let tx1 = burst_line(r1, 1, "TX").expect("TX-bursts of port 1");
+            assert!(
+                rx0.starts_with("RX-bursts : ") && rx0.contains("% of 0 pkts"),
+                "{rx0}"
+            );
+            assert!(
+                tx1.starts_with("TX-bursts : ") && tx1.ends_with(']'),
+                "{tx1}"
+            );
+
+            let r2 = nth_report(o, 2);
+            assert_eq!(fwd_stats(r2, 0), (12, 0, 6, 0));
+            assert_eq!(fwd_stats(r2, 1), (6, 0, 12, 0));
+            let bad_in_0 = (0..12).filter(|i| i % 3 != 0).count() as u64;
+            assert_eq!(bad_csums(r2, 0), Some((bad_in_0, bad_in_0)), "{r2}");
+            assert_eq!(bad_csums(r2, 1), Some((6, 6)), "{r2}");
+            assert_eq!(cycles_line(r2, "csum").1, 18);
+
+            assert!(
+                o.contains("Set io packet forwarding mode with retry"),
+                "{o}"
+            );
+            assert!(
+                o.contains("io packet forwarding with retry - ports=2"),
+                "{o}"
+            );
+            assert!(
+                o.contains("TX retry num: 5, delay between TX retries: 20us"),
+                "{o}"
+            );
+            // --stats-period with -i: samples while forwarding.
+            assert!(o.matches("NIC statistics for port 0").count() >= 3, "{o}");
+            let r3 = nth_report(o, 3);
+            assert_eq!(fwd_stats(r3, 0), (0, 0, 48, 0));
+            assert_eq!(fwd_stats(r3, 1), (0, 0, 48, 0));
+            for port in 0..2 {
+                assert_eq!(
+                    burst_line(r3, port, "TX").as_deref(),
+                    Some("TX-bursts : 3 [0% of 0 pkts + 100% of 16 pkts]"),
+                    "{r3}"
+                );
+                let rx = burst_line(r3, port, "RX").expect("RX-bursts");
+                assert!(rx.ends_with("[100% of 0 pkts]"), "only empty polls: {rx}");
+            }
+            assert!(
+                !r3.contains("CPU cycles/packet"),
+                "no packet received, no cycles line"
+            );
+        },
+    )
+}
+
+/// Non-interactive runs in one boot: Enter stops a run without a stop
+/// condition ("Press enter to exit"); with stdin at end of file a
+/// --duration run goes on to its end; --tx-first sends one burst per
+/// stream; --txonly-multi-flow varies the source address as DPDK does;
+/// noisy's FIFO sends only its overflow, and all of it at flush time.
+#[test]
+fn batch_enter_eof_tx_first_multi_flow_and_noisy() {
+    rig::retry_on_emulator_fault("batch_enter_eof_tx_first_multi_flow_and_noisy", || {
+        let p = ports();
+        let cmd = format!(
+            "(sleep 3; echo) | testpmd -l 0-1 {p}; echo @@rc1=$?; \
+             testpmd -l 0-1 {p} --no-telemetry --tx-first --burst=8 --duration=4 --record-burst-stats </dev/null; echo @@rc2=$?; \
+             testpmd -l 0-1 {p} --forward-mode=txonly --txonly-multi-flow --tx-ip=10.9.0.1,10.9.0.2 --max-packets=600 <&-; echo @@rc3=$?; \
+             testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=32 --noisy-lkup-memory=1 --noisy-lkup-num-reads-writes=2 --max-packets=40; echo @@rc4=$?; \
+             testpmd -l 0-1 {p} --forward-mode=noisy --noisy-tx-sw-buffer-size=64 --noisy-tx-sw-buffer-flushtime=300 --noisy-forward-mode=macswap --idle-timeout=3 --duration=60; echo @@rc5=$?"
+        );
+        let vm = Vm::start(VmConfig::default(), &cmd).expect("boot the guest");
+        vm.wait_for_line("@@rc2=", Duration::from_secs(150))
+            .expect("second run ends");
+        std::thread::sleep(Duration::from_millis(300));
+        let (a0, a1) = (vm.peer(0).drain(), vm.peer(1).drain());
+        vm.wait_for_line("@@rc3=", Duration::from_secs(120))
+            .expect("third run ends");
+        std::thread::sleep(Duration::from_millis(300));
+        let m1 = vm.peer(1).drain();
+        // Run 4: a FIFO of 32 lets out only the 8 oldest of 40.
+        vm.wait_for_line("noisy packet forwarding - ports", Duration::from_secs(60))
+            .expect("noisy run starts");
+        let sent: Vec<Vec<u8>> = (0..40).map(|i| udp(nic_mac(0), i as u8, 64 + i)).collect();
+        send_all(vm.peer(0), &sent);
+        let over = vm.peer(1).recv_n(8, Duration::from_secs(10));
+        vm.wait_for_line("@@rc4=", Duration::from_secs(60))
+            .expect("fourth run ends");
+        std::thread::sleep(Duration::from_millis(300));
+        let more = vm.peer(1).drain();
+        assert_eq!(over, sent[..8], "the overflow, oldest first");
+        assert!(more.is_empty(), "{} more frames left the FIFO", more.len());
+        // Run 5: the flush time empties the FIFO.
+        vm.wait_for_line("after 3.0 s without traffic", Duration::from_secs(60))
+            .expect("fifth run starts");
+        let sent5: Vec<Vec<u8>> = (0..10).map(|i| udp(nic_mac(0), i as u8, 100 + i)).collect();
+        send_all(vm.peer(0), &sent5);
+        let flushed = vm.peer(1).recv_n(10, Duration::from_secs(10));
+        assert_eq!(flushed.len(), sent5.len(), "all of the FIFO at flush time");
+        for (s, g) in sent5.iter().zip(&flushed) {
+            // In order, with --noisy-forward-mode=macswap's swap.
+            assert_eq!((&g[0..6], &g[6..12]), (&s[6..12], &s[0..6]));
+            assert_eq!(g[12..], s[12..]);
+        }
+        let out = vm.wait().expect("guest command ends");
+        let o = &out.output;
+        assert!(out.success(), "{o}");
+        for rc in ["@@rc1=0", "@@rc2=0", "@@rc3=0", "@@rc4=0", "@@rc5=0"] {
+            assert!(o.contains(rc), "{rc} in:\n{o}");
+        }
+        let runs: Vec<&str> = o.split("@@rc").collect();
+        // Run 1: no stop condition; Enter stops it.
+        assert!(runs[0].contains("Press enter to exit"), "{}", runs[0]);
+        assert!(
+            runs[0].contains("Stopping forwarding (enter pressed)"),
+            "{}",
+            runs[0]
+        );
+        // Run 2: stdin at its end from the start, yet it runs its 4 s.
+        let r2 = runs[1];
+        assert!(
+            r2.contains("Stopping forwarding (duration reached)"),
+            "{r2}"
+        );
+        let secs: f64 = r2
+            .split("Forwarding time: ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.parse().ok())
+            .expect("forwarding time");
+        assert!(secs >= 4.0, "{secs}");
+        assert_eq!(
+            (a0.len(), a1.len()),
+            (8, 8),
+            "--tx-first: one burst of 8 per port"
+        );
+        assert_eq!(fwd_stats(r2, 0).2, 8);
+        assert_eq!(fwd_stats(r2, 1).2, 8);
+        assert_eq!(
+            burst_line(r2, 1, "TX").as_deref(),
+            Some("TX-bursts : 1 [0% of 0 pkts + 100% of 8 pkts]")
+        );
+        // Run 3 ran with stdin closed: an end of input like any other.
+        assert!(!runs[2].contains("reading stdin"), "{}", runs[2]);
+        // Run 3: the source is (dst | n << 8) + lcore for the nth frame.
+        assert!(
+            fwd_stats(runs[2], 1).2 as usize == m1.len() && m1.len() >= 256,
+            "{}",
+            m1.len()
+        );
+        for (i, g) in m1.iter().enumerate() {
+            let p = frames::parse(g).expect("UDP/IPv4");
+            assert!(p.ip_csum_ok, "frame {i}: IPv4 checksum");
+            assert_eq!(
+                p.ip,
+                frames::Ip::V4(
+                    Ipv4Addr::new(10, 9, (i % 256) as u8, 3),
+                    Ipv4Addr::new(10, 9, 0, 2)
+                ),
+                "frame {i}"
+            );
+        }
+        // The FIFO's 32 are freed at stop and counted as dropped.
+        assert_eq!(fwd_stats(runs[3], 0).0, 40);
+        assert_eq!(fwd_stats(runs[3], 1), (0, 0, 8, 32));
+        assert_eq!(fwd_stats(runs[4], 0).0, 10);
+        assert_eq!(fwd_stats(runs[4], 1), (0, 0, 10, 0));
+        assert_eq!(o.matches("Pool: 0 of").count(), 5, "no buffer left in use");
+    })
 }

@@ -8,11 +8,13 @@
 
 use super::capture::Capture;
 use super::cli::{self, Command, PortSel, ShowWhat};
-use super::engine::{self, LcoreWork, ModeParams, Running, Stream, StreamSpec};
+use super::csum::CsumOffloads;
+use super::engine::{self, LcoreWork, ModeParams, Running, Stream, StreamSpec, TxRetry};
 use super::lcores;
 use super::options::{self, CaptureSpec, Config, FwdMode, Mac, Parsed, USAGE_EXIT};
 use super::report::{
-    self, ForwardReport, FwdCounters, PortCounters, PortForward, PortInfo, PortSample, Rates,
+    self, BurstSpread, CoreCycles, ForwardReport, FwdCounters, PortCounters, PortForward, PortInfo,
+    PortSample, Rates,
 };
 use pmd::rss::RssConfig;
 use pmd::{Port, PortConfig, RxOffloads, RxQueue, TxQueue};
@@ -21,6 +23,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// Exit status when set-up or forwarding fails.
@@ -84,6 +87,8 @@ fn counters(p: &Port) -> PortCounters {
 struct RunState {
     running: Running,
     started: Instant,
+    /// The cycle counter when forwarding started (its rate for the report).
+    started_cycles: u64,
     capture: Option<Capture>,
     /// Every stream's counters, to read while the lcores run.
     live: Vec<(StreamSpec, Arc<engine::StreamCounters>)>,
@@ -98,6 +103,16 @@ struct App {
     running: Option<RunState>,
     mode: FwdMode,
     capture: Option<CaptureSpec>,
+    /// `set fwd MODE retry`.
+    retry_on: bool,
+    /// `set burst tx delay D retry N`.
+    tx_retry: TxRetry,
+    /// `csum set`, per port.
+    csum: Vec<CsumOffloads>,
+    record_core_cycles: bool,
+    record_burst_stats: bool,
+    /// The prompt's next stats time (`--stats-period` with `-i`).
+    next_stats: Option<Instant>,
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -221,6 +236,12 @@ impl App {
         let mut app = App {
             mode: cfg.mode,
             capture: cfg.capture.clone(),
+            retry_on: false,
+            tx_retry: TxRetry::default(),
+            csum: vec![CsumOffloads::default(); ports.len()],
+            record_core_cycles: cfg.record_core_cycles,
+            record_burst_stats: cfg.record_burst_stats,
+            next_stats: None,
             pool,
             ports,
             idle: Vec::new(),
@@ -264,6 +285,13 @@ impl App {
             tx_ip: self.cfg.tx_ip,
             tx_udp: self.cfg.tx_udp,
             flows: self.cfg.flows,
+            retry: self.retry_on.then_some(self.tx_retry),
+            csum: self.csum[spec.tx_port],
+            noisy: self.cfg.noisy,
+            multi_flow: self.cfg.txonly_multi_flow,
+            lcore: 0,
+            record_cycles: self.record_core_cycles,
+            record_bursts: self.record_burst_stats,
         }
     }
 
@@ -288,8 +316,12 @@ impl App {
         for (i, spec) in specs.into_iter().enumerate() {
             let rx = rxq.remove(&(spec.rx_port, spec.rx_queue));
             let tx = txq.remove(&(spec.tx_port, spec.tx_queue));
-            let s = Stream::new(spec, rx, tx, self.params(&spec));
-            work[engine::lcore_of_stream(i, n)].streams.push(s);
+            let w = &mut work[engine::lcore_of_stream(i, n)];
+            let params = ModeParams {
+                lcore: w.lcore,
+                ..self.params(&spec)
+            };
+            w.streams.push(Stream::new(spec, rx, tx, params));
         }
         work.retain(|w| !w.streams.is_empty());
         work
@@ -323,14 +355,21 @@ impl App {
     }
 
     fn config_text(&self) -> String {
+        let retry = if self.retry_on { " with retry" } else { "" };
         let mut s = format!(
-            "{} packet forwarding - ports={} - cores={} - streams={} - packets/burst={}",
+            "{} packet forwarding{retry} - ports={} - cores={} - streams={} - packets/burst={}",
             self.mode,
             self.ports.len(),
             self.idle.len().max(1),
             self.idle.iter().map(|w| w.streams.len()).sum::<usize>(),
             self.cfg.burst
         );
+        if self.retry_on {
+            s.push_str(&format!(
+                "\nTX retry num: {}, delay between TX retries: {}us",
+                self.tx_retry.num, self.tx_retry.delay_us
+            ));
+        }
         if self.mode.generates() {
             s.push_str(&format!(
                 "\n  frame length={} (segments {:?})",
@@ -355,7 +394,7 @@ impl App {
         s
     }
 
-    fn start(&mut self) -> Result<(), String> {
+    fn start(&mut self, tx_first: u32) -> Result<(), String> {
         if self.running.is_some() {
             self.human().say("Packet forwarding already started");
             return Ok(());
@@ -381,9 +420,13 @@ impl App {
         }
         self.human().say(&self.config_text());
         let work = std::mem::take(&mut self.idle);
-        let running = engine::launch(work, self.pool.clone()).map_err(|e| e.to_string())?;
+        let started_cycles = engine::cycles_now();
+        let running =
+            engine::launch(work, self.pool.clone(), tx_first).map_err(|e| e.to_string())?;
+        self.next_stats = self.cfg.stats_period.map(|p| Instant::now() + p);
         self.running = Some(RunState {
             running,
+            started_cycles,
             started: Instant::now(),
             capture,
             live,
@@ -403,11 +446,26 @@ impl App {
         h.say("Telling cores to stop...");
         let elapsed = run.started.elapsed();
         let (mut work, errors) = run.running.stop();
+        let cycles_elapsed = engine::cycles_now().wrapping_sub(run.started_cycles);
+        self.next_stats = None;
         h.say("Waiting for lcores to finish...");
-        let mut fwd = vec![FwdCounters::default(); self.ports.len()];
+        let np = self.ports.len();
+        let mut fwd = vec![FwdCounters::default(); np];
+        let mut bursts: Vec<(BurstSpread, BurstSpread)> = vec![Default::default(); np];
+        let mut bad = vec![(0u64, 0u64); np];
+        let mut busy_cycles = 0u64;
         let mut streams = Vec::new();
         for w in work.iter_mut() {
             for s in w.streams.iter_mut() {
+                s.finish_run();
+                let x = &s.extras;
+                if let Some((rb, tb)) = &x.bursts {
+                    bursts[s.spec.rx_port].0.add(rb);
+                    bursts[s.spec.tx_port].1.add(tb);
+                }
+                bad[s.spec.rx_port].0 += x.bad_ip_csum;
+                bad[s.spec.rx_port].1 += x.bad_l4_csum;
+                busy_cycles = busy_cycles.wrapping_add(x.cycles);
                 let r = s.report();
                 let c = &r.counters;
                 let rx = &mut fwd[r.rx_port];
@@ -430,23 +488,39 @@ impl App {
             .enumerate()
             .map(|(i, p)| {
                 let dev = counters(&p.port).since(&p.run_base);
-                PortForward::new(i, &fwd[i], &dev, elapsed)
+                let mut pf = PortForward::new(i, &fwd[i], &dev, elapsed);
+                if self.mode == FwdMode::Csum {
+                    pf.bad_ip_csum = Some(bad[i].0);
+                    pf.bad_l4_csum = Some(bad[i].1);
+                }
+                if self.record_burst_stats {
+                    let (rb, tb) = std::mem::take(&mut bursts[i]);
+                    pf.rx_bursts = Some(rb);
+                    pf.tx_bursts = Some(tb);
+                }
+                pf
             })
             .collect();
-        let rep = ForwardReport::new(self.mode.name(), elapsed, ports, streams);
+        let mut rep = ForwardReport::new(self.mode.name(), elapsed, ports, streams);
+        if self.record_core_cycles {
+            let packets = if self.mode.generates() {
+                rep.total.tx_packets
+            } else {
+                rep.total.rx_packets
+            };
+            let us = elapsed.as_micros().max(1) as u64;
+            rep.core_cycles = Some(CoreCycles {
+                total_cycles: busy_cycles,
+                packets,
+                mhz: cycles_elapsed / us,
+            });
+        }
         if self.cfg.json {
             println!("{}", rep.json());
         }
         h.say(&rep.text());
         if let Some(c) = run.capture {
-            let (port, path) = (c.port, c.path().display().to_string());
-            match c.finish() {
-                Ok(s) => h.say(&format!(
-                    "Capture of port {port}: {} frames written to {path}, {} not captured",
-                    s.written, s.missed
-                )),
-                Err(e) => h.say(&format!("Capture of port {port}: {e}")),
-            }
+            finish_capture(h, c);
         }
         h.say("Done.");
         if errors.is_empty() {
@@ -454,6 +528,66 @@ impl App {
         } else {
             Err(errors.join("; "))
         }
+    }
+
+    /// `set capture` while forwarding: the lcores pause (their rings hold
+    /// what arrives meanwhile), the old capture file is closed, the new
+    /// one is attached to the streams, and the lcores go on with their
+    /// counters.
+    fn recapture(&mut self) -> Result<(), String> {
+        let Some(run) = self.running.take() else {
+            return Ok(());
+        };
+        let h = self.human();
+        let RunState {
+            running,
+            started,
+            started_cycles,
+            capture: old,
+            live,
+        } = run;
+        let (mut work, errors) = running.stop();
+        if let Some(c) = old {
+            finish_capture(h, c);
+        }
+        if !errors.is_empty() {
+            self.idle = work;
+            return Err(errors.join("; "));
+        }
+        let capture = match self.capture.take() {
+            Some(c) => match Capture::start(c.port, &c.path) {
+                Ok(cap) => {
+                    self.capture = Some(c);
+                    Some(cap)
+                }
+                Err(e) => {
+                    h.say(&format!("Capture of port {}: {e}", c.port));
+                    None
+                }
+            },
+            None => None,
+        };
+        for w in work.iter_mut() {
+            for s in w.streams.iter_mut() {
+                s.capture_rx = capture
+                    .as_ref()
+                    .filter(|c| c.port == s.spec.rx_port)
+                    .map(Capture::sink);
+                s.capture_tx = capture
+                    .as_ref()
+                    .filter(|c| c.port == s.spec.tx_port)
+                    .map(Capture::sink);
+            }
+        }
+        let running = engine::launch(work, self.pool.clone(), 0).map_err(|e| e.to_string())?;
+        self.running = Some(RunState {
+            running,
+            started,
+            started_cycles,
+            capture,
+            live,
+        });
+        Ok(())
     }
 
     /// Packets the streams have handled this run (received; sent when
@@ -477,9 +611,19 @@ impl App {
 
     fn batch(&mut self) -> Result<(), String> {
         install_signal_handlers();
-        self.start()?;
+        self.run_cmdline_files();
+        self.start(self.cfg.tx_first)?;
         let h = self.human();
         let mut why = "signal";
+        // As DPDK's testpmd: Enter stops a run without --stats-period. An
+        // end of input does not (scripts run it with stdin closed or
+        // /dev/null and stop it with a signal or a stop condition).
+        let enter = if self.cfg.stats_period.is_none() {
+            h.say("Press enter to exit");
+            Some(stdin_lines())
+        } else {
+            None
+        };
         match (
             self.cfg.duration,
             self.cfg.max_packets,
@@ -508,6 +652,13 @@ impl App {
         loop {
             std::thread::sleep(Duration::from_millis(5));
             if SIGNALLED.load(Ordering::Relaxed) {
+                break;
+            }
+            if enter
+                .as_ref()
+                .is_some_and(|rx| matches!(rx.try_recv(), Ok(Some(_))))
+            {
+                why = "enter pressed";
                 break;
             }
             if self
@@ -587,33 +738,83 @@ impl App {
         }
     }
 
+    /// Runs `--cmdline-file` commands, echoed after the prompt as DPDK
+    /// does. A `quit` ends that file; a file that cannot be read is
+    /// reported and skipped, as DPDK does.
+    fn run_cmdline_files(&mut self) {
+        let h = self.human();
+        for f in self.cfg.cmdline_files.clone() {
+            let text = match std::fs::read_to_string(&f) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("Failed to process cmdline file: {} ({e})", f.display());
+                    continue;
+                }
+            };
+            for line in text.lines() {
+                h.say(&format!("testpmd> {}", line.trim_end()));
+                if !self.line(line) {
+                    break;
+                }
+            }
+            h.say(&format!("Read CLI commands from {}", f.display()));
+        }
+    }
+
+    /// One prompt line; false for quit.
+    fn line(&mut self, line: &str) -> bool {
+        let h = self.human();
+        match cli::parse(line) {
+            Ok(Command::Quit) => return false,
+            Ok(c) => {
+                if let Err(e) = self.command(c) {
+                    h.say(&format!("Error: {e}"));
+                }
+            }
+            Err(e) => h.say(&format!("Bad arguments: {e}")),
+        }
+        true
+    }
+
     fn interactive(&mut self) -> Result<(), String> {
         let h = self.human();
+        self.run_cmdline_files();
         if self.cfg.auto_start {
-            self.start()?;
+            self.start(0)?;
         }
-        let stdin = std::io::stdin();
-        let echo = !stdin.is_terminal();
-        let mut lines = stdin.lock().lines();
+        let echo = !std::io::stdin().is_terminal();
+        let lines = stdin_lines();
+        h.prompt();
         loop {
-            h.prompt();
-            let Some(line) = lines.next() else {
-                h.say("");
-                break;
+            // Wait for a line, printing --stats-period samples meanwhile.
+            let got = match self.next_stats {
+                Some(at) => lines.recv_timeout(at.saturating_duration_since(Instant::now())),
+                None => lines.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
-            let line = line.map_err(|e| format!("reading commands: {e}"))?;
+            let line = match got {
+                Ok(Some(l)) => l,
+                Ok(None) | Err(RecvTimeoutError::Disconnected) => {
+                    h.say("");
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let (Some(at), Some(p), Some(run)) =
+                        (self.next_stats, self.cfg.stats_period, &self.running)
+                    {
+                        let elapsed = run.started.elapsed();
+                        self.periodic(elapsed);
+                        self.next_stats = Some(at + p);
+                    }
+                    continue;
+                }
+            };
             if echo {
                 h.say(line.trim_end());
             }
-            match cli::parse(&line) {
-                Ok(Command::Quit) => break,
-                Ok(c) => {
-                    if let Err(e) = self.command(c) {
-                        h.say(&format!("Error: {e}"));
-                    }
-                }
-                Err(e) => h.say(&format!("Bad arguments: {e}")),
+            if !self.line(&line) {
+                break;
             }
+            h.prompt();
         }
         if self.running.is_some() {
             self.stop()?;
@@ -636,7 +837,8 @@ impl App {
                     h.say(&line);
                 }
             }
-            Command::Start => self.start()?,
+            Command::Start => self.start(0)?,
+            Command::StartTxFirst(n) => self.start(n)?,
             Command::Stop => self.stop()?,
             Command::ShowConfigFwd => h.say(&self.config_text()),
             Command::ShowPort(what, sel) => {
@@ -668,13 +870,54 @@ impl App {
                     h.say(&format!("\n  NIC statistics for port {i} cleared"));
                 }
             }
-            Command::SetFwd(m) => {
+            Command::SetFwd(m, retry) => {
                 if self.running.is_some() {
                     return Err("stop forwarding before changing the mode".into());
                 }
                 self.mode = m;
+                self.retry_on = retry;
                 self.rearrange();
-                h.say(&format!("Set {m} packet forwarding mode"));
+                let with = if retry { " with retry" } else { "" };
+                h.say(&format!("Set {m} packet forwarding mode{with}"));
+            }
+            Command::SetBurstTx { delay_us, retry } => {
+                if self.running.is_some() {
+                    return Err("stop forwarding before changing the TX retry".into());
+                }
+                self.tx_retry = TxRetry {
+                    delay_us,
+                    num: retry,
+                };
+            }
+            Command::CsumSet { layer, hw, port } => {
+                PortSel::One(port).ports(n)?;
+                if self.running.is_some() {
+                    return Err(format!(
+                        "Please stop forwarding before changing port {port}'s checksum offloads"
+                    ));
+                }
+                if let Err(e) = self.csum[port].set(layer, hw)
+                    && hw
+                {
+                    h.say(&format!("{e} by port {port}"));
+                }
+                h.say(&self.csum[port].show());
+            }
+            Command::CsumShow(port) => {
+                PortSel::One(port).ports(n)?;
+                h.say(&self.csum[port].show());
+            }
+            Command::SetRecordCoreCycles(on) => {
+                if self.running.is_some() {
+                    return Err("stop forwarding first".into());
+                }
+                self.record_core_cycles = on;
+            }
+            Command::SetRecordBurstStats(on) => {
+                if self.running.is_some() {
+                    return Err("stop forwarding first".into());
+                }
+                self.record_burst_stats = on;
             }
             Command::SetPromisc(sel, on) => {
                 for i in sel.ports(n)? {
@@ -690,15 +933,25 @@ impl App {
             }
             Command::SetCapture { port, path } => {
                 PortSel::One(port).ports(n)?;
-                h.say(&format!(
-                    "Capture of port {port} to {} from the next start",
-                    path.display()
-                ));
+                let shown = path.display().to_string();
                 self.capture = Some(CaptureSpec { port, path });
+                if self.running.is_some() {
+                    self.recapture()?;
+                    h.say(&format!("Capture of port {port} to {shown} from now on"));
+                } else {
+                    h.say(&format!(
+                        "Capture of port {port} to {shown} from the next start"
+                    ));
+                }
             }
             Command::CaptureOff => {
                 self.capture = None;
-                h.say("Capture off from the next start");
+                if self.running.is_some() {
+                    self.recapture()?;
+                    h.say("Capture off");
+                } else {
+                    h.say("Capture off from the next start");
+                }
             }
         }
         Ok(())
@@ -747,6 +1000,46 @@ impl App {
         ));
         h.say("Bye...");
     }
+}
+
+/// Closes a capture and says what it wrote.
+fn finish_capture(h: Human, c: Capture) {
+    let (port, path) = (c.port, c.path().display().to_string());
+    match c.finish() {
+        Ok(s) => h.say(&format!(
+            "Capture of port {port}: {} frames written to {path}, {} not captured",
+            s.written, s.missed
+        )),
+        Err(e) => h.say(&format!("Capture of port {port}: {e}")),
+    }
+}
+
+/// Lines of stdin, read by a thread; `None` once at the end of input.
+fn stdin_lines() -> Receiver<Option<String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(Some(l)).is_err() {
+                            return;
+                        }
+                    }
+                    // A closed stdin (`<&-`) is an end of input, not a fault.
+                    Err(e) => {
+                        log::debug!("reading stdin: {e}");
+                        break;
+                    }
+                }
+            }
+            let _ = tx.send(None);
+        });
+    if let Err(e) = spawned {
+        log::warn!("no stdin reader thread: {e}");
+    }
+    rx
 }
 
 /// Where human text goes: stdout, or stderr when stdout carries JSON.

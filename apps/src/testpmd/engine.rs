@@ -10,9 +10,12 @@
 //! exactly one stream and one core.
 
 use super::capture::CaptureSink;
+use super::csum::{self, CsumOffloads};
+use super::fivetswap;
 use super::frames::{self, EchoAction, UdpTemplate};
+use super::noisy::{Noisy, NoisyConfig, NoisyFwd};
 use super::options::FwdMode;
-use super::report::{FwdCounters, StreamForward};
+use super::report::{BurstSpread, FwdCounters, StreamForward};
 use pmd::{Packet, RxQueue, Segment, TxQueue};
 use pool::Pool;
 use std::net::Ipv4Addr;
@@ -109,6 +112,65 @@ pub struct ModeParams {
     pub tx_ip: (Ipv4Addr, Ipv4Addr),
     pub tx_udp: (u16, u16),
     pub flows: u32,
+    /// `set fwd MODE retry`: retry a partly sent burst.
+    pub retry: Option<TxRetry>,
+    /// csum: where the TX port computes each checksum.
+    pub csum: CsumOffloads,
+    pub noisy: NoisyConfig,
+    /// txonly (and tx_first): vary the IPv4 source per packet.
+    pub multi_flow: bool,
+    /// The lcore the stream runs on (multi-flow source addresses).
+    pub lcore: usize,
+    pub record_cycles: bool,
+    pub record_bursts: bool,
+}
+
+/// DPDK's `burst_tx_delay_time` / `burst_tx_retry_num`: when the TX queue
+/// takes only part of a burst, wait `delay_us` and offer the rest again,
+/// at most `num` times, before dropping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxRetry {
+    pub delay_us: u32,
+    pub num: u32,
+}
+
+impl Default for TxRetry {
+    /// DPDK's BURST_TX_WAIT_US and BURST_TX_RETRIES.
+    fn default() -> Self {
+        TxRetry {
+            delay_us: 1,
+            num: 64,
+        }
+    }
+}
+
+/// The CPU's cycle counter (the TSC on x86-64; nanoseconds elsewhere).
+#[inline]
+pub fn cycles_now() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: RDTSC has no memory effects and exists on every x86-64 CPU.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        use std::sync::OnceLock;
+        static T0: OnceLock<std::time::Instant> = OnceLock::new();
+        T0.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+/// What `--record-burst-stats`, `--record-core-cycles` and the csum mode
+/// counted on one stream (plain fields: written by its lcore, read after
+/// the lcore gave the stream back).
+#[derive(Debug, Default, Clone)]
+pub struct StreamExtras {
+    /// (RX, TX) burst sizes.
+    pub bursts: Option<(BurstSpread, BurstSpread)>,
+    /// Cycles of polls that handled packets.
+    pub cycles: u64,
+    pub bad_ip_csum: u64,
+    pub bad_l4_csum: u64,
 }
 
 /// A stream with the queues it owns.
@@ -121,9 +183,17 @@ pub struct Stream {
     pub capture_rx: Option<CaptureSink>,
     pub capture_tx: Option<CaptureSink>,
     pub params: ModeParams,
-    /// Frames txonly/flowgen build; empty for other modes.
+    /// Frames txonly/flowgen (and tx_first) build.
     template: Vec<u8>,
     flow: u32,
+    /// txonly-multi-flow's source address counter.
+    ip_var: u8,
+    pub extras: StreamExtras,
+    /// noisy mode's FIFO and lookup memory.
+    noisy: Option<Box<Noisy>>,
+    /// Any of cycle counting, burst histograms or noisy: the one flag the
+    /// burst loop tests when none is on.
+    extras_on: bool,
 }
 
 impl Stream {
@@ -143,25 +213,48 @@ impl Stream {
             params,
             template: Vec::new(),
             flow: 0,
+            ip_var: 0,
+            extras: StreamExtras::default(),
+            noisy: None,
+            extras_on: false,
         };
         s.set_params(s.params.clone());
         s
     }
 
-    /// Changes the mode settings (between runs).
+    /// Changes the mode settings (between runs) and clears what the
+    /// previous run counted beside the counters.
     pub fn set_params(&mut self, params: ModeParams) {
         self.params = params;
         self.template.clear();
-        if self.params.mode.generates() {
-            let len: usize = self.params.txpkts.iter().map(|l| usize::from(*l)).sum();
-            let mut t = vec![0u8; len];
-            // Payload: a counting pattern, so captures show what was sent.
-            for (i, b) in t.iter_mut().enumerate().skip(frames::UDP_HLEN) {
-                *b = i as u8;
-            }
-            frames::write_udp_headers(&mut t, len, &self.udp_template(0));
-            self.template = t;
+        // A noisy flush sends up to the whole FIFO in one burst.
+        let largest = if self.params.mode == FwdMode::Noisy {
+            self.params.burst.max(self.params.noisy.tx_sw_buffer_size)
+        } else {
+            self.params.burst
+        };
+        self.extras = StreamExtras {
+            bursts: self.params.record_bursts.then(|| {
+                let b = BurstSpread::new(largest);
+                (b.clone(), b)
+            }),
+            ..StreamExtras::default()
+        };
+        self.noisy = (self.params.mode == FwdMode::Noisy).then(|| {
+            let seed = (self.spec.rx_port as u64) << 16 | u64::from(self.spec.rx_queue);
+            Box::new(Noisy::new(self.params.noisy, seed ^ 0x9e37_79b9_7f4a_7c15))
+        });
+        self.extras_on =
+            self.params.record_cycles || self.extras.bursts.is_some() || self.noisy.is_some();
+        // Every mode keeps the txonly frame: `start tx_first` sends it.
+        let len: usize = self.params.txpkts.iter().map(|l| usize::from(*l)).sum();
+        let mut t = vec![0u8; len];
+        // Payload: a counting pattern, so captures show what was sent.
+        for (i, b) in t.iter_mut().enumerate().skip(frames::UDP_HLEN) {
+            *b = i as u8;
         }
+        frames::write_udp_headers(&mut t, len, &self.udp_template(0));
+        self.template = t;
     }
 
     fn udp_template(&self, flow: u32) -> UdpTemplate {
@@ -184,7 +277,29 @@ impl Stream {
             tx_port: self.spec.tx_port,
             tx_queue: self.spec.tx_queue,
             counters: self.counters.snapshot(),
+            bursts: self.extras.bursts.clone(),
         }
+    }
+
+    /// After forwarding stopped: frees what the mode still holds (noisy's
+    /// FIFO), counting it as dropped.
+    pub fn finish_run(&mut self) {
+        if let Some(n) = self.noisy.as_mut() {
+            let held = n.discard();
+            bump(&self.counters.tx_dropped, held as u64);
+        }
+    }
+
+    /// One txonly burst, whatever the mode (`start tx_first`).
+    pub fn tx_first_burst(&mut self, scratch: &mut Vec<Packet>, pool: &Pool) {
+        scratch.clear();
+        let t0 = if self.params.record_cycles {
+            cycles_now()
+        } else {
+            0
+        };
+        self.generate_txonly(scratch, pool);
+        self.transmit(scratch, t0);
     }
 
     /// One burst of the stream's mode. Returns the packets handled (for
@@ -193,6 +308,12 @@ impl Stream {
     pub fn run_burst(&mut self, scratch: &mut Vec<Packet>, pool: &Pool) -> usize {
         scratch.clear();
         let burst = self.params.burst;
+        let extras = self.extras_on;
+        let t0 = if extras && self.params.record_cycles {
+            cycles_now()
+        } else {
+            0
+        };
         if self.params.mode.generates() {
             self.generate(scratch, pool);
         } else {
@@ -200,7 +321,14 @@ impl Stream {
                 return 0;
             };
             let n = rx.rx_burst(scratch, burst);
+            if extras && let Some((b, _)) = self.extras.bursts.as_mut() {
+                b.record(n);
+            }
             if n == 0 {
+                if extras && let Some(nz) = self.noisy.as_mut() {
+                    nz.flush_due(scratch, std::time::Instant::now());
+                    return self.transmit(scratch, t0);
+                }
                 return 0;
             }
             let bytes: usize = scratch.iter().map(Packet::len).sum();
@@ -242,9 +370,84 @@ impl Stream {
                     });
                     bump(&self.counters.rx_consumed, (before - scratch.len()) as u64);
                 }
+                FwdMode::FiveTswap => {
+                    for p in scratch.iter_mut() {
+                        if let Some(d) = p.data_mut() {
+                            fivetswap::swap(d);
+                        }
+                    }
+                }
+                FwdMode::Csum => self.csum_burst(scratch),
+                FwdMode::Noisy => {
+                    let fwd = self.params.noisy.fwd;
+                    if fwd != NoisyFwd::Io {
+                        let (dst, src) = (self.params.tx_peer, self.params.tx_mac);
+                        for d in scratch.iter_mut().filter_map(Packet::data_mut) {
+                            match fwd {
+                                NoisyFwd::Mac => {
+                                    frames::set_macs(d, dst, src);
+                                }
+                                NoisyFwd::Macswap => {
+                                    frames::swap_macs(d);
+                                }
+                                NoisyFwd::FiveTswap => {
+                                    fivetswap::swap(d);
+                                }
+                                NoisyFwd::Io => {}
+                            }
+                        }
+                    }
+                    if let Some(nz) = self.noisy.as_mut() {
+                        nz.received(scratch);
+                        if scratch.is_empty() {
+                            nz.flush_due(scratch, std::time::Instant::now());
+                        }
+                    }
+                    if scratch.is_empty() {
+                        self.count_cycles(t0);
+                        return n;
+                    }
+                }
                 FwdMode::Txonly | FwdMode::Flowgen => {}
             }
         }
+        self.transmit(scratch, t0)
+    }
+
+    #[inline]
+    fn count_cycles(&mut self, t0: u64) {
+        if self.extras_on && self.params.record_cycles {
+            self.extras.cycles = self
+                .extras
+                .cycles
+                .wrapping_add(cycles_now().wrapping_sub(t0));
+        }
+    }
+
+    /// csum mode: counts bad received checksums, rewrites the MACs, and
+    /// recomputes or requests every checksum.
+    fn csum_burst(&mut self, burst: &mut [Packet]) {
+        let (dst, src, cfg) = (self.params.tx_peer, self.params.tx_mac, self.params.csum);
+        for p in burst.iter_mut() {
+            if p.rx_flags.contains(pmd::RxFlags::IP_CKSUM_BAD) {
+                self.extras.bad_ip_csum += 1;
+            }
+            if p.rx_flags.contains(pmd::RxFlags::L4_CKSUM_BAD) {
+                self.extras.bad_l4_csum += 1;
+            }
+            let len = p.len();
+            if let Some(d) = p.data_mut() {
+                frames::set_macs(d, dst, src);
+                p.tx = csum::process(d, len, cfg);
+            }
+        }
+    }
+
+    /// The TX half of a burst: sends `scratch` (retrying as `set fwd MODE
+    /// retry` asks), counts, drops what the queue did not take. Returns
+    /// the packets offered.
+    #[inline]
+    fn transmit(&mut self, scratch: &mut Vec<Packet>, t0: u64) -> usize {
         let offered = scratch.len();
         if offered == 0 {
             return 0;
@@ -259,7 +462,29 @@ impl Stream {
             c.record(scratch);
         }
         let bytes_offered: usize = scratch.iter().map(Packet::len).sum();
-        let sent = tx.tx_burst(scratch);
+        let mut sent = tx.tx_burst(scratch);
+        if let Some(r) = self.params.retry
+            && !scratch.is_empty()
+        {
+            for _ in 0..r.num {
+                // Busy-waits, as DPDK's rte_delay_us: a sleep would take
+                // tens of microseconds at least.
+                let until = std::time::Instant::now()
+                    + std::time::Duration::from_micros(u64::from(r.delay_us));
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                sent += tx.tx_burst(scratch);
+                if scratch.is_empty() {
+                    break;
+                }
+            }
+        }
+        if self.extras_on
+            && let Some((_, b)) = self.extras.bursts.as_mut()
+        {
+            b.record(sent);
+        }
         let bytes_left: usize = scratch.iter().map(Packet::len).sum();
         bump(&self.counters.tx_packets, sent as u64);
         bump(&self.counters.tx_bytes, (bytes_offered - bytes_left) as u64);
@@ -267,12 +492,37 @@ impl Stream {
             bump(&self.counters.tx_dropped, scratch.len() as u64);
             scratch.clear();
         }
+        self.count_cycles(t0);
         offered
+    }
+
+    /// txonly: a burst of the template frame (with multi-flow, each with
+    /// the next source address: DPDK's `(dst | var << 8) + lcore`).
+    fn generate_txonly(&mut self, out: &mut Vec<Packet>, pool: &Pool) {
+        for _ in 0..self.params.burst {
+            let Some(mut p) = build(pool, &self.template, &self.params.txpkts) else {
+                break;
+            };
+            if self.params.multi_flow {
+                let mut t = self.udp_template(0);
+                let src = (u32::from(self.params.tx_ip.1) | (u32::from(self.ip_var) << 8))
+                    .wrapping_add(self.params.lcore as u32);
+                self.ip_var = self.ip_var.wrapping_add(1);
+                t.src_ip = Ipv4Addr::from(src);
+                if let Some(d) = p.data_mut() {
+                    frames::write_udp_headers(d, self.template.len(), &t);
+                }
+            }
+            out.push(p);
+        }
     }
 
     /// txonly/flowgen: fills `out` with up to a burst of frames from `pool`.
     fn generate(&mut self, out: &mut Vec<Packet>, pool: &Pool) {
         let flowgen = self.params.mode == FwdMode::Flowgen;
+        if !flowgen {
+            return self.generate_txonly(out, pool);
+        }
         for _ in 0..self.params.burst {
             let Some(mut p) = build(pool, &self.template, &self.params.txpkts) else {
                 break;
@@ -339,8 +589,13 @@ pub enum LaunchError {
     },
 }
 
-/// Starts one pinned thread per entry of `work`.
-pub fn launch(work: Vec<LcoreWork>, pool: Arc<Pool>) -> Result<Running, LaunchError> {
+/// Starts one pinned thread per entry of `work`; each first sends
+/// `tx_first` txonly bursts on every stream (`start tx_first N`).
+pub fn launch(
+    work: Vec<LcoreWork>,
+    pool: Arc<Pool>,
+    tx_first: u32,
+) -> Result<Running, LaunchError> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for w in work {
@@ -349,7 +604,7 @@ pub fn launch(work: Vec<LcoreWork>, pool: Arc<Pool>) -> Result<Running, LaunchEr
         let lcore = w.lcore;
         let h = std::thread::Builder::new()
             .name(format!("lcore-{lcore}"))
-            .spawn(move || lcore_main(w, &pool, &stop))
+            .spawn(move || lcore_main(w, &pool, &stop, tx_first))
             .map_err(|source| LaunchError::Spawn { lcore, source })?;
         threads.push(h);
     }
@@ -360,6 +615,7 @@ fn lcore_main(
     mut w: LcoreWork,
     pool: &Pool,
     stop: &AtomicBool,
+    tx_first: u32,
 ) -> Result<LcoreWork, (LcoreWork, String)> {
     if !core_affinity::set_for_current(core_affinity::CoreId { id: w.lcore }) {
         let msg = format!("could not pin lcore {} to CPU {}", w.lcore, w.lcore);
@@ -371,6 +627,11 @@ fn lcore_main(
     }
     let burst = w.streams.iter().map(|s| s.params.burst).max().unwrap_or(32);
     let mut scratch: Vec<Packet> = Vec::with_capacity(burst);
+    for _ in 0..tx_first {
+        for s in w.streams.iter_mut() {
+            s.tx_first_burst(&mut scratch, pool);
+        }
+    }
     while !stop.load(Ordering::Relaxed) {
         for s in w.streams.iter_mut() {
             s.run_burst(&mut scratch, pool);

@@ -5,6 +5,7 @@
 //! - [`lcores`]: `-l` lists and the CPUs that exist.
 //! - [`frames`]: header work of the forward modes (mac, macswap, txonly,
 //!   flowgen, icmpecho).
+//! - [`fivetswap`], [`csum`], [`noisy`]: the 5tswap, csum and noisy modes.
 //! - [`report`]: forward statistics, port stats, xstats, `--json`.
 //! - [`pcap`]: the capture file writer and a reader for tests.
 //! - [`cli`]: the interactive prompt's commands.
@@ -36,10 +37,13 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod csum;
 pub mod engine;
+pub mod fivetswap;
 pub mod flow;
 pub mod frames;
 pub mod lcores;
+pub mod noisy;
 pub mod options;
 pub mod pcap;
 pub mod report;

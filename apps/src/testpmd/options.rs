@@ -11,6 +11,7 @@
 //! gives one line on stderr and exit status 2 ([`USAGE_EXIT`]).
 
 use super::lcores;
+use super::noisy::{NoisyConfig, NoisyFwd};
 use clap::{Args, Parser};
 use hw::PciAddress;
 use pmd::rss::HashTypes;
@@ -62,10 +63,20 @@ pub enum FwdMode {
     /// Answer ARP requests and ICMP echo requests on the port they came in
     /// on; drop everything else.
     Icmpecho,
+    /// Swap source and destination of the MAC, IPv4/IPv6 and UDP/TCP
+    /// headers.
+    #[serde(rename = "5tswap")]
+    FiveTswap,
+    /// Recompute IP/UDP/TCP checksums in software or hardware (`csum set`)
+    /// and rewrite the MACs as mac mode does.
+    Csum,
+    /// io forwarding through a FIFO with simulated memory lookups
+    /// (DPDK's noisy_vnf).
+    Noisy,
 }
 
 impl FwdMode {
-    pub const ALL: [FwdMode; 7] = [
+    pub const ALL: [FwdMode; 10] = [
         FwdMode::Io,
         FwdMode::Mac,
         FwdMode::Macswap,
@@ -73,6 +84,9 @@ impl FwdMode {
         FwdMode::Txonly,
         FwdMode::Flowgen,
         FwdMode::Icmpecho,
+        FwdMode::FiveTswap,
+        FwdMode::Csum,
+        FwdMode::Noisy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,6 +98,9 @@ impl FwdMode {
             FwdMode::Txonly => "txonly",
             FwdMode::Flowgen => "flowgen",
             FwdMode::Icmpecho => "icmpecho",
+            FwdMode::FiveTswap => "5tswap",
+            FwdMode::Csum => "csum",
+            FwdMode::Noisy => "noisy",
         }
     }
 
@@ -250,6 +267,9 @@ struct EalArgs {
     /// Log level: off, error, warn, info, debug, trace.
     #[arg(long = "log-level", value_name = "LEVEL", value_parser = parse_log_level)]
     log_level: Option<log::LevelFilter>,
+    /// Accepted for DPDK compatibility: no telemetry socket is served.
+    #[arg(long = "no-telemetry", hide = true)]
+    _no_telemetry: bool,
 }
 
 /// Application options (after `--` in DPDK's spelling).
@@ -302,7 +322,8 @@ struct AppArgs {
     /// Buffers in the pool (default: enough for every ring plus caches).
     #[arg(long = "total-num-mbufs", value_name = "N")]
     total_num_mbufs: Option<usize>,
-    /// io, mac, macswap, rxonly, txonly, flowgen or icmpecho.
+    /// io, mac, macswap, rxonly, txonly, flowgen, icmpecho, 5tswap, csum or
+    /// noisy.
     #[arg(long = "forward-mode", value_name = "MODE", default_value = "io")]
     forward_mode: FwdMode,
     /// Destination MAC for mac/txonly/flowgen on a port: PORT,aa:bb:cc:dd:ee:ff
@@ -373,6 +394,56 @@ struct AppArgs {
     /// Seconds to wait for every port's link before forwarding anyway.
     #[arg(long = "link-timeout", value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     link_timeout: f64,
+    /// Non-interactive: send one txonly burst on every stream before
+    /// forwarding (to start traffic between looped ports).
+    #[arg(long = "tx-first")]
+    tx_first: bool,
+    /// txonly: vary the IPv4 source address per packet (many flows).
+    #[arg(long = "txonly-multi-flow")]
+    txonly_multi_flow: bool,
+    /// Prompt commands to run before forwarding starts (repeatable).
+    #[arg(long = "cmdline-file", value_name = "FILE")]
+    cmdline_file: Vec<PathBuf>,
+    /// Count the CPU cycles forwarding spends on polls that handle packets
+    /// and print cycles per packet at stop.
+    #[arg(long = "record-core-cycles")]
+    record_core_cycles: bool,
+    /// Keep a histogram of RX and TX burst sizes and print it at stop.
+    #[arg(long = "record-burst-stats")]
+    record_burst_stats: bool,
+    /// noisy: header work before buffering: io, mac, macswap or 5tswap.
+    #[arg(long = "noisy-forward-mode", value_name = "MODE", default_value = "io")]
+    noisy_forward_mode: NoisyFwd,
+    /// noisy: FIFO size in packets per stream (0: no buffering).
+    #[arg(
+        long = "noisy-tx-sw-buffer-size",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    noisy_tx_sw_buffer_size: u64,
+    /// noisy: flush the FIFO after N ms (0: never).
+    #[arg(
+        long = "noisy-tx-sw-buffer-flushtime",
+        value_name = "MS",
+        default_value_t = 0
+    )]
+    noisy_tx_sw_buffer_flushtime: u64,
+    /// noisy: MiB of lookup memory per stream.
+    #[arg(long = "noisy-lkup-memory", value_name = "MB", default_value_t = 0)]
+    noisy_lkup_memory: u64,
+    /// noisy: random writes per packet.
+    #[arg(long = "noisy-lkup-num-writes", value_name = "N", default_value_t = 0)]
+    noisy_lkup_num_writes: u64,
+    /// noisy: random reads per packet.
+    #[arg(long = "noisy-lkup-num-reads", value_name = "N", default_value_t = 0)]
+    noisy_lkup_num_reads: u64,
+    /// noisy: random read-modify-writes per packet.
+    #[arg(
+        long = "noisy-lkup-num-reads-writes",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    noisy_lkup_num_reads_writes: u64,
 }
 
 /// The flat spelling: every option in one list.
@@ -452,6 +523,13 @@ pub struct Config {
     pub max_packets: Option<u64>,
     pub idle_timeout: Option<Duration>,
     pub interactive: bool,
+    /// `--tx-first`: bursts of txonly before forwarding (0 or 1).
+    pub tx_first: u32,
+    pub txonly_multi_flow: bool,
+    pub cmdline_files: Vec<PathBuf>,
+    pub record_core_cycles: bool,
+    pub record_burst_stats: bool,
+    pub noisy: NoisyConfig,
     pub auto_start: bool,
     pub json: bool,
     pub capture: Option<CaptureSpec>,
@@ -544,6 +622,16 @@ pub fn parse(args: &[String], cpus: &[usize]) -> Result<Parsed, UsageError> {
 
 fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
     Err(UsageError(msg.into()))
+}
+
+/// The noisy options, copied out of [`AppArgs`] for checking.
+struct NoisyArgs {
+    noisy_tx_sw_buffer_size: u64,
+    noisy_tx_sw_buffer_flushtime: u64,
+    noisy_lkup_memory: u64,
+    noisy_lkup_num_writes: u64,
+    noisy_lkup_num_reads: u64,
+    noisy_lkup_num_reads_writes: u64,
 }
 
 fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageError> {
@@ -691,10 +779,8 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
             "--duration, --max-packets and --idle-timeout end a non-interactive run; with -i, use stop and quit",
         );
     }
-    if app.interactive && app.stats_period.is_some() {
-        return err(
-            "--stats-period applies to a non-interactive run; with -i, use show port stats",
-        );
+    if app.interactive && app.tx_first {
+        return err("--tx-first applies to a non-interactive run; with -i, use start tx_first [N]");
     }
     if app.auto_start && !app.interactive {
         return err("--auto-start only applies with -i (a non-interactive run always starts)");
@@ -708,6 +794,44 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
             app.forward_mode
         ));
     }
+    let n = NoisyArgs {
+        noisy_tx_sw_buffer_size: app.noisy_tx_sw_buffer_size,
+        noisy_tx_sw_buffer_flushtime: app.noisy_tx_sw_buffer_flushtime,
+        noisy_lkup_memory: app.noisy_lkup_memory,
+        noisy_lkup_num_writes: app.noisy_lkup_num_writes,
+        noisy_lkup_num_reads: app.noisy_lkup_num_reads,
+        noisy_lkup_num_reads_writes: app.noisy_lkup_num_reads_writes,
+    };
+    let lookups = n.noisy_lkup_num_writes + n.noisy_lkup_num_reads + n.noisy_lkup_num_reads_writes;
+    if lookups > 0 && n.noisy_lkup_memory == 0 {
+        return err("--noisy-lkup-num-* need --noisy-lkup-memory=MB greater than 0");
+    }
+    if n.noisy_lkup_memory > 1024 {
+        return err(format!(
+            "--noisy-lkup-memory={} is too much (at most 1024 MiB per stream)",
+            n.noisy_lkup_memory
+        ));
+    }
+    if n.noisy_tx_sw_buffer_size > 65_536 {
+        return err(format!(
+            "--noisy-tx-sw-buffer-size={} is out of range (0..=65536)",
+            n.noisy_tx_sw_buffer_size
+        ));
+    }
+    if n.noisy_tx_sw_buffer_flushtime > 0 && n.noisy_tx_sw_buffer_size == 0 {
+        return err(
+            "--noisy-tx-sw-buffer-flushtime needs a FIFO: give --noisy-tx-sw-buffer-size too",
+        );
+    }
+    let noisy = NoisyConfig {
+        fwd: app.noisy_forward_mode,
+        tx_sw_buffer_size: n.noisy_tx_sw_buffer_size as usize,
+        tx_sw_buffer_flushtime_ms: n.noisy_tx_sw_buffer_flushtime,
+        lkup_memory_mb: n.noisy_lkup_memory as usize,
+        lkup_num_writes: n.noisy_lkup_num_writes,
+        lkup_num_reads: n.noisy_lkup_num_reads,
+        lkup_num_reads_writes: n.noisy_lkup_num_reads_writes,
+    };
     let capture = match app.capture_out {
         Some(path) => {
             if app.capture_port >= nports {
@@ -755,6 +879,12 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         max_packets: app.max_packets,
         idle_timeout: app.idle_timeout.map(Duration::from_secs_f64),
         interactive: app.interactive,
+        tx_first: u32::from(app.tx_first),
+        txonly_multi_flow: app.txonly_multi_flow,
+        cmdline_files: app.cmdline_file,
+        record_core_cycles: app.record_core_cycles,
+        record_burst_stats: app.record_burst_stats,
+        noisy,
         auto_start: app.auto_start,
         json: app.json,
         capture,
@@ -909,7 +1039,20 @@ mod tests {
             ("-a 00:03.0 --txd=100000", "64..=4096"),
             ("-a 00:03.0 --mbuf-size=1000", "--mbuf-size=1000"),
             ("-a 00:03.0 --total-num-mbufs=10", "too few"),
-            ("-a 00:03.0 --forward-mode=csum", "unknown forward mode"),
+            ("-a 00:03.0 --forward-mode=csumx", "unknown forward mode"),
+            ("-a 00:03.0 -i --tx-first", "non-interactive"),
+            ("-a 00:03.0 --noisy-lkup-num-reads=4", "--noisy-lkup-memory"),
+            ("-a 00:03.0 --noisy-forward-mode=csum", "expected io, mac"),
+            ("-a 00:03.0 --noisy-lkup-memory=5000", "too much"),
+            (
+                "-a 00:03.0 --noisy-tx-sw-buffer-size=100000",
+                "out of range",
+            ),
+            (
+                "-a 00:03.0 --noisy-tx-sw-buffer-flushtime=10",
+                "needs a FIFO",
+            ),
+            ("-a 00:03.0 --cmdline-file=", "value is required"),
             ("-a 00:03.0 --eth-peer=1,02:00:00:00:00:01", "port 1"),
             ("-a 00:03.0 --eth-peer=0,02:00:00", "not a MAC address"),
             ("-a 00:03.0 --eth-peer=02:00:00:00:00:01", "PORT,"),
@@ -923,7 +1066,6 @@ mod tests {
             ("-a 00:03.0 --duration=x", "positive number"),
             ("-a 00:03.0 -i --duration=5", "non-interactive"),
             ("-a 00:03.0 --auto-start", "only applies with -i"),
-            ("-a 00:03.0 -i --stats-period=1", "non-interactive"),
             ("-a 00:03.0 --max-packets=0", "at least 1"),
             (
                 "-a 00:03.0 --forward-mode=txonly --idle-timeout=1",
@@ -941,6 +1083,42 @@ mod tests {
         for (line, needle) in cases {
             let m = bad(line);
             assert!(m.contains(needle), "{line:?}: {m:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
+    fn dpdk_options_scripts_pass_are_taken() {
+        let c = ok(&format!(
+            "-l 0-1 {TWO} --no-telemetry -- --tx-first --txonly-multi-flow --record-core-cycles \
+             --record-burst-stats --cmdline-file=/tmp/a --cmdline-file /tmp/b --forward-mode=noisy \
+             --noisy-tx-sw-buffer-size=64 --noisy-tx-sw-buffer-flushtime=10 --noisy-lkup-memory=2 \
+             --noisy-lkup-num-writes=1 --noisy-lkup-num-reads=2 --noisy-lkup-num-reads-writes=3 \
+             --noisy-forward-mode=5tswap"
+        ));
+        assert_eq!(c.tx_first, 1);
+        assert!(c.txonly_multi_flow && c.record_core_cycles && c.record_burst_stats);
+        assert_eq!(
+            c.cmdline_files,
+            vec![PathBuf::from("/tmp/a"), PathBuf::from("/tmp/b")]
+        );
+        assert_eq!(c.mode, FwdMode::Noisy);
+        assert_eq!(
+            c.noisy,
+            NoisyConfig {
+                fwd: NoisyFwd::FiveTswap,
+                tx_sw_buffer_size: 64,
+                tx_sw_buffer_flushtime_ms: 10,
+                lkup_memory_mb: 2,
+                lkup_num_writes: 1,
+                lkup_num_reads: 2,
+                lkup_num_reads_writes: 3,
+            }
+        );
+        // --stats-period now works with -i too.
+        let i = ok(&format!("{TWO} -- -i --stats-period=2"));
+        assert_eq!(i.stats_period, Some(Duration::from_secs(2)));
+        for m in ["5tswap", "csum", "noisy"] {
+            assert_eq!(ok(&format!("{TWO} --forward-mode={m}")).mode.name(), m);
         }
     }
 

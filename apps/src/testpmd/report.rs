@@ -111,6 +111,120 @@ pub struct PortForward {
     pub rx_mbps: f64,
     pub tx_mpps: f64,
     pub tx_mbps: f64,
+    /// csum mode: received frames the device flagged with a bad IPv4 /
+    /// TCP-UDP checksum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad_ip_csum: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad_l4_csum: Option<u64>,
+    /// `--record-burst-stats`: bursts received on / sent to this port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_bursts: Option<BurstSpread>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_bursts: Option<BurstSpread>,
+}
+
+/// How many bursts had each size (index = packets in the burst, 0 for an
+/// empty poll), as DPDK's `--record-burst-stats` keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(transparent)]
+pub struct BurstSpread(pub Vec<u64>);
+
+impl BurstSpread {
+    /// Room for bursts of 0..=`max_burst` packets.
+    pub fn new(max_burst: usize) -> Self {
+        BurstSpread(vec![0; max_burst + 1])
+    }
+
+    /// One burst of `n` packets.
+    #[inline]
+    pub fn record(&mut self, n: usize) {
+        if let Some(c) = self.0.get_mut(n) {
+            *c += 1;
+        }
+    }
+
+    pub fn add(&mut self, o: &BurstSpread) {
+        if self.0.len() < o.0.len() {
+            self.0.resize(o.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&o.0) {
+            *a += b;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// DPDK's line: `  RX-bursts : TOTAL [P% of 0 pkts + P% of N pkts +
+    /// P% of M pkts + P% of other]`: empty polls always first, then the two
+    /// most frequent sizes, the rest as "other"; the list ends as soon as
+    /// the sizes shown cover every burst. `None` when nothing was counted.
+    pub fn line(&self, rx_tx: &str) -> Option<String> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        // (count, size): size 0 first, then the two largest counts.
+        let mut top = [
+            (self.0.first().copied().unwrap_or(0), 0usize),
+            (0, 0),
+            (0, 0),
+        ];
+        for (size, &n) in self.0.iter().enumerate().skip(1) {
+            if n == 0 {
+                continue;
+            }
+            if n > top[1].0 {
+                top[2] = top[1];
+                top[1] = (n, size);
+            } else if n > top[2].0 {
+                top[2] = (n, size);
+            }
+        }
+        let mut s = format!("  {rx_tx}-bursts : {total} [");
+        let (mut covered, mut pct_sum) = (0u64, 0i64);
+        for (count, size) in top {
+            covered += count;
+            if covered == total {
+                let _ = write!(s, "{}% of {size} pkts]", 100 - pct_sum);
+                return Some(s);
+            }
+            let pct = (count as f64 / total as f64 * 100.0) as i64;
+            let _ = write!(s, "{pct}% of {size} pkts + ");
+            pct_sum += pct;
+        }
+        let _ = write!(s, "{}% of other]", 100 - pct_sum);
+        Some(s)
+    }
+}
+
+/// `--record-core-cycles`: the CPU cycles the forwarding lcores spent on
+/// polls that handled packets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CoreCycles {
+    pub total_cycles: u64,
+    /// Packets received (sent, for txonly and flowgen).
+    pub packets: u64,
+    /// The cycle counter's rate.
+    pub mhz: u64,
+}
+
+impl CoreCycles {
+    /// DPDK's line.
+    pub fn line(&self, mode: &str) -> Option<String> {
+        if self.packets == 0 {
+            return None;
+        }
+        Some(format!(
+            "  CPU cycles/packet={:.2} (total cycles={} / total {mode} packets={}) at {} MHz Clock",
+            self.total_cycles as f64 / self.packets as f64,
+            self.total_cycles,
+            self.packets,
+            self.mhz
+        ))
+    }
 }
 
 impl PortForward {
@@ -140,6 +254,10 @@ impl PortForward {
             rx_mbps: r.rx_bps / 1e6,
             tx_mpps: r.tx_pps / 1e6,
             tx_mbps: r.tx_bps / 1e6,
+            bad_ip_csum: None,
+            bad_l4_csum: None,
+            rx_bursts: None,
+            tx_bursts: None,
         }
     }
 }
@@ -152,16 +270,21 @@ pub struct StreamForward {
     pub tx_port: usize,
     pub tx_queue: u16,
     pub counters: FwdCounters,
+    /// `--record-burst-stats`: (RX, TX) burst sizes of this stream.
+    #[serde(skip)]
+    pub bursts: Option<(BurstSpread, BurstSpread)>,
 }
 
 /// The four counter lines of a port's or the accumulated block, as DPDK's
-/// testpmd prints them: packets/dropped/total each way, then Mpps and Mbit/s.
-fn counter_lines(s: &mut String, rx: [u64; 3], tx: [u64; 3], rates: [f64; 4]) {
+/// testpmd prints them: packets/dropped/total each way (with `between`
+/// after the RX line: csum mode's Bad-ipcsum lines), then Mpps and Mbit/s.
+fn counter_lines(s: &mut String, rx: [u64; 3], tx: [u64; 3], rates: [f64; 4], between: &str) {
     let _ = writeln!(
         s,
         "  RX-packets: {:<14} RX-dropped: {:<14} RX-total: {}",
         rx[0], rx[1], rx[2]
     );
+    s.push_str(between);
     let _ = writeln!(
         s,
         "  TX-packets: {:<14} TX-dropped: {:<14} TX-total: {}",
@@ -202,6 +325,9 @@ pub struct ForwardReport {
     pub ports: Vec<PortForward>,
     pub streams: Vec<StreamForward>,
     pub total: Totals,
+    /// `--record-core-cycles`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core_cycles: Option<CoreCycles>,
 }
 
 impl ForwardReport {
@@ -233,6 +359,7 @@ impl ForwardReport {
             ports,
             streams,
             total,
+            core_cycles: None,
         }
     }
 
@@ -254,6 +381,11 @@ impl ForwardReport {
                     "  RX-packets: {:<14} TX-packets: {:<14} TX-dropped: {}",
                     c.rx_packets, c.tx_packets, c.tx_dropped
                 );
+                if let Some((rx, tx)) = &st.bursts {
+                    for l in [rx.line("RX"), tx.line("TX")].into_iter().flatten() {
+                        let _ = writeln!(s, "{l}");
+                    }
+                }
             }
         }
         for p in &self.ports {
@@ -262,12 +394,32 @@ impl ForwardReport {
                 "\n  ---------------------- Forward statistics for port {:<2} ----------------------",
                 p.port
             );
+            let mut between = String::new();
+            if let (Some(ip), Some(l4)) = (p.bad_ip_csum, p.bad_l4_csum) {
+                // No tunnel is parsed, so the outer counts are 0.
+                let _ = writeln!(
+                    between,
+                    "  Bad-ipcsum: {ip:<14} Bad-l4csum: {l4:<14} Bad-outer-l4csum: {:<14}",
+                    0
+                );
+                let _ = writeln!(between, "  Bad-outer-ipcsum: {:<14}", 0);
+            }
             counter_lines(
                 &mut s,
                 [p.rx_packets, p.rx_dropped, p.rx_total],
                 [p.tx_packets, p.tx_dropped, p.tx_total],
                 [p.rx_mpps, p.rx_mbps, p.tx_mpps, p.tx_mbps],
+                &between,
             );
+            if !many {
+                let lines = [
+                    p.rx_bursts.as_ref().and_then(|b| b.line("RX")),
+                    p.tx_bursts.as_ref().and_then(|b| b.line("TX")),
+                ];
+                for l in lines.into_iter().flatten() {
+                    let _ = writeln!(s, "{l}");
+                }
+            }
             let _ = writeln!(s, "  {}", "-".repeat(76));
         }
         let t = &self.total;
@@ -280,6 +432,7 @@ impl ForwardReport {
             [t.rx_packets, t.rx_dropped, t.rx_total],
             [t.tx_packets, t.tx_dropped, t.tx_total],
             [t.rx_mpps, t.rx_mbps, t.tx_mpps, t.tx_mbps],
+            "",
         );
         let _ = writeln!(
             s,
@@ -287,6 +440,9 @@ impl ForwardReport {
             self.elapsed_s, self.mode
         );
         let _ = writeln!(s, "  {}", "+".repeat(76));
+        if let Some(l) = self.core_cycles.as_ref().and_then(|c| c.line(&self.mode)) {
+            let _ = writeln!(s, "\n{l}");
+        }
         s
     }
 
@@ -453,6 +609,78 @@ mod tests {
             PortForward::new(1, &fwd1, &PortCounters::default(), secs),
         ];
         ForwardReport::new("io", secs, ports, Vec::new())
+    }
+
+    fn spread(pairs: &[(usize, u64)]) -> BurstSpread {
+        let mut b = BurstSpread::new(32);
+        for &(size, n) in pairs {
+            b.0[size] = n;
+        }
+        b
+    }
+
+    #[test]
+    fn burst_lines_read_as_dpdks() {
+        // Every burst full: empty polls first, then the one size.
+        assert_eq!(
+            spread(&[(32, 212_557)]).line("TX").unwrap(),
+            "  TX-bursts : 212557 [0% of 0 pkts + 100% of 32 pkts]"
+        );
+        assert_eq!(
+            spread(&[(0, 3), (1, 1)]).line("RX").unwrap(),
+            "  RX-bursts : 4 [75% of 0 pkts + 25% of 1 pkts]"
+        );
+        // Three sizes besides 0: the two most frequent, then "other".
+        assert_eq!(
+            spread(&[(0, 50), (4, 30), (8, 15), (2, 5)])
+                .line("RX")
+                .unwrap(),
+            "  RX-bursts : 100 [50% of 0 pkts + 30% of 4 pkts + 15% of 8 pkts + 5% of other]"
+        );
+        // Exactly two sizes besides 0: no "other".
+        assert_eq!(
+            spread(&[(0, 1), (4, 1), (8, 1)]).line("RX").unwrap(),
+            "  RX-bursts : 3 [33% of 0 pkts + 33% of 4 pkts + 34% of 8 pkts]"
+        );
+        assert_eq!(BurstSpread::new(32).line("RX"), None);
+        let mut a = spread(&[(1, 2)]);
+        a.add(&spread(&[(1, 3), (0, 1)]));
+        a.record(2);
+        a.record(999);
+        assert_eq!((a.0[0], a.0[1], a.0[2], a.total()), (1, 5, 1, 7));
+    }
+
+    #[test]
+    fn csum_bursts_and_cycles_have_dpdks_lines() {
+        let mut r = report();
+        r.ports[0].bad_ip_csum = Some(3);
+        r.ports[0].bad_l4_csum = Some(4);
+        r.ports[0].tx_bursts = Some(spread(&[(32, 2)]));
+        r.core_cycles = Some(CoreCycles {
+            total_cycles: 1000,
+            packets: 8,
+            mhz: 2600,
+        });
+        let t = r.text();
+        assert!(
+            t.contains(
+                "  Bad-ipcsum: 3              Bad-l4csum: 4              Bad-outer-l4csum: 0"
+            ),
+            "{t}"
+        );
+        let block0 = t.split("Forward statistics for port 1").next().unwrap();
+        let rx = block0.find("RX-packets").unwrap();
+        let bad = block0.find("Bad-ipcsum").unwrap();
+        let tx = block0.find("TX-packets").unwrap();
+        assert!(rx < bad && bad < tx, "between RX and TX:\n{block0}");
+        assert!(block0.contains("  TX-bursts : 2 [0% of 0 pkts + 100% of 32 pkts]"));
+        assert!(t.contains(
+            "\n  CPU cycles/packet=125.00 (total cycles=1000 / total io packets=8) at 2600 MHz Clock\n"
+        ));
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["ports"][0]["bad_ip_csum"], 3);
+        assert_eq!(v["core_cycles"]["total_cycles"], 1000);
+        assert!(v["ports"][1].get("bad_ip_csum").is_none());
     }
 
     #[test]

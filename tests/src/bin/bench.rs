@@ -11,7 +11,7 @@
 
 use rig::bench::{self, CaseResult, Impl, Sample};
 use rig::traffic::{self, TrafficConfig};
-use rig::{Vm, VmConfig, nic_mac, nic_pci};
+use rig::{Echo, Vm, VmConfig, nic_mac, nic_pci};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
@@ -220,7 +220,7 @@ fn run(a: &Args) -> Result<(), String> {
     let per_run = a.seconds + 60;
     let total = per_run * 2 * a.pairs as u64 * a.cases.len() as u64 + 300;
     let config = VmConfig {
-        echo_console: false,
+        echo: Echo::Nothing,
         image: Some(image),
         timeout: Duration::from_secs(total),
         // Both vCPUs poll during a run; the heartbeat may be late on a busy host.

@@ -8,7 +8,7 @@
 //!  [--frame-len 60] [--burst 32] [--in-flight 128]`
 
 use rig::traffic::{self, TrafficConfig};
-use rig::{Vm, VmConfig, nic_mac, nic_pci};
+use rig::{Echo, Vm, VmConfig, nic_mac, nic_pci};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
 
 fn demo(a: &Args) -> Result<bool, String> {
     let config = VmConfig {
-        echo_console: false,
+        echo: Echo::Nothing,
         timeout: Duration::from_secs(a.seconds + 180),
         ..VmConfig::default()
     };

@@ -8,7 +8,7 @@
 use super::{Args, Case, wait_count};
 use rig::bench::{Impl, insns, mmio};
 use rig::traffic::{self, TrafficConfig};
-use rig::{Vm, VmConfig, nic_mac};
+use rig::{Echo, Vm, VmConfig, nic_mac};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -80,7 +80,7 @@ pub(crate) fn run(a: &Args) -> Result<(), String> {
     }
     let runs = 2 * a.pairs as u64 * a.cases.len() as u64;
     let config = VmConfig {
-        echo_console: false,
+        echo: Echo::Nothing,
         image: Some(image),
         timeout: Duration::from_secs(runs * 600 + 300),
         stall_timeout: Duration::from_secs(120),

@@ -680,7 +680,7 @@ fn fivetswap_csum_tx_first_and_report_extras_in_one_session() {
             let cmd = format!(
                 "w() {{ until [ \"$(grep -c \"$2\" /tmp/o 2>/dev/null)\" -ge $1 ]; do sleep 0.2; done; }}; \
              printf 'set fwd 5tswap\\nshow config fwd\\n' > /tmp/c.txt; : > /tmp/o; \
-             ({}) | testpmd -i -l 0-1 {} --burst=16 --stats-period=3 --record-burst-stats --record-core-cycles --cmdline-file=/tmp/c.txt | tee /tmp/o",
+             ({}) | testpmd -i -l 0-1 {} --burst=16 --enable-rx-cksum --stats-period=3 --record-burst-stats --record-core-cycles --cmdline-file=/tmp/c.txt | tee /tmp/o",
                 feed.join("; "),
                 ports()
             );

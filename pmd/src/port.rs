@@ -563,6 +563,23 @@ impl Port {
     pub fn config(&self) -> PortConfig {
         lock(&self.life).config.clone()
     }
+    /// The receive offloads in effect, by DPDK's `RTE_ETH_RX_OFFLOAD_*`
+    /// names: checksum status and the RSS hash (both drivers set RXCSUM
+    /// IPOFL/TUOFL/PCSD), scatter (frames longer than a buffer span
+    /// several), VLAN strip when configured.
+    pub fn rx_offloads(&self) -> Vec<&'static str> {
+        let mut v = vec![
+            "IPV4_CKSUM",
+            "UDP_CKSUM",
+            "TCP_CKSUM",
+            "RSS_HASH",
+            "SCATTER",
+        ];
+        if lock(&self.life).config.vlan_strip {
+            v.insert(0, "VLAN_STRIP");
+        }
+        v
+    }
     /// False between [`Port::stop`] and the next successful
     /// [`Port::start`].
     pub fn is_started(&self) -> bool {

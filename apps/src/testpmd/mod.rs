@@ -8,6 +8,8 @@
 //! - [`report`]: forward statistics, port stats, xstats, `--json`.
 //! - [`pcap`]: the capture file writer and a reader for tests.
 //! - [`cli`]: the interactive prompt's commands.
+//! - [`portcmd`]: the prompt's port lifecycle commands (stop, config,
+//!   start, close).
 //! - [`engine`]: streams, lcores and the forward modes.
 //! - [`capture`]: frames of one port to a pcap file, off the hot path.
 //! - [`app`]: the program: set-up, batch run, prompt, shutdown.
@@ -40,4 +42,5 @@ pub mod frames;
 pub mod lcores;
 pub mod options;
 pub mod pcap;
+pub mod portcmd;
 pub mod report;

@@ -587,3 +587,115 @@ fn invalid_options_give_one_line_and_status_2_before_any_device() {
         },
     )
 }
+
+/// Issue 14 item 1: a prompt session forwards, stops both ports,
+/// reconfigures them (2 queue pairs of 256 descriptors, a new MTU) and
+/// starts them again on the same devices, then forwards again with exact
+/// counts; a started port refuses a new configuration, and the pool's
+/// buffers in use are exactly the rings' after each step (none leaked,
+/// none freed early: `dump_mempool`).
+#[test]
+fn ports_stop_reconfigure_and_start_again_at_the_prompt() {
+    rig::retry_on_emulator_fault(
+        "ports_stop_reconfigure_and_start_again_at_the_prompt",
+        || {
+            let script = [
+                "dump_mempool",
+                "start",
+                "@sleep 9",
+                "port stop 0",
+                "stop",
+                "port stop 0",
+                "start",
+                "port config all rxd 256",
+                "port start 0",
+                "@sleep 4",
+                "port stop all",
+                "dump_mempool",
+                "port config all rxd 256",
+                "port config all rxq 2",
+                "port config all txq 2",
+                "port config mtu 0 2000",
+                "port start all",
+                "@sleep 6",
+                "dump_mempool",
+                "show port info 0",
+                "start",
+                "@sleep 10",
+                "stop",
+                "quit",
+            ];
+            let feed: Vec<String> = script
+                .iter()
+                .map(|c| match c.strip_prefix('@') {
+                    Some(shell) => shell.to_string(),
+                    None => format!("echo '{c}'"),
+                })
+                .collect();
+            let cmd = format!("({}) | testpmd -i -l 0-1 {}", feed.join("; "), ports());
+            let vm = start(&cmd);
+            let r1 = traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 3, 2000))
+                .expect("traffic before the restart");
+            assert!(r1.lossless(), "{}", r1.summary());
+            // The second "Forwarding started": after the restart.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while vm.output_so_far().matches("Forwarding started").count() < 2 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no second start:\n{}",
+                    vm.output_so_far()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let r2 = traffic::run(vm.peer(0), vm.peer(1), &quick_traffic(nic_mac(0), 3, 2000))
+                .expect("traffic after the restart");
+            assert!(r2.lossless(), "{}", r2.summary());
+            let out = finish(vm);
+            let o = &out.output;
+            let (n1, n2) = (crossed(&r1), crossed(&r2));
+            assert!(n1 > 1000 && n2 > 1000, "{n1} / {n2}");
+            // Before the first start: both RX rings' 512 buffers posted.
+            let mempool: Vec<&str> = o.lines().filter(|l| l.starts_with("mempool <")).collect();
+            assert_eq!(mempool.len(), 3, "{o}");
+            assert!(mempool[0].contains(": 1024 of"), "{}", mempool[0]);
+            // Every port stopped: every buffer back, none leaked.
+            assert!(mempool[1].contains(": 0 of"), "{}", mempool[1]);
+            // Restarted with 2 RX queues of 256 on each port: exactly those.
+            assert!(mempool[2].contains(": 1024 of"), "{}", mempool[2]);
+            // DPDK's refusals: a forwarding port is not stopped, forwarding
+            // needs every port started, a started port is not reconfigured.
+            assert!(
+                o.contains("Please remove port 0 from forwarding configuration."),
+                "{o}"
+            );
+            assert!(o.contains("Not all ports were started"), "{o}");
+            assert!(o.contains("Please stop all ports first"), "{o}");
+            assert!(o.contains("Stopping ports...") && o.contains("Configuring Port 0 (socket 0)"));
+            assert!(o.contains(&format!(
+                "Port 1: {}",
+                rig::mac_str(&nic_mac(1)).to_uppercase()
+            )));
+            let (first, second) = o
+                .rsplit_once("Configuring Port 0 (socket 0)")
+                .expect("the reconfigured start");
+            assert_eq!(fwd_stats(first, 0), (n1, 0, 0, 0), "before the restart");
+            assert_eq!(fwd_stats(first, 1), (0, 0, n1, 0));
+            assert_eq!(fwd_stats(second, 0), (n2, 0, 0, 0), "after the restart");
+            assert_eq!(fwd_stats(second, 1), (0, 0, n2, 0));
+            let info = second
+                .split("Infos for port 0")
+                .nth(1)
+                .expect("show port info 0");
+            for line in [
+                "Port status: started",
+                "MTU: 2000",
+                "Current number of RX queues: 2",
+                "Current number of TX queues: 2",
+                "RX descriptors per queue: 256",
+                "Link status: up",
+            ] {
+                assert!(info.contains(line), "{line:?} in:\n{info}");
+            }
+        },
+    )
+}

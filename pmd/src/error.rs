@@ -155,6 +155,8 @@ pub enum Error {
     NoSuchQueue { dir: &'static str, queue: u16 },
     #[error("{addr}: the port is started; stop it first")]
     PortStarted { addr: PciAddress },
+    #[error("{addr}: the port is closed")]
+    PortClosed { addr: PciAddress },
     #[error("{addr}: the port is stopped; start it first")]
     PortStopped { addr: PciAddress },
     #[error(

@@ -407,7 +407,7 @@ pub struct Port {
     life: Mutex<Life>,
     rx: Mutex<Vec<QueueSlot<Box<dyn RxBurst>>>>,
     tx: Mutex<Vec<QueueSlot<Box<dyn TxBurst>>>>,
-    closed: bool,
+    closed: AtomicBool,
 }
 
 /// One configuration per RX queue of `rx_queues` from one for all or one
@@ -531,7 +531,7 @@ impl Port {
             }),
             rx: Mutex::new(opened.rx.into_iter().map(QueueSlot::new).collect()),
             tx: Mutex::new(opened.tx.into_iter().map(QueueSlot::new).collect()),
-            closed: false,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -886,6 +886,9 @@ impl Port {
         if life.started {
             return Ok(());
         }
+        if self.is_closed() {
+            return Err(Error::PortClosed { addr: self.addr });
+        }
         self.check_given_back()?;
         {
             let mut hw = lock(&self.shared.hw_stats);
@@ -901,24 +904,34 @@ impl Port {
     }
 
     /// Stops the port and quiesces the device (reset, bus mastering off).
-    pub fn close(mut self) {
-        self.close_inner();
+    pub fn close(self) {
+        self.close_in_place();
     }
 
-    fn close_inner(&mut self) {
-        if self.closed {
+    /// As [`Port::close`] where the `Port` cannot be given up yet (an
+    /// application's table of ports, DPDK's `rte_eth_dev_close` by port
+    /// id): stops the port and quiesces the device (reset, bus mastering
+    /// off, so held buffers go back); it cannot be started again
+    /// ([`Error::PortClosed`]). The VFIO device is released when the `Port`
+    /// is dropped.
+    pub fn close_in_place(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.closed = true;
         self.stop();
         self.shared.ops.close();
         log::info!("{}: closed", self.addr);
+    }
+
+    /// True after [`Port::close_in_place`].
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 }
 
 impl Drop for Port {
     fn drop(&mut self) {
-        self.close_inner();
+        self.close_in_place();
     }
 }
 

@@ -316,3 +316,18 @@ fn an_unconfirmed_stop_frees_nothing_until_the_restart_resets_the_device() {
     port.close();
     assert_eq!(pool.in_use(), 0);
 }
+
+#[test]
+fn a_port_closed_in_place_gives_every_buffer_back_and_does_not_start_again() {
+    let (pool, ops, port) = open(false, &cfg(64));
+    assert_eq!(forward(&port, &ops, 3), 3);
+    port.close_in_place();
+    assert!(port.is_closed() && !port.is_started());
+    assert_eq!(
+        pool.in_use(),
+        0,
+        "the close's reset proves the device stopped"
+    );
+    assert!(matches!(port.start(), Err(Error::PortClosed { .. })));
+    assert_eq!(*ops.starts.lock().expect("starts"), 1, "no restart tried");
+}

@@ -142,8 +142,9 @@ impl App {
                         continue;
                     }
                     self.give_back_queues(i);
-                    // Stopped here; the device is released at exit.
-                    self.ports[i].port.stop();
+                    // Stopped and quiesced here; the VFIO device is
+                    // released at exit.
+                    self.ports[i].port.close_in_place();
                     self.ports[i].closed = true;
                     h.say(&format!("Port {i} is closed"));
                 }
@@ -154,19 +155,30 @@ impl App {
                     h.say("Please stop all ports first");
                     return Ok(());
                 }
-                for i in 0..n {
-                    if self.ports[i].closed {
-                        continue;
-                    }
+                // All ports or none: a port that refuses puts the ones
+                // already changed back.
+                let mut done: Vec<(usize, pmd::PortConfig)> = Vec::new();
+                for i in (0..n).filter(|&i| !self.ports[i].closed) {
                     let p = &self.ports[i].port;
-                    let mut c = p.config();
+                    let old = p.config();
+                    let mut c = old.clone();
                     match what {
                         QueueParam::Rxq => c.rx_queues = v,
                         QueueParam::Txq => c.tx_queues = v,
                         QueueParam::Rxd => c.rx_desc = v,
                         QueueParam::Txd => c.tx_desc = v,
                     }
-                    p.reconfigure(&c).map_err(|e| format!("port {i}: {e}"))?;
+                    if let Err(e) = p.reconfigure(&c) {
+                        for (j, old) in done {
+                            if let Err(e) = self.ports[j].port.reconfigure(&old) {
+                                h.say(&format!("port {j}: cannot restore its configuration: {e}"));
+                            }
+                        }
+                        return Err(format!("port {i}: {e}"));
+                    }
+                    done.push((i, old));
+                }
+                for (i, _) in done {
                     self.ports[i].reconfigured = true;
                 }
                 match what {

@@ -389,6 +389,13 @@ impl<C: Chip> PortOps for MacPort<C> {
             .then(QueueStopped::confirmed)
     }
 
+    /// Receive off, every queue stopped (the chip's way), transmit off,
+    /// then as DPDK's igb and em stop: a global reset, wake-up control
+    /// cleared and the PHY powered down, so the link goes down while the
+    /// port is stopped ([`PortOps::start`] powers it up again). Either the
+    /// queues confirmed off or the completed reset proves the device
+    /// stopped: the fence is marked (what queues dropped earlier left in
+    /// it goes back too).
     fn stop(&self) -> Option<QueueStopped> {
         self.chip.stop_rx(&self.mac);
         let off = self.chip.stop_queues(
@@ -398,12 +405,22 @@ impl<C: Chip> PortOps for MacPort<C> {
         );
         self.mac.update(TCTL, |v| v & !TCTL_EN);
         self.mac.flush();
-        if off {
-            // Every queue confirmed off (or the chip's reset completed):
-            // what queues dropped earlier left in the fence goes back too.
+        let reset = self.reset();
+        match &reset {
+            Ok(()) => {
+                self.mac.w(WUC, 0);
+                if let Err(e) = phy::power_down(&self.mac) {
+                    log::warn!("{e}; the link stays up while the port is stopped");
+                }
+            }
+            Err(e) => log::warn!("{e}"),
+        }
+        self.fc_resolved.store(false, Ordering::Relaxed);
+        let proven = off || reset.is_ok();
+        if proven {
             self.fence().mark_stopped();
         }
-        off.then(QueueStopped::confirmed)
+        proven.then(QueueStopped::confirmed)
     }
 
     fn check_config(&self, cfg: &PortConfig, rxq: &[RxQueueConfig]) -> Result<()> {

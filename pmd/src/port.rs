@@ -237,8 +237,8 @@ pub trait PortOps: Send + Sync {
     /// Stops one TX queue; as [`PortOps::disable_rx_queue`] for reads.
     fn disable_tx_queue(&self, queue: u16) -> Option<QueueStopped>;
     /// Stops receive and transmit on the whole port; `Some` when the
-    /// device confirmed every queue off (then buffers the port's fence
-    /// held are released too).
+    /// device is proven stopped (every queue confirmed off, or a completed
+    /// reset; then buffers the port's fence held are released too).
     fn stop(&self) -> Option<QueueStopped>;
     /// Checks a configuration for the next [`PortOps::start`] without
     /// touching the device (`rxq`: one per RX queue).
@@ -822,7 +822,7 @@ impl Port {
             "{}: stopped ({})",
             self.addr,
             if proof.is_some() {
-                "every queue confirmed off"
+                "proven stopped"
             } else {
                 "queues not confirmed off: their buffers wait for a reset"
             }

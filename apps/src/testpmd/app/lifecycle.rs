@@ -59,16 +59,21 @@ impl App {
         Ok(())
     }
 
-    fn check_links(&self, ids: &[usize]) {
+    /// The links of `ids`: waited for (up to `--link-timeout`) after a
+    /// start, read once after a stop (the stop powers the PHY down).
+    fn check_links(&self, ids: &[usize], wait: bool) {
         let h = self.human();
         h.say("Checking link statuses...");
         let deadline = std::time::Instant::now() + self.cfg.link_timeout;
         for &i in ids {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.ports[i].port.wait_for_link(left) {
-                Ok(l) => h.say(&format!("Port {i}: link {l}")),
-                Err(_) => h.say(&format!("Port {i}: link down")),
-            }
+            let p = &self.ports[i].port;
+            let l = if wait {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                p.wait_for_link(left).unwrap_or_else(|_| p.link())
+            } else {
+                p.link()
+            };
+            h.say(&format!("Port {i}: link {l}"));
         }
     }
 
@@ -97,7 +102,7 @@ impl App {
                     stopped.push(i);
                 }
                 if !stopped.is_empty() {
-                    self.check_links(&stopped);
+                    self.check_links(&stopped, false);
                 }
                 h.say("Done");
             }
@@ -123,7 +128,7 @@ impl App {
                 if started.is_empty() {
                     h.say("Please stop the ports first");
                 } else {
-                    self.check_links(&started);
+                    self.check_links(&started, true);
                 }
                 h.say("Done");
             }

@@ -707,11 +707,9 @@ fn lifecycle_session() {
     let closed = o.split("Port 0 is already closed").nth(1).unwrap_or("");
     assert!(closed.contains("Port 0 is now not stopped"), "{closed}");
     // The stop powers the PHY down (DPDK's igb/em stop): the link is down
-    // while the port is stopped.
-    assert!(
-        o.contains("Port 0: link down") && o.contains("Port 1: link down"),
-        "{o}"
-    );
+    // while the port is stopped. (Seen on the igb; QEMU's e1000e ignores
+    // BMCR.PDOWN and keeps its link up.)
+    assert!(o.contains("Port 0: link down"), "{o}");
     // The forward report of each stop, in order.
     let reports: Vec<&str> = o.split("Telling cores to stop...").skip(1).collect();
     assert_eq!(reports.len(), 4, "{o}");
@@ -726,7 +724,8 @@ fn lifecycle_session() {
     // Across a restart under traffic: frames that reached the stopped port
     // are lost, but every frame forwarded is counted once and nothing is
     // invented: what port 0 took, port 1 sent, and the peer received
-    // exactly that.
+    // exactly that (counted frames, the warm-up probes, which all cross
+    // before the stop, and any late probe).
     let (a, b) = (fwd_stats(reports[2], 0).0, fwd_stats(reports[3], 0).0);
     assert!(
         a > 0 && b > 0,
@@ -735,7 +734,12 @@ fn lifecycle_session() {
     assert_eq!(fwd_stats(reports[2], 1), (0, 0, a, 0));
     assert_eq!(fwd_stats(reports[3], 1), (0, 0, b, 0));
     assert_eq!((r3.duplicates, r3.corrupted), (0, 0), "{}", r3.summary());
-    assert_eq!(a + b, r3.received + r3.foreign, "{}", r3.summary());
+    assert_eq!(
+        a + b,
+        r3.received + r3.probes + r3.foreign,
+        "{}",
+        r3.summary()
+    );
     let info = o
         .split("Infos for port 0")
         .nth(1)

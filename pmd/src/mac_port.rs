@@ -297,6 +297,21 @@ impl<C: Chip> MacPort<C> {
         Ok(())
     }
 
+    /// Receive off, every queue stopped (the chip's way), transmit off:
+    /// the first part of both [`PortOps::stop`] and [`PortOps::close`].
+    /// True when every queue was confirmed off.
+    fn stop_traffic(&self) -> bool {
+        self.chip.stop_rx(&self.mac);
+        let off = self.chip.stop_queues(
+            &self.mac,
+            self.rx_queues.load(Ordering::Relaxed),
+            self.tx_queues.load(Ordering::Relaxed),
+        );
+        self.mac.update(TCTL, |v| v & !TCTL_EN);
+        self.mac.flush();
+        off
+    }
+
     fn fence(&self) -> Arc<DmaFence> {
         lock(&self.doorbell).fence.clone()
     }
@@ -397,14 +412,7 @@ impl<C: Chip> PortOps for MacPort<C> {
     /// stopped: the fence is marked (what queues dropped earlier left in
     /// it goes back too).
     fn stop(&self) -> Option<QueueStopped> {
-        self.chip.stop_rx(&self.mac);
-        let off = self.chip.stop_queues(
-            &self.mac,
-            self.rx_queues.load(Ordering::Relaxed),
-            self.tx_queues.load(Ordering::Relaxed),
-        );
-        self.mac.update(TCTL, |v| v & !TCTL_EN);
-        self.mac.flush();
+        let off = self.stop_traffic();
         let reset = self.reset();
         match &reset {
             Ok(()) => {
@@ -480,7 +488,9 @@ impl<C: Chip> PortOps for MacPort<C> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.stop();
+        // Its own reset and PHY power-down follow (as before the port's
+        // stop gained them).
+        self.stop_traffic();
         // Either a completed reset or bus mastering off proves the device
         // stopped (crate::fence); only then do held buffers go back.
         let reset = self.reset();

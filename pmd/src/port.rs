@@ -918,8 +918,27 @@ impl Port {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.stop();
+        let mut life = lock(&self.life);
+        if life.started {
+            let mut hw = lock(&self.shared.hw_stats);
+            self.shared.ops.read_hw_stats(&mut hw);
+        }
+        // The driver's close stops traffic itself before its reset and bus
+        // mastering off, which mark the fence stopped: the rings still in
+        // the port then free their buffers at once (else the fence keeps
+        // them: leaked, counted).
         self.shared.ops.close();
+        for s in lock(&self.rx).iter_mut() {
+            if let Some(q) = s.queue.as_mut() {
+                q.release(None);
+            }
+        }
+        for s in lock(&self.tx).iter_mut() {
+            if let Some(q) = s.queue.as_mut() {
+                q.release(None);
+            }
+        }
+        life.started = false;
         log::info!("{}: closed", self.addr);
     }
 

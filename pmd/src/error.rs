@@ -153,6 +153,25 @@ pub enum Error {
     },
     #[error("{dir} queue {queue} does not exist or was already taken")]
     NoSuchQueue { dir: &'static str, queue: u16 },
+    #[error("{addr}: the port is started; stop it first")]
+    PortStarted { addr: PciAddress },
+    #[error("{addr}: the port is closed")]
+    PortClosed { addr: PciAddress },
+    #[error("{addr}: the port is stopped; start it first")]
+    PortStopped { addr: PciAddress },
+    #[error(
+        "{addr}: {dir} queue {queue} is still taken by the application; drop its handle (give it back) first"
+    )]
+    QueueInUse {
+        addr: PciAddress,
+        dir: &'static str,
+        queue: u16,
+    },
+    #[error("{driver} cannot restart a port: {why}")]
+    RestartUnsupported {
+        driver: &'static str,
+        why: &'static str,
+    },
     #[error("MAC address filter table is full ({max} unicast addresses)")]
     FilterFull { max: usize },
     #[error("MTU {mtu} is outside {min}..={max}")]

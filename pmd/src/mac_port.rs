@@ -4,9 +4,16 @@
 //! global reset, EEPROM MAC, filter tables) and the end of open (counters
 //! from zero, link wait), and implements every [`PortOps`] operation that
 //! is the same on both. What a chip does its own way (extra interrupt
-//! registers, the MTU limit, stopping queues) is its [`Chip`] impl.
+//! registers, the MTU limit, stopping queues, configuring and starting its
+//! queues) is its [`Chip`] impl.
+//!
+//! The open is [`open`]: the one-time device setup ([`MacPort::bring_up`]:
+//! VFIO reset, BAR, bus mastering, [`init_hw`]) then the chip's
+//! [`Chip::start_queues`]. A restart after [`PortOps::stop`]
+//! ([`PortOps::start`]) runs [`init_hw`] and [`Chip::start_queues`] again
+//! on the same device.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,13 +23,11 @@ use crate::flow::{FilterKind, FlowEntry, FlowError, FlowId, FlowRule, FlowTable}
 use crate::mac::regs::*;
 use crate::mac::{self, Family, FcThresholds, FlowControl, Mac, RxMode};
 use crate::phy;
-use crate::port::{
-    LinkStatus, OpenArgs, Opened, PortConfig, PortOps, RxBurst, RxQueueConfig, TxBurst,
-};
-use crate::queue::Limits;
+use crate::port::{LinkStatus, OpenArgs, Opened, PortConfig, PortOps, Queues, RxQueueConfig};
+use crate::queue::{self, Limits};
 use crate::ring::QueueBar;
 use crate::rss;
-use crate::stats::{HwCounter, HwStats, QueueCounters};
+use crate::stats::{HwCounter, HwStats};
 
 /// How long CTRL.RST may take to self-clear (both families).
 pub const RESET_TIMEOUT: Duration = Duration::from_millis(100);
@@ -39,6 +44,22 @@ pub trait Chip: Send + Sync + 'static {
     /// How many times the NVM checksum is read before the open fails
     /// ([`Mac::validate_nvm_checksum`]).
     const NVM_CHECKSUM_ATTEMPTS: u32 = 1;
+    /// Why the chip cannot split headers (`None`: it can), for
+    /// [`queue::check_rx_pools`].
+    const NO_HEADER_SPLIT: Option<&'static str>;
+    /// The statistics register table.
+    const COUNTERS: &'static [HwCounter];
+    /// Programs and starts every queue per `cfg` (`rxq`: one per RX queue)
+    /// on a device just initialised by [`init_hw`] (RCTL/TCTL off): the
+    /// rings over `doorbell`, receive and transmit settings, RSS, VLAN,
+    /// MTU; receive and transmit enabled last.
+    fn start_queues(
+        &self,
+        mac: &Mac,
+        cfg: &PortConfig,
+        rxq: &[RxQueueConfig],
+        doorbell: &QueueBar,
+    ) -> Result<Queues>;
     /// Required initialisation bits and errata settings after reset.
     fn init_hw_bits(&self, _mac: &Mac) {}
     /// PCI configuration the chip needs (ASPM, completion timeout), once
@@ -91,22 +112,27 @@ pub struct MacPort<C> {
     pub mac: Mac,
     device: hw::vfio::Device,
     station: [u8; 6],
-    rx_queues: u16,
-    tx_queues: u16,
+    rx_queues: AtomicU16,
+    tx_queues: AtomicU16,
     chip: C,
-    /// Every ring of the port releases its buffers through this
-    /// ([`crate::fence`]); marked stopped by [`PortOps::close`].
-    fence: Arc<DmaFence>,
+    /// BAR 0 and the DMA fence every ring of the current start releases
+    /// its buffers through ([`crate::fence`]): marked stopped by a stop
+    /// the device confirmed, by the reset of the next start (which puts a
+    /// new fence here) and by [`PortOps::close`].
+    doorbell: Mutex<QueueBar>,
     closed: AtomicBool,
     /// Reads that found the device gone (all ones), for xstats.
     device_removed: AtomicU64,
     /// The flow control asked for, and whether CTRL.RFCE/TFCE were
     /// resolved for the current link.
-    fc_requested: FlowControl,
+    fc_requested: Mutex<FlowControl>,
     fc_resolved: AtomicBool,
     /// Flow rules and the RSS redirection table they leave
     /// ([`crate::flow`]).
     flows: Mutex<Flows>,
+    /// The extra unicast and the multicast addresses last set, put back
+    /// after the reset of a restart.
+    filters: Mutex<Filters>,
 }
 
 /// A port's flow rules with the RETA it was opened with and the one
@@ -192,6 +218,27 @@ impl Flows {
     }
 }
 
+/// The address filters set at run time: extra unicast, multicast.
+type Filters = (Vec<[u8; 6]>, Vec<[u8; 6]>);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain data (a fence handle, addresses): still consistent after a
+    // panic elsewhere.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A driver's open over its [`Chip`]: pools checked, the one-time device
+/// setup ([`MacPort::bring_up`]), the queues configured and started
+/// ([`Chip::start_queues`]), and the end of open ([`MacPort::finish`]).
+pub fn open<C: Chip>(args: OpenArgs<'_>, chip: C) -> Result<Opened> {
+    queue::check_rx_pools(C::LIMITS.driver, &args.rxq, C::NO_HEADER_SPLIT)?;
+    let (port, setup) = MacPort::bring_up(args, chip)?;
+    let queues = port
+        .chip
+        .start_queues(&port.mac, setup.cfg, &setup.rxq, &setup.doorbell)?;
+    port.finish(setup.cfg, queues)
+}
+
 /// The register part of bring-up, over any [`Mac`] (device BAR or the
 /// strict register model): stale locks cleared, global reset, the chip's
 /// init bits, wake-up control cleared (WUC), DRV_LOAD, manageability ARP
@@ -224,28 +271,6 @@ pub struct Setup<'a> {
     /// BAR 0, where the rings' tail registers are, and the port's DMA
     /// fence.
     pub doorbell: QueueBar,
-}
-
-/// The queues an open built, in queue order, for [`MacPort::finish`].
-#[derive(Default)]
-pub struct Queues {
-    rx: Vec<Box<dyn RxBurst>>,
-    tx: Vec<Box<dyn TxBurst>>,
-    rx_counters: Vec<Arc<QueueCounters>>,
-    tx_counters: Vec<Arc<QueueCounters>>,
-}
-
-impl Queues {
-    /// Adds the next RX queue (already started).
-    pub fn push_rx(&mut self, ring: impl RxBurst + 'static, counters: Arc<QueueCounters>) {
-        self.rx.push(Box::new(ring));
-        self.rx_counters.push(counters);
-    }
-    /// Adds the next TX queue.
-    pub fn push_tx(&mut self, ring: impl TxBurst + 'static, counters: Arc<QueueCounters>) {
-        self.tx.push(Box::new(ring));
-        self.tx_counters.push(counters);
-    }
 }
 
 impl<C: Chip> MacPort<C> {
@@ -301,19 +326,24 @@ impl<C: Chip> MacPort<C> {
                 source,
             })?,
         );
+        let doorbell = QueueBar {
+            bar: bar.clone(),
+            fence: DmaFence::new(addr.to_string()),
+        };
         let mut port = MacPort {
-            mac: Mac::for_chip(addr, bar.clone(), C::FAMILY),
+            mac: Mac::for_chip(addr, bar, C::FAMILY),
             device,
             station: [0; 6],
-            rx_queues: cfg.rx_queues,
-            tx_queues: cfg.tx_queues,
+            rx_queues: AtomicU16::new(cfg.rx_queues),
+            tx_queues: AtomicU16::new(cfg.tx_queues),
             chip,
-            fence: DmaFence::new(addr.to_string()),
+            doorbell: Mutex::new(doorbell.clone()),
             closed: AtomicBool::new(false),
             device_removed: AtomicU64::new(0),
-            fc_requested: cfg.flow_control,
+            fc_requested: Mutex::new(cfg.flow_control),
             fc_resolved: AtomicBool::new(false),
             flows: Mutex::new(Flows::new(cfg)),
+            filters: Mutex::new((Vec::new(), Vec::new())),
         };
         port.station = init_hw(&port.mac, &port.chip, cfg)?;
         port.chip.pci_setup(&port.device, &port.mac);
@@ -325,10 +355,6 @@ impl<C: Chip> MacPort<C> {
             promiscuous: cfg.promiscuous,
             allmulti: cfg.allmulti,
         });
-        let doorbell = QueueBar {
-            bar,
-            fence: port.fence.clone(),
-        };
         Ok((port, Setup { cfg, rxq, doorbell }))
     }
 
@@ -357,27 +383,48 @@ impl<C: Chip> MacPort<C> {
 
     /// Ends an open: the hardware counters start from zero, the link is
     /// waited for if `cfg` asks, and the port is handed out with `queues`.
-    pub fn finish(
-        self,
-        cfg: &PortConfig,
-        queues: Queues,
-        counters: &'static [HwCounter],
-    ) -> Result<Opened> {
-        self.mac.read_counters(&mut HwStats::new(counters));
-        self.mac.set_counter_table(counters);
-        if cfg.wait_for_link {
-            self.mac.wait_for_link(cfg.link_timeout)?;
-            let l = self.link();
-            log::info!("{}: link {l}", self.mac.addr());
-        }
+    pub fn finish(self, cfg: &PortConfig, queues: Queues) -> Result<Opened> {
+        self.mac.set_counter_table(C::COUNTERS);
+        self.counters_from_zero_and_link(cfg)?;
         Ok(Opened {
             ops: Arc::new(self),
             rx: queues.rx,
             tx: queues.tx,
             rx_counters: queues.rx_counters,
             tx_counters: queues.tx_counters,
-            hw_counters: counters,
+            hw_counters: C::COUNTERS,
         })
+    }
+
+    /// The end of an open or a start: the device's counters read and
+    /// dropped (they start from zero), the link waited for if `cfg` asks.
+    fn counters_from_zero_and_link(&self, cfg: &PortConfig) -> Result<()> {
+        self.mac.read_counters(&mut HwStats::new(C::COUNTERS));
+        if cfg.wait_for_link {
+            self.mac.wait_for_link(cfg.link_timeout)?;
+            let l = self.link();
+            log::info!("{}: link {l}", self.mac.addr());
+        }
+        Ok(())
+    }
+
+    /// Receive off, every queue stopped (the chip's way), transmit off:
+    /// the first part of both [`PortOps::stop`] and [`PortOps::close`].
+    /// True when every queue was confirmed off.
+    fn stop_traffic(&self) -> bool {
+        self.chip.stop_rx(&self.mac);
+        let off = self.chip.stop_queues(
+            &self.mac,
+            self.rx_queues.load(Ordering::Relaxed),
+            self.tx_queues.load(Ordering::Relaxed),
+        );
+        self.mac.update(TCTL, |v| v & !TCTL_EN);
+        self.mac.flush();
+        off
+    }
+
+    fn fence(&self) -> Arc<DmaFence> {
+        lock(&self.doorbell).fence.clone()
     }
 }
 
@@ -403,7 +450,8 @@ impl<C: Chip> PortOps for MacPort<C> {
             return l;
         }
         // First look at this link: resolve flow control once.
-        match phy::configure_flow_control(&self.mac, self.fc_requested) {
+        let fc = *lock(&self.fc_requested);
+        match phy::configure_flow_control(&self.mac, fc) {
             Ok(_) => self.mac.link(),
             Err(e) => {
                 log::warn!("{e}; flow control left off");
@@ -437,11 +485,16 @@ impl<C: Chip> PortOps for MacPort<C> {
     }
 
     fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {
-        self.mac.set_unicast_filters(addrs, C::RAR_ENTRIES)
+        let mut f = lock(&self.filters);
+        self.mac.set_unicast_filters(addrs, C::RAR_ENTRIES)?;
+        f.0 = addrs.to_vec();
+        Ok(())
     }
 
     fn set_multicast_filters(&self, addrs: &[[u8; 6]]) {
-        self.mac.set_multicast_filters(addrs)
+        let mut f = lock(&self.filters);
+        self.mac.set_multicast_filters(addrs);
+        f.1 = addrs.to_vec();
     }
 
     fn set_mtu(&self, mtu: u16) -> Result<()> {
@@ -462,18 +515,91 @@ impl<C: Chip> PortOps for MacPort<C> {
             .then(QueueStopped::confirmed)
     }
 
+    /// Receive off, every queue stopped (the chip's way), transmit off,
+    /// then as DPDK's igb and em stop: a global reset, wake-up control
+    /// cleared and the PHY powered down, so the link goes down while the
+    /// port is stopped ([`PortOps::start`] powers it up again). Either the
+    /// queues confirmed off or the completed reset proves the device
+    /// stopped: the fence is marked (what queues dropped earlier left in
+    /// it goes back too).
     fn stop(&self) -> Option<QueueStopped> {
-        self.chip.stop_rx(&self.mac);
-        let off = self
-            .chip
-            .stop_queues(&self.mac, self.rx_queues, self.tx_queues);
-        self.mac.update(TCTL, |v| v & !TCTL_EN);
-        self.mac.flush();
-        off.then(QueueStopped::confirmed)
+        let off = self.stop_traffic();
+        let reset = self.reset();
+        match &reset {
+            Ok(()) => {
+                self.mac.w(WUC, 0);
+                if let Err(e) = phy::power_down(&self.mac) {
+                    log::warn!("{e}; the link stays up while the port is stopped");
+                }
+            }
+            Err(e) => log::warn!("{e}"),
+        }
+        self.fc_resolved.store(false, Ordering::Relaxed);
+        let proven = off || reset.is_ok();
+        if proven {
+            self.fence().mark_stopped();
+        }
+        proven.then(QueueStopped::confirmed)
+    }
+
+    fn check_config(&self, cfg: &PortConfig, rxq: &[RxQueueConfig]) -> Result<()> {
+        C::LIMITS.check(cfg)?;
+        queue::check_rx_pools(C::LIMITS.driver, rxq, C::NO_HEADER_SPLIT)
+    }
+
+    /// The restart: [`init_hw`] again (global reset, PHY and link setup,
+    /// flow control for `cfg`), which proves the previous rings stopped
+    /// (their fence is marked and replaced); the receive mode and address
+    /// filters as they were before the stop; then the chip's
+    /// [`Chip::start_queues`] and the end of an open.
+    fn start(&self, cfg: &PortConfig, rxq: &[RxQueueConfig]) -> Result<Queues> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::RestartUnsupported {
+                driver: C::LIMITS.driver,
+                why: "the port is closed",
+            });
+        }
+        self.check_config(cfg, rxq)?;
+        let addr = self.mac.addr();
+        let mode = self.mac.rx_mode();
+        init_hw(&self.mac, &self.chip, cfg)?;
+        let doorbell = {
+            let mut d = lock(&self.doorbell);
+            // The global reset just completed: the old rings' buffers the
+            // fence held are safe to free.
+            d.fence.mark_stopped();
+            d.fence = DmaFence::new(addr.to_string());
+            d.clone()
+        };
+        self.mac.init_rx_mode(mode);
+        {
+            let f = lock(&self.filters);
+            self.mac.set_unicast_filters(&f.0, C::RAR_ENTRIES)?;
+            self.mac.set_multicast_filters(&f.1);
+        }
+        *lock(&self.fc_requested) = cfg.flow_control;
+        self.fc_resolved.store(false, Ordering::Relaxed);
+        // Flow rules do not survive a restart (DPDK's default, without
+        // RTE_ETH_DEV_CAPA_FLOW_RULE_KEEP): the global reset cleared their
+        // filters and the queue count may have changed; the table starts
+        // empty with RSS as `cfg` programs it.
+        {
+            let mut flows = self.flows();
+            let dropped = flows.entries().len();
+            if dropped > 0 {
+                log::info!("{addr}: {dropped} flow rules dropped by the restart");
+            }
+            *flows = Flows::new(cfg);
+        }
+        self.rx_queues.store(cfg.rx_queues, Ordering::Relaxed);
+        self.tx_queues.store(cfg.tx_queues, Ordering::Relaxed);
+        let queues = self.chip.start_queues(&self.mac, cfg, rxq, &doorbell)?;
+        self.counters_from_zero_and_link(cfg)?;
+        Ok(queues)
     }
 
     fn held_buffers(&self) -> usize {
-        self.fence.held()
+        self.fence().held()
     }
 
     fn add_flow_rule(&self, rule: &FlowRule, queue: u16) -> std::result::Result<FlowId, FlowError> {
@@ -510,7 +636,9 @@ impl<C: Chip> PortOps for MacPort<C> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.stop();
+        // Its own reset and PHY power-down follow (as before the port's
+        // stop gained them).
+        self.stop_traffic();
         // Either a completed reset or bus mastering off proves the device
         // stopped (crate::fence); only then do held buffers go back.
         let reset = self.reset();
@@ -527,7 +655,7 @@ impl<C: Chip> PortOps for MacPort<C> {
             log::warn!("{}: disabling bus mastering: {e}", self.mac.addr());
         }
         if reset.is_ok() || master_off.is_ok() {
-            self.fence.mark_stopped();
+            self.fence().mark_stopped();
         }
     }
 }
@@ -555,7 +683,7 @@ impl<C> Drop for MacPort<C> {
             log::warn!("{addr}: disabling bus mastering while dropping the port: {e}");
         }
         if reset.is_ok() || master_off.is_ok() {
-            self.fence.mark_stopped();
+            lock(&self.doorbell).fence.mark_stopped();
         }
     }
 }

@@ -1,7 +1,18 @@
 //! The public port API: open a port by PCI address (the driver is chosen by
 //! PCI ID), take its queues out to the cores that poll them, and manage the
 //! port (link, statistics, filters, MTU, stop/close) from any thread.
+//!
+//! Lifecycle, as DPDK's `rte_eth_dev_stop`/`configure`/`start`: an open
+//! port is started. [`Port::stop`] stops it (its queue handles stop
+//! working; their buffers go back once the device is proven stopped,
+//! [`crate::fence`]); [`Port::reconfigure`] changes what the next start
+//! builds (queue counts, ring sizes, MTU, VLAN strip, RSS, thresholds) and
+//! [`Port::start`] brings the queues up again on the same VFIO device.
+//! Every queue handle taken out must be given back (dropped) before
+//! `reconfigure` or `start`: [`Error::QueueInUse`] names the first one
+//! still out.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -265,8 +276,17 @@ pub trait PortOps: Send + Sync {
     /// Stops one TX queue; as [`PortOps::disable_rx_queue`] for reads.
     fn disable_tx_queue(&self, queue: u16) -> Option<QueueStopped>;
     /// Stops receive and transmit on the whole port; `Some` when the
-    /// device confirmed every queue off.
+    /// device is proven stopped (every queue confirmed off, or a completed
+    /// reset; then buffers the port's fence held are released too).
     fn stop(&self) -> Option<QueueStopped>;
+    /// Checks a configuration for the next [`PortOps::start`] without
+    /// touching the device (`rxq`: one per RX queue).
+    fn check_config(&self, cfg: &PortConfig, rxq: &[RxQueueConfig]) -> Result<()>;
+    /// Brings a stopped port up again per `cfg` (`rxq`: one per RX queue),
+    /// as the open did after its one-time device setup: the device is
+    /// reset and initialised again (which proves the previous rings
+    /// stopped), then the new queues are built and started.
+    fn start(&self, cfg: &PortConfig, rxq: &[RxQueueConfig]) -> Result<Queues>;
     /// Quiesces the device for good: reset, interrupts masked, bus
     /// mastering off; marks the device's fence stopped when either the
     /// reset or bus mastering off succeeded.
@@ -300,6 +320,28 @@ pub trait PortOps: Send + Sync {
     /// The rules installed, oldest first.
     fn flow_rules(&self) -> Vec<FlowEntry> {
         Vec::new()
+    }
+}
+
+/// The queues a driver built, in queue order (at open and at each start).
+#[derive(Default)]
+pub struct Queues {
+    pub rx: Vec<Box<dyn RxBurst>>,
+    pub tx: Vec<Box<dyn TxBurst>>,
+    pub rx_counters: Vec<Arc<QueueCounters>>,
+    pub tx_counters: Vec<Arc<QueueCounters>>,
+}
+
+impl Queues {
+    /// Adds the next RX queue (already started).
+    pub fn push_rx(&mut self, ring: impl RxBurst + 'static, counters: Arc<QueueCounters>) {
+        self.rx.push(Box::new(ring));
+        self.rx_counters.push(counters);
+    }
+    /// Adds the next TX queue.
+    pub fn push_tx(&mut self, ring: impl TxBurst + 'static, counters: Arc<QueueCounters>) {
+        self.tx.push(Box::new(ring));
+        self.tx_counters.push(counters);
     }
 }
 
@@ -363,14 +405,57 @@ pub fn find_driver(vendor: u16, device: u16) -> Option<(&'static Driver, &'stati
 
 struct QueueSlot<T> {
     queue: Option<T>,
+    /// Set while the queue's handle is out (taken and not yet dropped).
+    out: Arc<AtomicBool>,
+}
+
+impl<T> QueueSlot<T> {
+    fn new(queue: T) -> Self {
+        QueueSlot {
+            queue: Some(queue),
+            out: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// The driver's per-queue counters of the running queues, and the
+/// baseline of the last [`Port::reset_stats`].
+struct Counters {
+    rx: Vec<Arc<QueueCounters>>,
+    tx: Vec<Arc<QueueCounters>>,
+    base: (Vec<QueueSnapshot>, Vec<QueueSnapshot>),
+}
+
+impl Counters {
+    /// Takes over the counters of a new set of queues: each carries on
+    /// from the figures of the queue of the same index before (so counts
+    /// survive a restart), and queues that are new start from zero.
+    fn replace(&mut self, rx: Vec<Arc<QueueCounters>>, tx: Vec<Arc<QueueCounters>>) {
+        for (new, old) in rx.iter().zip(&self.rx) {
+            new.absorb(old.snapshot());
+        }
+        for (new, old) in tx.iter().zip(&self.tx) {
+            new.absorb(old.snapshot());
+        }
+        self.base.0.resize(rx.len(), QueueSnapshot::default());
+        self.base.1.resize(tx.len(), QueueSnapshot::default());
+        self.rx = rx;
+        self.tx = tx;
+    }
 }
 
 struct Shared {
     ops: Arc<dyn PortOps>,
     hw_stats: Mutex<HwStats>,
-    rx_counters: Vec<Arc<QueueCounters>>,
-    tx_counters: Vec<Arc<QueueCounters>>,
-    base: Mutex<(Vec<QueueSnapshot>, Vec<QueueSnapshot>)>,
+    counters: Mutex<Counters>,
+}
+
+/// What the port runs with and whether it is started.
+struct Life {
+    started: bool,
+    config: PortConfig,
+    /// One per RX queue of `config`.
+    rxq: Vec<RxQueueConfig>,
 }
 
 /// An open port.
@@ -379,9 +464,18 @@ pub struct Port {
     driver: &'static str,
     device_name: &'static str,
     shared: Arc<Shared>,
+    life: Mutex<Life>,
     rx: Mutex<Vec<QueueSlot<Box<dyn RxBurst>>>>,
     tx: Mutex<Vec<QueueSlot<Box<dyn TxBurst>>>>,
-    closed: bool,
+    closed: AtomicBool,
+}
+
+/// One configuration per RX queue of `rx_queues` from one for all or one
+/// per queue (the last one repeated for queues beyond those given).
+fn per_queue(rxq: &[RxQueueConfig], rx_queues: u16) -> Vec<RxQueueConfig> {
+    (0..usize::from(rx_queues))
+        .filter_map(|q| rxq.get(q.min(rxq.len().saturating_sub(1))).cloned())
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -438,9 +532,7 @@ impl Port {
                 why,
             });
         }
-        let rxq = (0..usize::from(config.rx_queues))
-            .map(|q| rxq[q.min(rxq.len() - 1)].clone())
-            .collect();
+        let rxq = per_queue(rxq, config.rx_queues);
         log::info!(
             "{addr}: {} ({vendor:04x}:{dev_id:04x}), driver {}",
             id.name,
@@ -452,9 +544,16 @@ impl Port {
             ids: (vendor, dev_id),
             name: id.name,
             config,
-            rxq,
+            rxq: rxq.clone(),
         })?;
-        Ok(Port::from_opened(*addr, driver.name, id.name, opened))
+        Ok(Port::from_opened(
+            *addr,
+            driver.name,
+            id.name,
+            opened,
+            config.clone(),
+            rxq,
+        ))
     }
 
     /// The port a driver's open built (also over a simulated device in
@@ -464,6 +563,8 @@ impl Port {
         driver: &'static str,
         device_name: &'static str,
         opened: Opened,
+        config: PortConfig,
+        rxq: Vec<RxQueueConfig>,
     ) -> Port {
         let nrx = opened.rx_counters.len();
         let ntx = opened.tx_counters.len();
@@ -474,28 +575,23 @@ impl Port {
             shared: Arc::new(Shared {
                 ops: opened.ops,
                 hw_stats: Mutex::new(HwStats::new(opened.hw_counters)),
-                rx_counters: opened.rx_counters,
-                tx_counters: opened.tx_counters,
-                base: Mutex::new((
-                    vec![QueueSnapshot::default(); nrx],
-                    vec![QueueSnapshot::default(); ntx],
-                )),
+                counters: Mutex::new(Counters {
+                    rx: opened.rx_counters,
+                    tx: opened.tx_counters,
+                    base: (
+                        vec![QueueSnapshot::default(); nrx],
+                        vec![QueueSnapshot::default(); ntx],
+                    ),
+                }),
             }),
-            rx: Mutex::new(
-                opened
-                    .rx
-                    .into_iter()
-                    .map(|q| QueueSlot { queue: Some(q) })
-                    .collect(),
-            ),
-            tx: Mutex::new(
-                opened
-                    .tx
-                    .into_iter()
-                    .map(|q| QueueSlot { queue: Some(q) })
-                    .collect(),
-            ),
-            closed: false,
+            life: Mutex::new(Life {
+                started: true,
+                config,
+                rxq,
+            }),
+            rx: Mutex::new(opened.rx.into_iter().map(QueueSlot::new).collect()),
+            tx: Mutex::new(opened.tx.into_iter().map(QueueSlot::new).collect()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -513,44 +609,106 @@ impl Port {
     pub fn mac_addr(&self) -> [u8; 6] {
         self.shared.ops.mac_addr()
     }
+    /// RX queues of the configuration (after [`Port::reconfigure`]: of the
+    /// next start).
     pub fn rx_queue_count(&self) -> u16 {
-        self.shared.rx_counters.len() as u16
+        lock(&self.life).config.rx_queues
     }
+    /// TX queues of the configuration.
     pub fn tx_queue_count(&self) -> u16 {
-        self.shared.tx_counters.len() as u16
+        lock(&self.life).config.tx_queues
+    }
+    /// The configuration the port runs with (stopped: the one the next
+    /// start uses).
+    pub fn config(&self) -> PortConfig {
+        lock(&self.life).config.clone()
+    }
+    /// The receive offloads in effect, by DPDK's `RTE_ETH_RX_OFFLOAD_*`
+    /// names: checksum status and the RSS hash (both drivers set RXCSUM
+    /// IPOFL/TUOFL/PCSD), scatter (frames longer than a buffer span
+    /// several), VLAN strip when configured.
+    pub fn rx_offloads(&self) -> Vec<&'static str> {
+        let mut v = vec![
+            "IPV4_CKSUM",
+            "UDP_CKSUM",
+            "TCP_CKSUM",
+            "RSS_HASH",
+            "SCATTER",
+        ];
+        if lock(&self.life).config.vlan_strip {
+            v.insert(0, "VLAN_STRIP");
+        }
+        v
+    }
+    /// False between [`Port::stop`] and the next successful
+    /// [`Port::start`].
+    pub fn is_started(&self) -> bool {
+        lock(&self.life).started
     }
 
     /// Takes RX queue `i` out of the port, to be polled by one core.
     pub fn take_rx_queue(&self, i: u16) -> Result<RxQueue> {
+        let life = lock(&self.life);
+        if !life.started {
+            return Err(Error::PortStopped { addr: self.addr });
+        }
         let mut rx = lock(&self.rx);
-        let ring = rx
-            .get_mut(usize::from(i))
-            .and_then(|s| s.queue.take())
-            .ok_or(Error::NoSuchQueue {
+        let slot = rx.get_mut(usize::from(i));
+        let Some((ring, out)) = slot.and_then(|s| Some((s.queue.take()?, s.out.clone()))) else {
+            return Err(Error::NoSuchQueue {
                 dir: "RX",
                 queue: i,
-            })?;
+            });
+        };
+        out.store(true, Ordering::Release);
         Ok(RxQueue {
             ring,
             ops: self.shared.ops.clone(),
             index: i,
+            out,
         })
     }
 
     /// Takes TX queue `i` out of the port, to be used by one core.
     pub fn take_tx_queue(&self, i: u16) -> Result<TxQueue> {
+        let life = lock(&self.life);
+        if !life.started {
+            return Err(Error::PortStopped { addr: self.addr });
+        }
         let mut tx = lock(&self.tx);
-        let ring = tx
-            .get_mut(usize::from(i))
-            .and_then(|s| s.queue.take())
-            .ok_or(Error::NoSuchQueue {
+        let slot = tx.get_mut(usize::from(i));
+        let Some((ring, out)) = slot.and_then(|s| Some((s.queue.take()?, s.out.clone()))) else {
+            return Err(Error::NoSuchQueue {
                 dir: "TX",
                 queue: i,
-            })?;
+            });
+        };
+        out.store(true, Ordering::Release);
         Ok(TxQueue {
             ring,
             ops: self.shared.ops.clone(),
             index: i,
+            out,
+        })
+    }
+
+    /// The first queue whose handle is still out, as the error to return.
+    fn check_given_back(&self) -> Result<()> {
+        let rx_out = lock(&self.rx)
+            .iter()
+            .position(|s| s.out.load(Ordering::Acquire));
+        let tx_out = lock(&self.tx)
+            .iter()
+            .position(|s| s.out.load(Ordering::Acquire));
+        match (rx_out, tx_out) {
+            (Some(q), _) => Err(("RX", q)),
+            (None, Some(q)) => Err(("TX", q)),
+            (None, None) => Ok(()),
+        }
+        .map_err(|(dir, q)| Error::QueueInUse {
+            addr: self.addr,
+            dir,
+            queue: q as u16,
         })
     }
 
@@ -592,8 +750,9 @@ impl Port {
             self.shared.ops.read_hw_stats(&mut hw);
             hw.fill(&mut s);
         }
-        let base = lock(&self.shared.base);
-        for (c, b) in self.shared.rx_counters.iter().zip(&base.0) {
+        let counters = lock(&self.shared.counters);
+        let base = &counters.base;
+        for (c, b) in counters.rx.iter().zip(&base.0) {
             let q = c.snapshot().since(*b);
             s.q_ipackets.push(q.packets);
             s.q_ibytes.push(q.bytes);
@@ -603,7 +762,7 @@ impl Port {
             // (MPC); RX-dropped adds the two, so nothing is in both.
             s.rx_nombuf += q.nombuf;
         }
-        for (c, b) in self.shared.tx_counters.iter().zip(&base.1) {
+        for (c, b) in counters.tx.iter().zip(&base.1) {
             let q = c.snapshot().since(*b);
             s.q_opackets.push(q.packets);
             s.q_obytes.push(q.bytes);
@@ -629,8 +788,9 @@ impl Port {
         for (name, value) in lock(&self.shared.hw_stats).iter() {
             push(name.to_string(), value);
         }
-        let base = lock(&self.shared.base);
-        for (i, (c, b)) in self.shared.rx_counters.iter().zip(&base.0).enumerate() {
+        let counters = lock(&self.shared.counters);
+        let base = &counters.base;
+        for (i, (c, b)) in counters.rx.iter().zip(&base.0).enumerate() {
             let q = c.snapshot().since(*b);
             push(format!("rx_q{i}_packets"), q.packets);
             push(format!("rx_q{i}_bytes"), q.bytes);
@@ -639,13 +799,13 @@ impl Port {
             push(format!("rx_q{i}_ring_full"), q.ring_full);
             push(format!("rx_q{i}_bad_desc"), q.bad_desc);
         }
-        for (i, (c, b)) in self.shared.tx_counters.iter().zip(&base.1).enumerate() {
+        for (i, (c, b)) in counters.tx.iter().zip(&base.1).enumerate() {
             let q = c.snapshot().since(*b);
             push(format!("tx_q{i}_packets"), q.packets);
             push(format!("tx_q{i}_bytes"), q.bytes);
             push(format!("tx_q{i}_errors"), q.errors);
         }
-        drop(base);
+        drop(counters);
         push(
             "leaked_buffers".into(),
             self.shared.ops.held_buffers() as u64 + crate::fence::leaked_buffers(),
@@ -663,19 +823,9 @@ impl Port {
             self.shared.ops.read_hw_stats(&mut hw);
             hw.clear();
         }
-        let mut base = lock(&self.shared.base);
-        base.0 = self
-            .shared
-            .rx_counters
-            .iter()
-            .map(|c| c.snapshot())
-            .collect();
-        base.1 = self
-            .shared
-            .tx_counters
-            .iter()
-            .map(|c| c.snapshot())
-            .collect();
+        let mut counters = lock(&self.shared.counters);
+        counters.base.0 = counters.rx.iter().map(|c| c.snapshot()).collect();
+        counters.base.1 = counters.tx.iter().map(|c| c.snapshot()).collect();
     }
 
     pub fn set_promiscuous(&self, on: bool) {
@@ -692,8 +842,12 @@ impl Port {
     pub fn set_multicast_filters(&self, addrs: &[[u8; 6]]) {
         self.shared.ops.set_multicast_filters(addrs)
     }
+    /// Changes the MTU now (started or not) and for every later start.
     pub fn set_mtu(&self, mtu: u16) -> Result<()> {
-        self.shared.ops.set_mtu(mtu)
+        let mut life = lock(&self.life);
+        self.shared.ops.set_mtu(mtu)?;
+        life.config.mtu = mtu;
+        Ok(())
     }
 
     /// Steers every received frame that matches `rule` to RX queue
@@ -742,12 +896,22 @@ impl Port {
         n
     }
 
-    /// Stops receive and transmit. Buffers of queues still held by the port
-    /// go back to their pools now; queues taken out return theirs when
-    /// dropped.
+    /// Stops receive and transmit (`rte_eth_dev_stop`); nothing when
+    /// already stopped. The device's counters are read first (a chip that
+    /// stops by reset would clear them). Buffers of queues still held by
+    /// the port go back to their pools now when the device confirms every
+    /// queue off, else at the next start's or close's reset
+    /// ([`crate::fence`]); queues taken out return theirs when dropped,
+    /// and must be before [`Port::start`].
     pub fn stop(&self) {
-        // Without confirmation from the device the buffers wait for the
-        // reset of close (crate::fence).
+        let mut life = lock(&self.life);
+        if !life.started {
+            return;
+        }
+        {
+            let mut hw = lock(&self.shared.hw_stats);
+            self.shared.ops.read_hw_stats(&mut hw);
+        }
         let proof = self.shared.ops.stop();
         for s in lock(&self.rx).iter_mut() {
             if let Some(q) = s.queue.as_mut() {
@@ -759,42 +923,163 @@ impl Port {
                 q.release(proof);
             }
         }
+        life.started = false;
+        log::info!(
+            "{}: stopped ({})",
+            self.addr,
+            if proof.is_some() {
+                "proven stopped"
+            } else {
+                "queues not confirmed off: their buffers wait for a reset"
+            }
+        );
+    }
+
+    /// Sets what the next [`Port::start`] builds (`rte_eth_dev_configure`
+    /// plus the queue setups): queue counts, ring sizes, MTU, VLAN strip,
+    /// RSS, thresholds, flow control. The RX buffers keep coming from the
+    /// port's pools (the last one given repeated for added queues). The
+    /// port must be stopped ([`Error::PortStarted`]) with every queue
+    /// handle given back ([`Error::QueueInUse`]); `cfg` is checked against
+    /// the device now. `promiscuous`/`allmulti` are the port's current
+    /// mode ([`Port::set_promiscuous`]), not taken from `cfg`.
+    pub fn reconfigure(&self, cfg: &PortConfig) -> Result<()> {
+        let rxq = per_queue(&lock(&self.life).rxq, cfg.rx_queues);
+        self.reconfigure_with_queues(cfg, &rxq)
+    }
+
+    /// As [`Port::reconfigure`] with new buffer configurations: one for
+    /// all RX queues, or one per RX queue.
+    pub fn reconfigure_with_queues(&self, cfg: &PortConfig, rxq: &[RxQueueConfig]) -> Result<()> {
+        let mut life = lock(&self.life);
+        if life.started {
+            return Err(Error::PortStarted { addr: self.addr });
+        }
+        self.check_given_back()?;
+        if rxq.is_empty() || (rxq.len() != 1 && rxq.len() != usize::from(cfg.rx_queues)) {
+            return Err(Error::Config(format!(
+                "give one pool or one per RX queue ({}), not {}",
+                cfg.rx_queues,
+                rxq.len()
+            )));
+        }
+        let rxq = per_queue(rxq, cfg.rx_queues);
+        self.shared.ops.check_config(cfg, &rxq)?;
+        life.config = cfg.clone();
+        life.rxq = rxq;
+        log::info!(
+            "{}: configured {} RX / {} TX queues, {} / {} descriptors, MTU {}",
+            self.addr,
+            cfg.rx_queues,
+            cfg.tx_queues,
+            cfg.rx_desc,
+            cfg.tx_desc,
+            cfg.mtu
+        );
+        Ok(())
+    }
+
+    /// Starts a stopped port again with its configuration
+    /// (`rte_eth_dev_start`); nothing when already started. Every queue
+    /// handle taken before must have been given back (dropped):
+    /// [`Error::QueueInUse`] names the first one still out. The driver
+    /// resets and initialises the device again (the reset proves the old
+    /// rings stopped, so what its fence held goes back) and builds fresh
+    /// rings, to be taken with [`Port::take_rx_queue`]. Counters carry on.
+    /// On an error the port stays stopped.
+    pub fn start(&self) -> Result<()> {
+        let mut life = lock(&self.life);
+        if life.started {
+            return Ok(());
+        }
+        if self.is_closed() {
+            return Err(Error::PortClosed { addr: self.addr });
+        }
+        self.check_given_back()?;
+        {
+            let mut hw = lock(&self.shared.hw_stats);
+            self.shared.ops.read_hw_stats(&mut hw);
+        }
+        let q = self.shared.ops.start(&life.config, &life.rxq)?;
+        *lock(&self.rx) = q.rx.into_iter().map(QueueSlot::new).collect();
+        *lock(&self.tx) = q.tx.into_iter().map(QueueSlot::new).collect();
+        lock(&self.shared.counters).replace(q.rx_counters, q.tx_counters);
+        life.started = true;
+        log::info!("{}: started", self.addr);
+        Ok(())
     }
 
     /// Stops the port and quiesces the device (reset, bus mastering off).
-    pub fn close(mut self) {
-        self.close_inner();
+    pub fn close(self) {
+        self.close_in_place();
     }
 
-    fn close_inner(&mut self) {
-        if self.closed {
+    /// As [`Port::close`] where the `Port` cannot be given up yet (an
+    /// application's table of ports, DPDK's `rte_eth_dev_close` by port
+    /// id): stops the port and quiesces the device (reset, bus mastering
+    /// off, so held buffers go back); it cannot be started again
+    /// ([`Error::PortClosed`]). The VFIO device is released when the `Port`
+    /// is dropped.
+    pub fn close_in_place(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.closed = true;
-        self.stop();
+        let mut life = lock(&self.life);
+        if life.started {
+            let mut hw = lock(&self.shared.hw_stats);
+            self.shared.ops.read_hw_stats(&mut hw);
+        }
+        // The driver's close stops traffic itself before its reset and bus
+        // mastering off, which mark the fence stopped: the rings still in
+        // the port then free their buffers at once (else the fence keeps
+        // them: leaked, counted).
         self.shared.ops.close();
+        for s in lock(&self.rx).iter_mut() {
+            if let Some(q) = s.queue.as_mut() {
+                q.release(None);
+            }
+        }
+        for s in lock(&self.tx).iter_mut() {
+            if let Some(q) = s.queue.as_mut() {
+                q.release(None);
+            }
+        }
+        life.started = false;
         log::info!("{}: closed", self.addr);
+    }
+
+    /// True after [`Port::close_in_place`].
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 }
 
 impl Drop for Port {
     fn drop(&mut self) {
-        self.close_inner();
+        self.close_in_place();
     }
 }
 
 /// One RX queue, owned by the core that polls it (`Send`, not `Sync`).
+/// Dropping it gives it back to the port (disabled, its buffers released
+/// per [`crate::fence`]).
 pub struct RxQueue {
     ring: Box<dyn RxBurst>,
     ops: Arc<dyn PortOps>,
     index: u16,
+    out: Arc<AtomicBool>,
 }
 
 impl RxQueue {
     /// An RX queue over any ring (host tests of the drop path).
     #[cfg(test)]
     pub(crate) fn over(ring: Box<dyn RxBurst>, ops: Arc<dyn PortOps>, index: u16) -> RxQueue {
-        RxQueue { ring, ops, index }
+        RxQueue {
+            ring,
+            ops,
+            index,
+            out: Arc::new(AtomicBool::new(true)),
+        }
     }
     /// Receives up to `max` packets into `out` (appended); returns how many.
     #[inline]
@@ -813,6 +1098,7 @@ impl Drop for RxQueue {
         // port's fence (crate::fence).
         let proof = self.ops.disable_rx_queue(self.index);
         self.ring.release(proof);
+        self.out.store(false, Ordering::Release);
     }
 }
 
@@ -821,13 +1107,19 @@ pub struct TxQueue {
     ring: Box<dyn TxBurst>,
     ops: Arc<dyn PortOps>,
     index: u16,
+    out: Arc<AtomicBool>,
 }
 
 impl TxQueue {
     /// A TX queue over any ring (host tests of the drop path).
     #[cfg(test)]
     pub(crate) fn over(ring: Box<dyn TxBurst>, ops: Arc<dyn PortOps>, index: u16) -> TxQueue {
-        TxQueue { ring, ops, index }
+        TxQueue {
+            ring,
+            ops,
+            index,
+            out: Arc::new(AtomicBool::new(true)),
+        }
     }
     /// Queues packets from the front of `pkts` and removes those taken; the
     /// rest (ring full) stay in `pkts`. Returns how many were taken.
@@ -848,5 +1140,6 @@ impl Drop for TxQueue {
     fn drop(&mut self) {
         let proof = self.ops.disable_tx_queue(self.index);
         self.ring.release(proof);
+        self.out.store(false, Ordering::Release);
     }
 }

@@ -6,6 +6,7 @@
 //! check how often and with what values it writes it.
 
 mod fence_tests;
+mod lifecycle_tests;
 mod rx_tests;
 mod split_tests;
 pub mod strict;

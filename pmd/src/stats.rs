@@ -185,6 +185,17 @@ impl QueueCounters {
         }
     }
 
+    /// Adds a snapshot's figures (the counters of the queue this one
+    /// replaces, when a port restarts); only before the owning core runs.
+    pub fn absorb(&self, s: QueueSnapshot) {
+        Self::add(&self.packets, s.packets);
+        Self::add(&self.bytes, s.bytes);
+        Self::add(&self.errors, s.errors);
+        Self::add(&self.nombuf, s.nombuf);
+        Self::add(&self.ring_full, s.ring_full);
+        Self::add(&self.bad_desc, s.bad_desc);
+    }
+
     pub fn snapshot(&self) -> QueueSnapshot {
         QueueSnapshot {
             packets: self.packets.load(Ordering::Relaxed),
@@ -402,6 +413,23 @@ mod tests {
                 Some(QueueStopped::confirmed())
             }
             fn close(&self) {}
+            fn check_config(
+                &self,
+                _cfg: &crate::port::PortConfig,
+                _rxq: &[crate::port::RxQueueConfig],
+            ) -> crate::Result<()> {
+                Ok(())
+            }
+            fn start(
+                &self,
+                _cfg: &crate::port::PortConfig,
+                _rxq: &[crate::port::RxQueueConfig],
+            ) -> crate::Result<crate::port::Queues> {
+                Err(crate::Error::RestartUnsupported {
+                    driver: "sim",
+                    why: "this test device has no rings to rebuild",
+                })
+            }
         }
 
         // A pool exactly the ring's size: every refill fails.
@@ -437,6 +465,8 @@ mod tests {
                 tx_counters: Vec::new(),
                 hw_counters: MISSED,
             },
+            crate::port::PortConfig::default(),
+            vec![crate::port::RxQueueConfig::new(pool.clone())],
         );
         let mut q = port.take_rx_queue(0).expect("queue 0");
         for _ in 0..5 {

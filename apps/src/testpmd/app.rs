@@ -6,12 +6,15 @@
 //! carries only JSON lines (`{"event":"stats"...}` each `--stats-period`,
 //! `{"event":"final"...}` at each stop).
 
+mod lifecycle;
+
 use super::capture::Capture;
 use super::cli::{self, Command, PortSel, ShowWhat};
 use super::csum::CsumOffloads;
 use super::engine::{self, LcoreWork, ModeParams, Running, Stream, StreamSpec, TxRetry};
 use super::lcores;
 use super::options::{self, CaptureSpec, Config, FwdMode, Mac, Parsed, USAGE_EXIT};
+use super::portcmd;
 use super::report::{
     self, BurstSpread, CoreCycles, ForwardReport, FwdCounters, PortCounters, PortForward, PortInfo,
     PortSample, Rates,
@@ -68,6 +71,10 @@ struct PortState {
     last_show: (Instant, PortCounters),
     /// Counters when forwarding started.
     run_base: PortCounters,
+    /// `port close` done (the device is released at exit).
+    closed: bool,
+    /// `port config` changed what the next `port start` builds.
+    reconfigured: bool,
 }
 
 fn counters(p: &Port) -> PortCounters {
@@ -217,6 +224,8 @@ impl App {
                 allmulti: false,
                 last_show: (Instant::now(), c),
                 run_base: c,
+                closed: false,
+                reconfigured: false,
             });
         }
         human.say("Checking link statuses...");
@@ -329,8 +338,15 @@ impl App {
 
     /// Re-deals the idle streams' queues for the current mode.
     fn rearrange(&mut self) {
-        let mut rxq = HashMap::new();
-        let mut txq = HashMap::new();
+        self.rearrange_with(HashMap::new(), HashMap::new());
+    }
+
+    /// As [`App::rearrange`], with queues just taken from a port added.
+    fn rearrange_with(
+        &mut self,
+        mut rxq: HashMap<(usize, u16), RxQueue>,
+        mut txq: HashMap<(usize, u16), TxQueue>,
+    ) {
         for w in std::mem::take(&mut self.idle) {
             for s in w.streams {
                 if let Some(r) = s.rx {
@@ -828,7 +844,7 @@ impl App {
         match c {
             Command::Nothing | Command::Quit => {}
             Command::Help => {
-                h.say(cli::HELP);
+                h.say(&format!("{}\n{}", cli::HELP, portcmd::HELP));
                 h.say(super::flow::HELP);
             }
             Command::Flow(f) => {
@@ -837,8 +853,12 @@ impl App {
                     h.say(&line);
                 }
             }
+            Command::Start | Command::StartTxFirst(_) if !self.all_ports_started() => {
+                h.say("Not all ports were started")
+            }
             Command::Start => self.start(0)?,
             Command::StartTxFirst(n) => self.start(n)?,
+            Command::Port(c) => self.port_command(c)?,
             Command::Stop => self.stop()?,
             Command::ShowConfigFwd => h.say(&self.config_text()),
             Command::ShowPort(what, sel) => {
@@ -960,6 +980,7 @@ impl App {
     fn info(&self, i: usize) -> PortInfo {
         let p = &self.ports[i];
         let l = p.port.link();
+        let pc = p.port.config();
         PortInfo {
             port: i,
             pci: p.port.pci_address().to_string(),
@@ -971,11 +992,13 @@ impl App {
             flow_control: l.flow_control.to_string(),
             promisc: p.promisc,
             allmulti: p.allmulti,
-            mtu: u32::from(PortConfig::default().mtu),
-            rxq: p.port.rx_queue_count(),
-            txq: p.port.tx_queue_count(),
-            rxd: self.cfg.rxd,
-            txd: self.cfg.txd,
+            mtu: u32::from(pc.mtu),
+            rxq: pc.rx_queues,
+            txq: pc.tx_queues,
+            rxd: pc.rx_desc,
+            txd: pc.tx_desc,
+            started: !p.closed && p.port.is_started(),
+            rx_offloads: p.port.rx_offloads().join(" "),
         }
     }
 

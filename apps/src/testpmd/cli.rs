@@ -3,6 +3,7 @@
 
 use super::csum::CsumLayer;
 use super::options::FwdMode;
+use super::portcmd::{self, PortCommand};
 use std::path::PathBuf;
 
 /// `all` or one port id.
@@ -80,6 +81,8 @@ pub enum Command {
     CaptureOff,
     /// `flow ...` ([`super::flow`]).
     Flow(super::flow::FlowCommand),
+    /// `port ...` and `dump_mempool` ([`portcmd`]).
+    Port(PortCommand),
 }
 
 /// The prompt's help text.
@@ -101,7 +104,8 @@ commands:
   set allmulti all|N on|off
   set capture N FILE                 write port N's received and sent frames to a pcap file (from the next start)
   set capture off
-  quit                               stop forwarding if it runs, close the ports and exit";
+  quit                               stop forwarding if it runs, close the ports and exit
+port lifecycle:";
 
 fn port_sel(w: Option<&str>) -> Result<PortSel, String> {
     match w {
@@ -178,6 +182,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
         },
         "stop" => Command::Stop,
         "quit" | "exit" => Command::Quit,
+        "port" | "dump_mempool" => return portcmd::parse(&words).map(Command::Port),
         "show" => match w.next().copied() {
             Some("port") => {
                 let what = match w.next().copied() {

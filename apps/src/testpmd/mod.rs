@@ -10,6 +10,8 @@
 //! - [`pcap`]: the capture file writer and a reader for tests.
 //! - [`cli`]: the interactive prompt's commands.
 //! - [`flow`]: the prompt's `flow` commands (rte_flow syntax).
+//! - [`portcmd`]: the prompt's port lifecycle commands (stop, config,
+//!   start, close).
 //! - [`engine`]: streams, lcores and the forward modes.
 //! - [`capture`]: frames of one port to a pcap file, off the hot path.
 //! - [`app`]: the program: set-up, batch run, prompt, shutdown.
@@ -46,4 +48,5 @@ pub mod lcores;
 pub mod noisy;
 pub mod options;
 pub mod pcap;
+pub mod portcmd;
 pub mod report;

@@ -540,6 +540,10 @@ pub struct PortInfo {
     pub txq: u16,
     pub rxd: u16,
     pub txd: u16,
+    /// Started (else stopped or closed).
+    pub started: bool,
+    /// The receive offloads in effect, DPDK's names.
+    pub rx_offloads: String,
 }
 
 /// `show port info N`.
@@ -554,6 +558,11 @@ pub fn port_info_text(i: &PortInfo) -> String {
     let _ = writeln!(s, "MAC address: {}", i.mac);
     let _ = writeln!(s, "Device name: {}", i.pci);
     let _ = writeln!(s, "Driver name: {}", i.driver);
+    let _ = writeln!(
+        s,
+        "Port status: {}",
+        if i.started { "started" } else { "stopped" }
+    );
     let _ = writeln!(s, "Link status: {}", if i.link_up { "up" } else { "down" });
     if i.link_up {
         let _ = writeln!(s, "Link speed: {} Mbps", i.speed_mbps);
@@ -575,6 +584,7 @@ pub fn port_info_text(i: &PortInfo) -> String {
     let _ = writeln!(s, "Current number of TX queues: {}", i.txq);
     let _ = writeln!(s, "RX descriptors per queue: {}", i.rxd);
     let _ = writeln!(s, "TX descriptors per queue: {}", i.txd);
+    let _ = writeln!(s, "Rx offloads: {}", i.rx_offloads);
     s
 }
 

@@ -27,10 +27,11 @@ pub mod regs;
 use crate::error::Result;
 use crate::flow::{FilterKind, FlowError, FlowRule};
 use crate::mac::{Family, FcThresholds, FlowControl, Mac, RxMode};
-use crate::mac_port::{Chip, MacPort, Queues, RESET_TIMEOUT};
+use crate::mac_port::{self, Chip, RESET_TIMEOUT};
 use crate::phy;
-use crate::port::{DeviceId, Driver, OpenArgs, Opened, Support};
+use crate::port::{DeviceId, Driver, OpenArgs, Opened, PortConfig, Queues, RxQueueConfig, Support};
 use crate::queue::{self, Limits};
+use crate::ring::QueueBar;
 use crate::rss;
 use crate::stats::HwCounter;
 use desc::{CtxTx, ExtRx};
@@ -88,6 +89,20 @@ impl Chip for E1000e {
     const RAR_ENTRIES: usize = RAR_ENTRIES;
     /// Linux's e1000e reads the checksum up to 3 times before it gives up.
     const NVM_CHECKSUM_ATTEMPTS: u32 = 3;
+    const NO_HEADER_SPLIT: Option<&'static str> = Some(NO_HEADER_SPLIT);
+    const COUNTERS: &'static [HwCounter] = COUNTERS;
+
+    /// Link and VLAN, receive (datasheet 4.6.5), transmit (4.6.6) per
+    /// `cfg`.
+    fn start_queues(
+        &self,
+        mac: &Mac,
+        cfg: &PortConfig,
+        rxq: &[RxQueueConfig],
+        doorbell: &QueueBar,
+    ) -> Result<Queues> {
+        start_queues(mac, cfg, rxq, doorbell)
+    }
 
     /// ASPM L0s and L1 off (issue 10 item 4; Linux's e1000e does it for
     /// the 82574, FLAG2_DISABLE_ASPM_L0S/L1: the 82574 errata list TX hangs
@@ -413,11 +428,17 @@ const NO_HEADER_SPLIT: &str = "the 82574L splits only through its packet-split d
      (RCTL.DTYP 01b, PSRCTL), which this driver does not implement";
 
 fn open(args: OpenArgs<'_>) -> Result<Opened> {
-    queue::check_rx_pools(E1000e::LIMITS.driver, &args.rxq, Some(NO_HEADER_SPLIT))?;
-    let (port, setup) = MacPort::bring_up(args, E1000e)?;
-    let (cfg, doorbell) = (setup.cfg, setup.doorbell);
-    let pools: Vec<_> = setup.rxq.iter().map(|c| c.pool().clone()).collect();
-    let mac = &port.mac;
+    mac_port::open(args, E1000e)
+}
+
+/// Every queue of a port just initialised (at open and at each restart).
+fn start_queues(
+    mac: &Mac,
+    cfg: &PortConfig,
+    rxq: &[RxQueueConfig],
+    doorbell: &QueueBar,
+) -> Result<Queues> {
+    let pools: Vec<_> = rxq.iter().map(|c| c.pool().clone()).collect();
 
     // Link: the MAC follows the PHY's autonegotiation (copper).
     mac.update(CTRL, |c| {
@@ -451,7 +472,7 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     let mut rx_rings = Vec::new();
     for q in 0..cfg.rx_queues {
         let n = usize::from(q);
-        let b = queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, None, &doorbell, rdt(n))?;
+        let b = queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, None, doorbell, rdt(n))?;
         mac.program_ring(rdbal(n), b.base, b.len);
         // RXDCTL (82574 datasheet section 10, RXDCTL): thresholds in
         // descriptors, prefetch as Linux's e1000e sets it for the 82574
@@ -481,7 +502,7 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     // Transmit (datasheet 4.6.6).
     for q in 0..cfg.tx_queues {
         let n = usize::from(q);
-        let mut b = queue::tx_ring::<CtxTx>(q, cfg, &doorbell, tdt(n))?;
+        let mut b = queue::tx_ring::<CtxTx>(q, cfg, doorbell, tdt(n))?;
         // The 82574L inserts tags (VLE) only while CTRL.VME is on, which
         // also strips received tags: without VLAN stripping the ring
         // inserts them in software.
@@ -503,8 +524,7 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     }
     mac.w(TIPG, TIPG_COPPER);
     mac.enable_transmit();
-
-    port.finish(cfg, queues, COUNTERS)
+    Ok(queues)
 }
 
 #[cfg(test)]

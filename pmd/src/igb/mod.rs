@@ -17,12 +17,14 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::flow::{FilterKind, FlowError, FlowRule};
 use crate::mac::{self, Family, FcThresholds, FlowControl, Mac};
-use crate::mac_port::{Chip, MacPort, Queues};
+use crate::mac_port::{self, Chip};
 use crate::phy;
-use crate::port::{DeviceId, Driver, OpenArgs, Opened, Support};
+use crate::port::{DeviceId, Driver, OpenArgs, Opened, PortConfig, Queues, RxQueueConfig, Support};
 use crate::queue::{self, Limits};
+use crate::ring::QueueBar;
 use crate::rss;
 use crate::rx::RxBufLayout;
+use crate::stats::HwCounter;
 use desc::{AdvRx, AdvTx};
 use regs::*;
 
@@ -136,6 +138,19 @@ impl Chip for Igb {
     const LIMITS: Limits = Limits::intel_1g("igb", 8);
     const FAMILY: Family = Family::I82576;
     const RAR_ENTRIES: usize = RAR_ENTRIES_82576;
+    const NO_HEADER_SPLIT: Option<&'static str> = None;
+    const COUNTERS: &'static [HwCounter] = stats::COUNTERS;
+
+    /// Receive (datasheet 4.5.9) then transmit (4.5.10) per `cfg`.
+    fn start_queues(
+        &self,
+        mac: &Mac,
+        cfg: &PortConfig,
+        rxq: &[RxQueueConfig],
+        doorbell: &QueueBar,
+    ) -> Result<Queues> {
+        start_queues(mac, cfg, rxq, doorbell)
+    }
 
     /// What Intel's igb sets after every reset besides the shared reset
     /// (its vmm_control for the 82576; 82576 datasheet section 8, DTXCTL,
@@ -377,11 +392,16 @@ fn srrctl_drop_bit(asked: Option<bool>, rx_queues: u16) -> u32 {
 }
 
 fn open(args: OpenArgs<'_>) -> Result<Opened> {
-    queue::check_rx_pools(Igb::LIMITS.driver, &args.rxq, None)?;
-    let (port, setup) = MacPort::bring_up(args, Igb)?;
-    let (cfg, rxq, doorbell) = (setup.cfg, setup.rxq, setup.doorbell);
-    let mac = &port.mac;
+    mac_port::open(args, Igb)
+}
 
+/// Every queue of a port just initialised (at open and at each restart).
+fn start_queues(
+    mac: &Mac,
+    cfg: &PortConfig,
+    rxq: &[RxQueueConfig],
+    doorbell: &QueueBar,
+) -> Result<Queues> {
     // Receive (datasheet 4.5.9).
     mac.w(RCTL, 0);
     let mut queues = Queues::default();
@@ -396,7 +416,7 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
             )),
             None => None,
         };
-        let mut b = queue::rx_ring::<AdvRx>(q, cfg, pool, layout, header, &doorbell, rdt(n))?;
+        let mut b = queue::rx_ring::<AdvRx>(q, cfg, pool, layout, header, doorbell, rdt(n))?;
         mac.w(rxdctl(n), 0);
         mac.program_ring(rdbal(n), b.base, b.len);
         if header.is_some() {
@@ -468,7 +488,7 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
     // Transmit (datasheet 4.5.10).
     for q in 0..cfg.tx_queues {
         let n = usize::from(q);
-        let b = queue::tx_ring::<AdvTx>(q, cfg, &doorbell, tdt(n))?;
+        let b = queue::tx_ring::<AdvTx>(q, cfg, doorbell, tdt(n))?;
         mac.w(txdctl(n), 0);
         mac.program_ring(tdbal(n), b.base, b.len);
         // 82576 erratum (also DPDK's): WTHRESH must be 1, else a lone packet
@@ -485,8 +505,7 @@ fn open(args: OpenArgs<'_>) -> Result<Opened> {
         queues.push_tx(b.ring, b.counters);
     }
     mac.enable_transmit();
-
-    port.finish(cfg, queues, stats::COUNTERS)
+    Ok(queues)
 }
 
 #[cfg(test)]

@@ -67,6 +67,23 @@ impl PortOps for Ops {
         self.confirms.then(QueueStopped::confirmed)
     }
     fn close(&self) {}
+    fn check_config(
+        &self,
+        _cfg: &crate::port::PortConfig,
+        _rxq: &[crate::port::RxQueueConfig],
+    ) -> crate::Result<()> {
+        Ok(())
+    }
+    fn start(
+        &self,
+        _cfg: &crate::port::PortConfig,
+        _rxq: &[crate::port::RxQueueConfig],
+    ) -> crate::Result<crate::port::Queues> {
+        Err(crate::Error::RestartUnsupported {
+            driver: "sim",
+            why: "this test device has no rings to rebuild",
+        })
+    }
 }
 
 fn host_pool(name: &str) -> Arc<Pool> {

@@ -1,0 +1,333 @@
+//! The port lifecycle ([`Port::stop`], [`Port::reconfigure`],
+//! [`Port::start`]) over simulated queues: a restart builds rings of the new
+//! configuration, queue handles must be given back first, a started port
+//! refuses a new configuration, counters carry on, and buffers go back to
+//! the pool only once the device is proven stopped (a confirmed stop, or
+//! the reset a restart does).
+
+use std::sync::{Arc, Mutex};
+
+use pool::{Pool, PoolConfig};
+
+use super::SimQueue;
+use crate::error::Error;
+use crate::fence::{DmaFence, QueueStopped};
+use crate::igb::desc::{AdvRx, AdvTx};
+use crate::port::{LinkStatus, Opened, Port, PortConfig, PortOps, Queues, RxQueueConfig};
+use crate::rx::{RxBufLayout, RxRing};
+use crate::stats::{HwCounter, HwStats, QueueCounters};
+use crate::tx::TxRing;
+
+const BUFS: usize = 2048;
+const LAYOUT: RxBufLayout = RxBufLayout {
+    headroom: 128,
+    buf_len: 1024,
+};
+static NO_COUNTERS: &[HwCounter] = &[];
+
+/// A device whose queues are simulated: each start (the open's included)
+/// "resets" it (the previous fence is marked stopped, as a completed reset
+/// proves) and builds rings of the configuration over new simulated
+/// queues; its stop confirms the queues off or not, as asked.
+struct SimPort {
+    confirms: bool,
+    fence: Mutex<Arc<DmaFence>>,
+    /// The simulated RX and TX queues of the current start.
+    devs: Mutex<(Vec<SimQueue>, Vec<SimQueue>)>,
+    starts: Mutex<u32>,
+}
+
+impl SimPort {
+    fn rx_dev(&self, q: usize) -> SimQueue {
+        self.devs.lock().expect("devs").0[q].clone()
+    }
+    fn fence(&self) -> Arc<DmaFence> {
+        self.fence.lock().expect("fence").clone()
+    }
+}
+
+impl PortOps for SimPort {
+    fn driver_name(&self) -> &'static str {
+        "sim"
+    }
+    fn mac_addr(&self) -> [u8; 6] {
+        [2, 0, 0, 0, 0, 1]
+    }
+    fn link(&self) -> LinkStatus {
+        LinkStatus {
+            up: true,
+            speed: 1000,
+            full_duplex: true,
+            flow_control: crate::port::FlowControl::None,
+        }
+    }
+    fn read_hw_stats(&self, _hw: &mut HwStats) {}
+    fn events(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+    fn set_promiscuous(&self, _on: bool) {}
+    fn set_allmulti(&self, _on: bool) {}
+    fn set_unicast_filters(&self, _addrs: &[[u8; 6]]) -> crate::Result<()> {
+        Ok(())
+    }
+    fn set_multicast_filters(&self, _addrs: &[[u8; 6]]) {}
+    fn set_mtu(&self, _mtu: u16) -> crate::Result<()> {
+        Ok(())
+    }
+    fn disable_rx_queue(&self, _queue: u16) -> Option<QueueStopped> {
+        self.confirms.then(QueueStopped::confirmed)
+    }
+    fn disable_tx_queue(&self, _queue: u16) -> Option<QueueStopped> {
+        self.confirms.then(QueueStopped::confirmed)
+    }
+    fn stop(&self) -> Option<QueueStopped> {
+        if self.confirms {
+            self.fence().mark_stopped();
+        }
+        self.confirms.then(QueueStopped::confirmed)
+    }
+    fn check_config(&self, cfg: &PortConfig, _rxq: &[RxQueueConfig]) -> crate::Result<()> {
+        crate::queue::Limits::intel_1g("sim", 2).check(cfg)
+    }
+    fn start(&self, cfg: &PortConfig, rxq: &[RxQueueConfig]) -> crate::Result<Queues> {
+        self.check_config(cfg, rxq)?;
+        let fence = {
+            let mut f = self.fence.lock().expect("fence");
+            f.mark_stopped();
+            *f = DmaFence::new("sim");
+            f.clone()
+        };
+        let mut q = Queues::default();
+        let mut devs = (Vec::new(), Vec::new());
+        for (i, c) in rxq.iter().enumerate() {
+            let dev = SimQueue::with_fence(cfg.rx_desc, fence.clone());
+            let counters = Arc::new(QueueCounters::default());
+            let mut ring = RxRing::<AdvRx, _>::new(
+                dev.clone(),
+                c.pool().clone(),
+                LAYOUT,
+                None,
+                i as u16,
+                cfg.rx_free_thresh,
+                counters.clone(),
+            )
+            .map_err(|e| Error::Config(format!("{e:?}")))?;
+            ring.start();
+            q.push_rx(ring, counters);
+            devs.0.push(dev);
+        }
+        for _ in 0..cfg.tx_queues {
+            let dev = SimQueue::with_fence(cfg.tx_desc, fence.clone());
+            let counters = Arc::new(QueueCounters::default());
+            let ring = TxRing::<AdvTx, _>::new(
+                dev.clone(),
+                cfg.tx_rs_thresh,
+                cfg.tx_free_thresh,
+                counters.clone(),
+            )
+            .map_err(|e| Error::Config(e.to_string()))?;
+            q.push_tx(ring, counters);
+            devs.1.push(dev);
+        }
+        *self.devs.lock().expect("devs") = devs;
+        *self.starts.lock().expect("starts") += 1;
+        Ok(q)
+    }
+    fn close(&self) {
+        self.fence().mark_stopped();
+    }
+    fn held_buffers(&self) -> usize {
+        self.fence().held()
+    }
+}
+
+fn cfg(rx_desc: u16) -> PortConfig {
+    PortConfig {
+        rx_desc,
+        tx_desc: 64,
+        rx_free_thresh: 8,
+        wait_for_link: false,
+        ..PortConfig::default()
+    }
+}
+
+/// A port opened over a [`SimPort`] with `cfg`.
+fn open(confirms: bool, cfg: &PortConfig) -> (Arc<Pool>, Arc<SimPort>, Port) {
+    let pool = Pool::with_host_memory(&PoolConfig::new("life", BUFS).with_buf_size(2048))
+        .expect("host pool");
+    let ops = Arc::new(SimPort {
+        confirms,
+        fence: Mutex::new(DmaFence::new("sim")),
+        devs: Mutex::new((Vec::new(), Vec::new())),
+        starts: Mutex::new(0),
+    });
+    let rxq = vec![RxQueueConfig::new(pool.clone()); usize::from(cfg.rx_queues)];
+    let q = ops.start(cfg, &rxq).expect("open");
+    let port = Port::from_opened(
+        "0000:00:03.0".parse().expect("address"),
+        "sim",
+        "sim",
+        Opened {
+            ops: ops.clone(),
+            rx: q.rx,
+            tx: q.tx,
+            rx_counters: q.rx_counters,
+            tx_counters: q.tx_counters,
+            hw_counters: NO_COUNTERS,
+        },
+        cfg.clone(),
+        rxq,
+    );
+    (pool, ops, port)
+}
+
+/// The device receives `n` frames on RX queue 0 and the app takes them
+/// through `q`.
+fn receive(q: &mut crate::port::RxQueue, ops: &SimPort, n: usize) -> usize {
+    let dev = ops.rx_dev(0);
+    for _ in 0..n {
+        dev.receive(60, 1024, 0).expect("room");
+    }
+    let mut out = Vec::new();
+    let got = q.rx_burst(&mut out, n);
+    drop(out);
+    got
+}
+
+/// As [`receive`], taking RX queue 0 and giving it back (dropping it).
+fn forward(port: &Port, ops: &SimPort, n: usize) -> usize {
+    let mut q = port.take_rx_queue(0).expect("RX queue 0");
+    receive(&mut q, ops, n)
+}
+
+#[test]
+fn a_stopped_port_restarts_with_the_new_ring_size_and_counters_carry_on() {
+    let (pool, ops, port) = open(true, &cfg(512));
+    let mut q = port.take_rx_queue(0).expect("RX queue 0");
+    assert_eq!(receive(&mut q, &ops, 20), 20);
+    assert!(
+        pool.in_use() >= 512,
+        "the ring's posted buffers (and refills held)"
+    );
+    // A started port refuses a new configuration (DPDK: "Please stop port 0
+    // first").
+    assert!(matches!(
+        port.reconfigure(&cfg(256)),
+        Err(Error::PortStarted { .. })
+    ));
+    drop(q);
+    port.stop();
+    assert!(!port.is_started());
+    assert_eq!(pool.in_use(), 0, "confirmed stop: every buffer back");
+    assert!(matches!(
+        port.take_rx_queue(0),
+        Err(Error::PortStopped { .. })
+    ));
+    port.reconfigure(&cfg(256)).expect("reconfigure");
+    assert_eq!(port.config().rx_desc, 256);
+    // A bad configuration is refused and the old one kept.
+    assert!(matches!(port.reconfigure(&cfg(100)), Err(Error::Config(_))));
+    assert_eq!(port.config().rx_desc, 256);
+    port.start().expect("start");
+    assert!(port.is_started());
+    assert_eq!(ops.rx_dev(0).state().descs.len(), 256, "the new ring size");
+    assert_eq!(pool.in_use(), 256);
+    assert_eq!(forward(&port, &ops, 7), 7);
+    let s = port.stats();
+    assert_eq!(s.q_ipackets, vec![27], "counts carry on over the restart");
+    port.reset_stats();
+    assert_eq!(port.stats().q_ipackets, vec![0]);
+    port.close();
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn queues_still_taken_are_named_and_block_start_and_reconfigure() {
+    let (_pool, _ops, port) = open(
+        true,
+        &PortConfig {
+            rx_queues: 2,
+            tx_queues: 2,
+            ..cfg(64)
+        },
+    );
+    let rx1 = port.take_rx_queue(1).expect("RX 1");
+    let tx0 = port.take_tx_queue(0).expect("TX 0");
+    port.stop();
+    let e = port.reconfigure(&cfg(128)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::QueueInUse {
+                dir: "RX",
+                queue: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("RX queue 1 is still taken"), "{e}");
+    drop(rx1);
+    let e = port.start().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::QueueInUse {
+                dir: "TX",
+                queue: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        !port.is_started(),
+        "a refused start leaves the port stopped"
+    );
+    drop(tx0);
+    port.reconfigure(&cfg(128)).expect("all given back");
+    port.start().expect("start");
+    assert_eq!(port.rx_queue_count(), 1);
+    assert!(port.take_rx_queue(1).is_err(), "one RX queue now");
+    port.take_rx_queue(0).expect("RX 0 of the new start");
+}
+
+#[test]
+fn an_unconfirmed_stop_frees_nothing_until_the_restart_resets_the_device() {
+    let (pool, ops, port) = open(false, &cfg(128));
+    assert_eq!(forward(&port, &ops, 5), 5);
+    let old = ops.rx_dev(0);
+    port.stop();
+    // Not proven stopped: the device may still write every buffer it was
+    // given, so none is back in the pool.
+    let writes = old.dma_into_posted();
+    assert_eq!(writes.len(), 128);
+    assert_eq!(pool.in_use(), 128, "no early free");
+    assert_eq!(ops.held_buffers(), 128);
+    port.start()
+        .expect("restart (its reset proves the old rings stopped)");
+    assert_eq!(*ops.starts.lock().expect("starts"), 2);
+    assert_eq!(
+        pool.in_use(),
+        128,
+        "the old ring's buffers back, the new ring's posted"
+    );
+    assert_eq!(ops.held_buffers(), 0);
+    port.close();
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn a_port_closed_in_place_gives_every_buffer_back_and_does_not_start_again() {
+    let (pool, ops, port) = open(false, &cfg(64));
+    assert_eq!(forward(&port, &ops, 3), 3);
+    port.close_in_place();
+    assert!(port.is_closed() && !port.is_started());
+    assert_eq!(
+        pool.in_use(),
+        0,
+        "the close's reset proves the device stopped"
+    );
+    assert!(matches!(port.start(), Err(Error::PortClosed { .. })));
+    assert_eq!(*ops.starts.lock().expect("starts"), 1, "no restart tried");
+}

@@ -54,6 +54,15 @@ impl Segment {
         }
         Ok(Segment { buf, off, len })
     }
+    /// A segment over a window the caller has proven to fit `buf`
+    /// (`off + len <= buf.capacity()`): the receive ring's short path,
+    /// whose lengths are bounded once per ring against the pool's buffer
+    /// size. Checked in debug builds.
+    #[inline(always)]
+    pub(crate) fn new_within(buf: Netmem, off: u16, len: u16) -> Self {
+        debug_assert!(window_fits(off, len, buf.capacity()));
+        Segment { buf, off, len }
+    }
     /// A segment with no window check (host tests of the post-time check).
     #[cfg(test)]
     pub(crate) fn new_unchecked(buf: Netmem, off: u16, len: u16) -> Self {
@@ -314,8 +323,14 @@ impl Packet {
     }
 
     /// Total data length over all segments.
+    #[inline]
     pub fn len(&self) -> usize {
-        usize::from(self.head.len) + self.more.iter().map(|s| usize::from(s.len)).sum::<usize>()
+        let head = usize::from(self.head.len);
+        if self.more.is_empty() {
+            // One segment (the common case): no walk.
+            return head;
+        }
+        head + self.more.iter().map(|s| usize::from(s.len)).sum::<usize>()
     }
 
     /// True when the packet holds no bytes.
@@ -324,6 +339,7 @@ impl Packet {
     }
 
     /// Number of segments.
+    #[inline]
     pub fn segment_count(&self) -> usize {
         1 + self.more.len()
     }
@@ -367,6 +383,13 @@ impl Packet {
     /// pool when dropped).
     pub fn into_segments(self) -> impl Iterator<Item = Segment> {
         std::iter::once(self.head).chain(self.more)
+    }
+
+    /// The first segment of a one-segment packet (the others, if any, go
+    /// back to their pools).
+    #[inline(always)]
+    pub(crate) fn into_head(self) -> Segment {
+        self.head
     }
 
     /// The first segment and the rest (empty for a one-segment packet),

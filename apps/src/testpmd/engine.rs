@@ -193,6 +193,9 @@ impl Stream {
     pub fn run_burst(&mut self, scratch: &mut Vec<Packet>, pool: &Pool) -> usize {
         scratch.clear();
         let burst = self.params.burst;
+        // Bytes of the burst as offered to TX, when the mode knows them
+        // without another pass over the packets.
+        let mut offered_bytes = None;
         if self.params.mode.generates() {
             self.generate(scratch, pool);
         } else {
@@ -203,14 +206,16 @@ impl Stream {
             if n == 0 {
                 return 0;
             }
-            let bytes: usize = scratch.iter().map(Packet::len).sum();
+            let bytes = burst_bytes(scratch);
             bump(&self.counters.rx_packets, n as u64);
-            bump(&self.counters.rx_bytes, bytes as u64);
+            bump(&self.counters.rx_bytes, bytes);
             if let Some(c) = &self.capture_rx {
                 c.record(scratch);
             }
             match self.params.mode {
-                FwdMode::Io => {}
+                // These modes forward every packet received, lengths
+                // unchanged: the bytes offered are the bytes received.
+                FwdMode::Io => offered_bytes = Some(bytes),
                 FwdMode::Mac => {
                     let (dst, src) = (self.params.tx_peer, self.params.tx_mac);
                     for p in scratch.iter_mut() {
@@ -218,6 +223,7 @@ impl Stream {
                             frames::set_macs(d, dst, src);
                         }
                     }
+                    offered_bytes = Some(bytes);
                 }
                 FwdMode::Macswap => {
                     for p in scratch.iter_mut() {
@@ -258,11 +264,16 @@ impl Stream {
             // Recorded before the queue takes them (it removes what it takes).
             c.record(scratch);
         }
-        let bytes_offered: usize = scratch.iter().map(Packet::len).sum();
+        let bytes_offered = offered_bytes.unwrap_or_else(|| burst_bytes(scratch));
         let sent = tx.tx_burst(scratch);
-        let bytes_left: usize = scratch.iter().map(Packet::len).sum();
+        // What TX left (ring full) is rare: no pass when it took all.
+        let bytes_left = if scratch.is_empty() {
+            0
+        } else {
+            burst_bytes(scratch)
+        };
         bump(&self.counters.tx_packets, sent as u64);
-        bump(&self.counters.tx_bytes, (bytes_offered - bytes_left) as u64);
+        bump(&self.counters.tx_bytes, bytes_offered - bytes_left);
         if !scratch.is_empty() {
             bump(&self.counters.tx_dropped, scratch.len() as u64);
             scratch.clear();
@@ -287,6 +298,12 @@ impl Stream {
             out.push(p);
         }
     }
+}
+
+/// Bytes of the packets of a burst.
+#[inline]
+fn burst_bytes(pkts: &[Packet]) -> u64 {
+    pkts.iter().map(|p| p.len() as u64).sum()
 }
 
 /// A packet holding `frame`, cut into segments of `segs` bytes.

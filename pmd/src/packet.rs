@@ -283,6 +283,26 @@ impl Packet {
         }
     }
 
+    /// A one-segment packet as the receive ring delivers it.
+    #[inline(always)]
+    pub(crate) fn received(
+        head: Segment,
+        rss_hash: u32,
+        vlan_tci: u16,
+        rx_flags: RxFlags,
+        queue: u16,
+    ) -> Packet {
+        Packet {
+            head,
+            more: Vec::new(),
+            rss_hash,
+            vlan_tci,
+            rx_flags,
+            tx: TxOffload::default(),
+            queue,
+        }
+    }
+
     /// Allocates one buffer from `pool` and copies `bytes` into it (after
     /// [`HEADROOM`]); if they don't fit one buffer, into as many as needed.
     /// `None` when the pool is empty or its buffers are not CPU-readable.
@@ -385,11 +405,22 @@ impl Packet {
         std::iter::once(self.head).chain(self.more)
     }
 
-    /// The first segment of a one-segment packet (the others, if any, go
-    /// back to their pools).
+    /// Moves the first segment out of the packet at `p` in place (its
+    /// other segments, if any, go back to their pools); every other field
+    /// is plain data, so nothing else needs dropping. For the transmit
+    /// ring, which takes packets out of the caller's vector one by one.
+    ///
+    /// # Safety
+    /// `p` points to an initialised packet that is neither used nor
+    /// dropped afterwards (its memory is then as if moved out).
     #[inline(always)]
-    pub(crate) fn into_head(self) -> Segment {
-        self.head
+    pub(crate) unsafe fn take_head(p: *mut Packet) -> Segment {
+        // SAFETY: by the contract, both fields are initialised and read
+        // out once; nothing reads or drops the packet again.
+        unsafe {
+            drop(std::ptr::read(&raw const (*p).more));
+            std::ptr::read(&raw const (*p).head)
+        }
     }
 
     /// The first segment and the rest (empty for a one-segment packet),

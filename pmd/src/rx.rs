@@ -45,10 +45,36 @@ pub trait RxFormat: Send + 'static {
     fn eop(hi: u64) -> bool;
     /// Bytes the device wrote into this descriptor's buffer.
     fn len(hi: u64) -> u16;
-    /// Fills `pkt`'s RSS hash, VLAN and checksum flags from the last
-    /// descriptor of a frame. Returns false when the device flagged the frame
-    /// as errored (RXE): the ring then drops and counts it.
-    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool;
+    /// The RSS hash, VLAN tag and checksum flags the last descriptor of a
+    /// frame reports. `None` when the device flagged the frame as errored
+    /// (RXE): the ring then drops and counts it.
+    fn meta(lo: u64, hi: u64) -> Option<RxMeta>;
+    /// Fills `pkt`'s RSS hash, VLAN and checksum flags from [`RxFormat::meta`]
+    /// (the hash and tag only when reported); false for an errored frame.
+    #[inline]
+    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool {
+        let Some(m) = Self::meta(lo, hi) else {
+            return false;
+        };
+        if m.flags.contains(RxFlags::RSS_HASH) {
+            pkt.rss_hash = m.rss_hash;
+        }
+        if m.flags.contains(RxFlags::VLAN_STRIPPED) {
+            pkt.vlan_tci = m.vlan_tci;
+        }
+        pkt.rx_flags = m.flags;
+        true
+    }
+}
+
+/// What a receive write-back reports of a frame besides its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// The RSS hash (0 without [`RxFlags::RSS_HASH`]).
+    pub rss_hash: u32,
+    /// The stripped tag (0 without [`RxFlags::VLAN_STRIPPED`]).
+    pub vlan_tci: u16,
+    pub flags: RxFlags,
 }
 
 /// The buffers the device may be writing, kept as raw handle words (no
@@ -447,19 +473,27 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                 self.next = self.ring.next(i);
                 self.held += 1;
                 match old {
-                    Some(buf) => {
-                        // `0 < len <= max_len`: the window fits the buffer.
-                        let seg = Segment::new_within(buf, headroom, len);
-                        let mut pkt = Packet::from_segment(seg);
-                        if F::fill(lo, hi, &mut pkt) {
-                            pkt.queue = queue;
+                    Some(buf) => match F::meta(lo, hi) {
+                        Some(m) => {
+                            // `0 < len <= max_len`: the window fits the buffer.
+                            let seg = Segment::new_within(buf, headroom, len);
+                            let pkt = Packet::received(seg, m.rss_hash, m.vlan_tci, m.flags, queue);
+                            let at = out.len();
+                            debug_assert!(at < out.capacity());
+                            // SAFETY: `reserve(max)` above made room for
+                            // `max` more packets and fewer than `max` were
+                            // appended (`delivered < max`), so slot `at` is
+                            // allocated; it is written, then counted.
+                            unsafe {
+                                out.as_mut_ptr().add(at).write(pkt);
+                                out.set_len(at + 1);
+                            }
                             t.bytes += u64::from(len);
-                            out.push(pkt);
                             t.delivered += 1;
-                        } else {
-                            t.errors += 1;
                         }
-                    }
+                        // `buf` goes back to the pool here.
+                        None => t.errors += 1,
+                    },
                     // An empty slot (never while the ring runs): a frame of
                     // no buffer, as the general path counts it.
                     None => t.bad += 1,

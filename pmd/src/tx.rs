@@ -187,7 +187,23 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         let (mut taken, mut sent, mut bytes, mut errors) = (0usize, 0u64, 0u64, 0u64);
         while taken < n {
             // SAFETY: `taken < n`, the initialised length before set_len.
-            let p = unsafe { &*base.add(taken) };
+            let at = unsafe { base.add(taken) };
+            // SAFETY: `at` points to an initialised packet not yet taken.
+            let p = unsafe { &*at };
+            if self.free > 0 && p_is_plain(p) {
+                // SAFETY: packet `taken` is initialised and taken once: the
+                // index moves past it and `rest` copies only those after it.
+                let seg = unsafe { Packet::take_head(at) };
+                taken += 1;
+                match self.enqueue_plain(seg) {
+                    Some(len) => {
+                        sent += 1;
+                        bytes += u64::from(len);
+                    }
+                    None => errors += 1,
+                }
+                continue;
+            }
             let need = Self::descs_needed(p);
             if need <= max_need && need > usize::from(self.free) {
                 self.cleanup();
@@ -198,21 +214,10 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             // SAFETY: packet `taken` is initialised and read out once: the
             // index moves past it right away and `rest` copies only those
             // after it.
-            let pkt = unsafe { base.add(taken).read() };
+            let mut pkt = unsafe { at.read() };
             taken += 1;
-            if p_is_plain(&pkt) {
-                match self.enqueue_plain(pkt) {
-                    Some(len) => {
-                        sent += 1;
-                        bytes += u64::from(len);
-                    }
-                    None => errors += 1,
-                }
-                continue;
-            }
             // A segment window beyond its buffer would have the device read
             // a neighbour's bytes onto the wire: never posted.
-            let mut pkt = pkt;
             if need > max_need || pkt.is_empty() || !pkt.segments().all(Segment::window_fits) {
                 errors += 1;
                 continue;
@@ -246,13 +251,13 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         taken
     }
 
-    /// Queues a one-segment packet with no offload request: one data
-    /// descriptor (RS every `rs_thresh`), its buffer kept in the
-    /// descriptor's slot. Returns its length, or `None` when it has no
-    /// bytes or its window does not fit its buffer (dropped, never posted).
+    /// Queues a one-segment packet with no offload request (its only
+    /// segment `seg`) into a free descriptor: one data descriptor (RS every
+    /// `rs_thresh`), its buffer kept in the descriptor's slot. Returns its
+    /// length, or `None` when it has no bytes or its window does not fit
+    /// its buffer (dropped, never posted).
     #[inline(always)]
-    fn enqueue_plain(&mut self, pkt: Packet) -> Option<u16> {
-        let seg = pkt.into_head();
+    fn enqueue_plain(&mut self, seg: Segment) -> Option<u16> {
         let len = seg.len();
         if len == 0 || !seg.window_fits() {
             return None;

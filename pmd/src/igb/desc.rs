@@ -5,7 +5,7 @@
 use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, RxFlags, TxFlags};
 use crate::ring::Desc;
-use crate::rx::RxFormat;
+use crate::rx::{RxFormat, RxMeta};
 use crate::tx::{TxFormat, TxPacketInfo};
 
 // Receive write-back: status/error in the low dword of `hi`.
@@ -82,17 +82,16 @@ impl RxFormat for AdvRx {
         (hi >> 32) as u16
     }
     #[inline]
-    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool {
+    fn meta(lo: u64, hi: u64) -> Option<RxMeta> {
         let staterr = hi as u32;
         if staterr & RXDEXT_STATERR_RXE != 0 {
-            return false;
+            return None;
         }
         let checked = RXD_STAT_VP | RXD_STAT_UDPCS | RXD_STAT_TCPCS | RXD_STAT_IPCS;
         if staterr & checked == 0 && lo & RXDADV_RSSTYPE_MASK == 0 {
             // No hash, no tag, no checksum checked (those offloads off, or
             // a frame they do not apply to): nothing to report.
-            pkt.rx_flags = RxFlags::default();
-            return true;
+            return Some(RxMeta::default());
         }
         // Each flag from its status bit without a branch: a checked
         // checksum's GOOD flag moves one place up (to BAD) when its error
@@ -110,14 +109,11 @@ impl RxFormat for AdvRx {
             | (vp * RxFlags::VLAN_STRIPPED.0)
             | ((ipcs * RxFlags::IP_CKSUM_GOOD.0) << ipe)
             | ((l4cs * RxFlags::L4_CKSUM_GOOD.0) << l4e);
-        if rss != 0 {
-            pkt.rss_hash = (lo >> 32) as u32;
-        }
-        if vp != 0 {
-            pkt.vlan_tci = (hi >> 48) as u16;
-        }
-        pkt.rx_flags = RxFlags(f);
-        true
+        Some(RxMeta {
+            rss_hash: ((lo >> 32) as u32) & 0u32.wrapping_sub(u32::from(rss)),
+            vlan_tci: ((hi >> 48) as u16) & 0u16.wrapping_sub(vp),
+            flags: RxFlags(f),
+        })
     }
 }
 

@@ -54,6 +54,15 @@ impl Segment {
         }
         Ok(Segment { buf, off, len })
     }
+    /// A segment over a window the caller has proven to fit `buf`
+    /// (`off + len <= buf.capacity()`): the receive ring's short path,
+    /// whose lengths are bounded once per ring against the pool's buffer
+    /// size. Checked in debug builds.
+    #[inline(always)]
+    pub(crate) fn new_within(buf: Netmem, off: u16, len: u16) -> Self {
+        debug_assert!(window_fits(off, len, buf.capacity()));
+        Segment { buf, off, len }
+    }
     /// A segment with no window check (host tests of the post-time check).
     #[cfg(test)]
     pub(crate) fn new_unchecked(buf: Netmem, off: u16, len: u16) -> Self {
@@ -278,6 +287,26 @@ impl Packet {
         }
     }
 
+    /// A one-segment packet as the receive ring delivers it.
+    #[inline(always)]
+    pub(crate) fn received(
+        head: Segment,
+        rss_hash: u32,
+        vlan_tci: u16,
+        rx_flags: RxFlags,
+        queue: u16,
+    ) -> Packet {
+        Packet {
+            head,
+            more: Vec::new(),
+            rss_hash,
+            vlan_tci,
+            rx_flags,
+            tx: TxOffload::default(),
+            queue,
+        }
+    }
+
     /// Allocates one buffer from `pool` and copies `bytes` into it (after
     /// [`HEADROOM`]); if they don't fit one buffer, into as many as needed.
     /// `None` when the pool is empty or its buffers are not CPU-readable.
@@ -318,8 +347,14 @@ impl Packet {
     }
 
     /// Total data length over all segments.
+    #[inline]
     pub fn len(&self) -> usize {
-        usize::from(self.head.len) + self.more.iter().map(|s| usize::from(s.len)).sum::<usize>()
+        let head = usize::from(self.head.len);
+        if self.more.is_empty() {
+            // One segment (the common case): no walk.
+            return head;
+        }
+        head + self.more.iter().map(|s| usize::from(s.len)).sum::<usize>()
     }
 
     /// True when the packet holds no bytes.
@@ -328,6 +363,7 @@ impl Packet {
     }
 
     /// Number of segments.
+    #[inline]
     pub fn segment_count(&self) -> usize {
         1 + self.more.len()
     }
@@ -371,6 +407,24 @@ impl Packet {
     /// pool when dropped).
     pub fn into_segments(self) -> impl Iterator<Item = Segment> {
         std::iter::once(self.head).chain(self.more)
+    }
+
+    /// Moves the first segment out of the packet at `p` in place (its
+    /// other segments, if any, go back to their pools); every other field
+    /// is plain data, so nothing else needs dropping. For the transmit
+    /// ring, which takes packets out of the caller's vector one by one.
+    ///
+    /// # Safety
+    /// `p` points to an initialised packet that is neither used nor
+    /// dropped afterwards (its memory is then as if moved out).
+    #[inline(always)]
+    pub(crate) unsafe fn take_head(p: *mut Packet) -> Segment {
+        // SAFETY: by the contract, both fields are initialised and read
+        // out once; nothing reads or drops the packet again.
+        unsafe {
+            drop(std::ptr::read(&raw const (*p).more));
+            std::ptr::read(&raw const (*p).head)
+        }
     }
 
     /// The first segment and the rest (empty for a one-segment packet),

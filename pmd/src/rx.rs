@@ -45,10 +45,36 @@ pub trait RxFormat: Send + 'static {
     fn eop(hi: u64) -> bool;
     /// Bytes the device wrote into this descriptor's buffer.
     fn len(hi: u64) -> u16;
-    /// Fills `pkt`'s RSS hash, VLAN and checksum flags from the last
-    /// descriptor of a frame. Returns false when the device flagged the frame
-    /// as errored (RXE): the ring then drops and counts it.
-    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool;
+    /// The RSS hash, VLAN tag and checksum flags the last descriptor of a
+    /// frame reports. `None` when the device flagged the frame as errored
+    /// (RXE): the ring then drops and counts it.
+    fn meta(lo: u64, hi: u64) -> Option<RxMeta>;
+    /// Fills `pkt`'s RSS hash, VLAN and checksum flags from [`RxFormat::meta`]
+    /// (the hash and tag only when reported); false for an errored frame.
+    #[inline]
+    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool {
+        let Some(m) = Self::meta(lo, hi) else {
+            return false;
+        };
+        if m.flags.contains(RxFlags::RSS_HASH) {
+            pkt.rss_hash = m.rss_hash;
+        }
+        if m.flags.contains(RxFlags::VLAN_STRIPPED) {
+            pkt.vlan_tci = m.vlan_tci;
+        }
+        pkt.rx_flags = m.flags;
+        true
+    }
+}
+
+/// What a receive write-back reports of a frame besides its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// The RSS hash (0 without [`RxFlags::RSS_HASH`]).
+    pub rss_hash: u32,
+    /// The stripped tag (0 without [`RxFlags::VLAN_STRIPPED`]).
+    pub vlan_tci: u16,
+    pub flags: RxFlags,
 }
 
 /// The buffers the device may be writing, kept as raw handle words (no
@@ -67,6 +93,19 @@ impl Shadow {
     fn replace(&mut self, i: usize, b: Netmem) -> Option<Netmem> {
         let old = std::mem::replace(&mut self.0[i], b.into_raw());
         Self::own(old)
+    }
+    /// Puts `b` in slot `i` of a ring of `self.0.len()` slots, returning
+    /// what was there: the hot-path form of [`Shadow::replace`] for an
+    /// index the ring arithmetic keeps below the ring size.
+    #[inline(always)]
+    fn swap(&mut self, i: u16, b: Netmem) -> Option<Netmem> {
+        let i = usize::from(i);
+        debug_assert!(i < self.0.len());
+        // SAFETY: ring indexes come from `Ring` (`next`, `add`), whose
+        // results are below the ring size, and the shadow has one slot per
+        // descriptor (`Shadow::new(size)`), so `i` is in bounds.
+        let w = unsafe { self.0.get_unchecked_mut(i) };
+        Self::own(std::mem::replace(w, b.into_raw()))
     }
     /// Empties slot `i`.
     fn take(&mut self, i: usize) -> Option<Netmem> {
@@ -134,6 +173,16 @@ pub fn rx_free_thresh(asked: u16, size: u16) -> u16 {
     asked.min(size / 4)
 }
 
+/// What one burst counts, added to the queue's counters once at its end.
+#[derive(Default)]
+struct Tally {
+    delivered: usize,
+    bytes: u64,
+    errors: u64,
+    nombuf: u64,
+    bad: u64,
+}
+
 /// Buffers the ring refills from the pool at a time.
 const REFILL_BULK: usize = 32;
 
@@ -148,6 +197,14 @@ fn take_fresh(spare: &mut Vec<Netmem>, pool: &Pool) -> Option<Netmem> {
     } else {
         None
     }
+}
+
+/// The longest frame piece one descriptor may deliver without a window
+/// check: within the device buffer and, at `layout.headroom`, within a
+/// pool buffer of `buf_size` bytes (every buffer of a pool has its size).
+fn max_len(layout: RxBufLayout, buf_size: usize) -> u16 {
+    let room = buf_size.saturating_sub(usize::from(layout.headroom));
+    layout.buf_len.min(u16::try_from(room).unwrap_or(u16::MAX))
 }
 
 /// All `size` buffers of a fresh ring's slots, from `pool`.
@@ -217,6 +274,10 @@ pub struct RxRing<F: RxFormat, H: QueueHw = DmaQueue> {
     spare: Vec<Netmem>,
     pool: Arc<Pool>,
     layout: RxBufLayout,
+    /// The longest write-back whose window (`layout.headroom`, length)
+    /// fits the pool's buffers and the device buffer: `layout.buf_len`,
+    /// or less when the layout is larger than the pool's buffers.
+    max_len: u16,
     /// Header buffers, with header split.
     hdr: Option<HeaderBufs>,
     /// Frame being assembled across descriptors (and bursts).
@@ -286,6 +347,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
             free_thresh: rx_free_thresh(free_thresh, size),
             bufs,
             spare: Vec::with_capacity(REFILL_BULK),
+            max_len: max_len(layout, pool.buf_size()),
             pool,
             layout,
             hdr,
@@ -370,6 +432,12 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
     /// spanning more descriptors than the device could own is dropped and
     /// counted in [`QueueCounters::bad_desc`]. A frame whose EOP descriptor
     /// is not written yet stays on the ring for a later burst.
+    ///
+    /// The common frame (one descriptor, a length within the buffer, no
+    /// header split, no frame being assembled, a replacement buffer at
+    /// hand) takes a short path: its buffer becomes the packet, the fresh
+    /// one is posted in its place, and nothing else is looked at. Every
+    /// other descriptor goes through [`RxRing::slow_desc`].
     pub fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
         let device_owned = self.ring.distance(self.next, self.tail);
         // Ring occupancy at poll time: the last descriptor the device was
@@ -378,120 +446,69 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         // the silicon has them; QEMU counts none, so the ring counts the
         // polls that found it full). One descriptor read per burst.
         let full_at_poll = device_owned > 0 && F::done(self.hw.read_hi(self.ring.prev(self.tail)));
-        let mut delivered = 0usize;
-        let (mut bytes, mut errors, mut nombuf, mut bad) = (0u64, 0u64, 0u64, 0u64);
-        while delivered < max {
+        let mut t = Tally::default();
+        // Hoisted out of the loop: the short path needs a ring without
+        // header split; `max_len` bounds a length the window check of
+        // `Segment::new` would accept (see `RxRing::new`).
+        let short = self.hdr.is_none();
+        let (headroom, max_len, queue) = (self.layout.headroom, self.max_len, self.queue);
+        out.reserve(max);
+        while t.delivered < max {
             let i = self.next;
             let hi = self.hw.read_hi(i);
             if !F::done(hi) {
                 break;
             }
-            let lo = self.hw.read_lo(i);
-            let idx = usize::from(i);
-            // Replacement buffers first: without them, the descriptor's
-            // buffers are given straight back to the device and the frame
-            // is dropped.
-            let (filled, header) = match self.fresh_buffers(self.frame_descs == 0) {
-                Some((b, h)) => {
-                    let old = self.bufs.replace(idx, b);
-                    let old_h = match (h, self.hdr.as_mut()) {
-                        (Some(h), Some(hs)) => hs.bufs.replace(idx, h),
-                        _ => None,
-                    };
-                    (old, old_h)
-                }
-                None => {
-                    self.discard(Discard::NoBuf);
-                    (None, None)
-                }
-            };
-            self.post(i);
-            self.next = self.ring.add(i, 1);
-            self.held += 1;
-            self.frame_descs = self.frame_descs.saturating_add(1);
-
-            if let Some(buf) = filled {
-                let len = F::len(hi);
-                if len > self.layout.buf_len {
-                    // More bytes than the buffer holds: a mangled write-back.
-                    self.discard(Discard::Bad);
-                } else if let (Some(h), Some(hs)) = (header, self.hdr.as_ref()) {
-                    // Header split, a frame's first descriptor: the header
-                    // segment (empty when the device did not split the
-                    // frame) starts the packet.
-                    match F::header_len(lo, hi) {
-                        Some(n) if n > hs.layout.buf_len => self.discard(Discard::Bad),
-                        hl => match Segment::new(h, hs.layout.headroom, hl.unwrap_or(0)) {
-                            Ok(head) => {
-                                let mut p = Packet::from_segment(head);
-                                if hl.is_some() {
-                                    p.rx_flags = RxFlags::HEADER_SPLIT;
-                                }
-                                if len > 0 {
-                                    match Segment::new(buf, self.layout.headroom, len) {
-                                        Ok(seg) => {
-                                            p.push_segment(seg);
-                                            self.partial = Some(p);
-                                        }
-                                        Err(_) => self.discard(Discard::Bad),
-                                    }
-                                } else {
-                                    self.partial = Some(p);
-                                }
+            let len = F::len(hi);
+            if short
+                && self.frame_descs == 0
+                && F::eop(hi)
+                && len.wrapping_sub(1) < max_len
+                && let Some(fresh) = self.spare.pop()
+            {
+                let lo = self.hw.read_lo(i);
+                let dma = fresh.dma_addr() + u64::from(headroom);
+                let old = self.bufs.swap(i, fresh);
+                self.hw.write(i, F::buffer_desc(dma));
+                self.next = self.ring.next(i);
+                self.held += 1;
+                match old {
+                    Some(buf) => match F::meta(lo, hi) {
+                        Some(m) => {
+                            // `0 < len <= max_len`: the window fits the buffer.
+                            let seg = Segment::new_within(buf, headroom, len);
+                            let pkt = Packet::received(seg, m.rss_hash, m.vlan_tci, m.flags, queue);
+                            let at = out.len();
+                            debug_assert!(at < out.capacity());
+                            // SAFETY: `reserve(max)` above made room for
+                            // `max` more packets and fewer than `max` were
+                            // appended (`delivered < max`), so slot `at` is
+                            // allocated; it is written, then counted.
+                            unsafe {
+                                out.as_mut_ptr().add(at).write(pkt);
+                                out.set_len(at + 1);
                             }
-                            Err(_) => self.discard(Discard::Bad),
-                        },
-                    }
-                } else if len > 0 && self.discard.is_none() {
-                    // The window is checked against the buffer (a layout
-                    // larger than the pool's buffers is dropped, not read).
-                    match Segment::new(buf, self.layout.headroom, len) {
-                        Ok(seg) => match self.partial.as_mut() {
-                            Some(p) => p.push_segment(seg),
-                            None => self.partial = Some(Packet::from_segment(seg)),
-                        },
-                        Err(_) => self.discard(Discard::Bad),
-                    }
-                }
-                // Otherwise `buf` (empty, or of a dropped frame) goes back
-                // to the pool here.
-            }
-            if !F::eop(hi) {
-                // A frame fits in the size - 1 descriptors the device owns at
-                // most; one without EOP by then is a device fault.
-                if self.frame_descs >= self.ring.size() - 1
-                    && self.discard != Some(Discard::Counted)
-                {
-                    self.partial = None;
-                    self.discard = Some(Discard::Counted);
-                    bad += 1;
+                            t.bytes += u64::from(len);
+                            t.delivered += 1;
+                        }
+                        // `buf` goes back to the pool here.
+                        None => t.errors += 1,
+                    },
+                    // An empty slot (never while the ring runs): a frame of
+                    // no buffer, as the general path counts it.
+                    None => t.bad += 1,
                 }
                 continue;
             }
-            self.frame_descs = 0;
-            let mut pkt = match (self.discard.take(), self.partial.take()) {
-                (None, Some(pkt)) => pkt,
-                (Some(Discard::NoBuf), _) => {
-                    nombuf += 1;
-                    continue;
-                }
-                // Bad, or a frame of zero bytes.
-                (Some(Discard::Bad), _) | (None, None) => {
-                    bad += 1;
-                    continue;
-                }
-                (Some(Discard::Counted), _) => continue,
-            };
-            let split = pkt.rx_flags;
-            if !F::fill(lo, hi, &mut pkt) {
-                errors += 1;
+            if short && self.spare.is_empty() && self.refill_spare() {
+                // Buffers again: the short path may take this descriptor.
                 continue;
             }
-            pkt.rx_flags.insert(split);
-            pkt.queue = self.queue;
-            bytes += pkt.len() as u64;
-            out.push(pkt);
-            delivered += 1;
+            if let Some(pkt) = self.slow_desc(i, hi, &mut t) {
+                t.bytes += pkt.len() as u64;
+                out.push(pkt);
+                t.delivered += 1;
+            }
         }
         // DPDK's igb: the refilled descriptors go back with one tail write
         // once more than `rx_free_thresh` are held, one behind `next` so the
@@ -505,12 +522,130 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         if full_at_poll {
             QueueCounters::add(&c.ring_full, 1);
         }
-        QueueCounters::add(&c.packets, delivered as u64);
-        QueueCounters::add(&c.bytes, bytes);
-        QueueCounters::add(&c.errors, errors);
-        QueueCounters::add(&c.nombuf, nombuf);
-        QueueCounters::add(&c.bad_desc, bad);
-        delivered
+        QueueCounters::add(&c.packets, t.delivered as u64);
+        QueueCounters::add(&c.bytes, t.bytes);
+        QueueCounters::add(&c.errors, t.errors);
+        QueueCounters::add(&c.nombuf, t.nombuf);
+        QueueCounters::add(&c.bad_desc, t.bad);
+        t.delivered
+    }
+
+    /// Refills the empty spare stack from the pool in one bulk call;
+    /// false when the pool could not supply a bulk.
+    #[cold]
+    #[inline(never)]
+    fn refill_spare(&mut self) -> bool {
+        self.pool.alloc_bulk(&mut self.spare, REFILL_BULK) > 0
+    }
+
+    /// Consumes descriptor `i` (written back, high quadword `hi`) in the
+    /// general way: replacement buffers (or the descriptor's own given back
+    /// and the frame dropped), chaining a frame over descriptors, header
+    /// split, and every drop counted in `t`. Returns the frame when `i` is
+    /// the EOP descriptor of one to deliver.
+    fn slow_desc(&mut self, i: u16, hi: u64, t: &mut Tally) -> Option<Packet> {
+        let lo = self.hw.read_lo(i);
+        let idx = usize::from(i);
+        // Replacement buffers first: without them, the descriptor's
+        // buffers are given straight back to the device and the frame
+        // is dropped.
+        let (filled, header) = match self.fresh_buffers(self.frame_descs == 0) {
+            Some((b, h)) => {
+                let old = self.bufs.replace(idx, b);
+                let old_h = match (h, self.hdr.as_mut()) {
+                    (Some(h), Some(hs)) => hs.bufs.replace(idx, h),
+                    _ => None,
+                };
+                (old, old_h)
+            }
+            None => {
+                self.discard(Discard::NoBuf);
+                (None, None)
+            }
+        };
+        self.post(i);
+        self.next = self.ring.next(i);
+        self.held += 1;
+        self.frame_descs = self.frame_descs.saturating_add(1);
+
+        if let Some(buf) = filled {
+            let len = F::len(hi);
+            if len > self.layout.buf_len {
+                // More bytes than the buffer holds: a mangled write-back.
+                self.discard(Discard::Bad);
+            } else if let (Some(h), Some(hs)) = (header, self.hdr.as_ref()) {
+                // Header split, a frame's first descriptor: the header
+                // segment (empty when the device did not split the
+                // frame) starts the packet.
+                match F::header_len(lo, hi) {
+                    Some(n) if n > hs.layout.buf_len => self.discard(Discard::Bad),
+                    hl => match Segment::new(h, hs.layout.headroom, hl.unwrap_or(0)) {
+                        Ok(head) => {
+                            let mut p = Packet::from_segment(head);
+                            if hl.is_some() {
+                                p.rx_flags = RxFlags::HEADER_SPLIT;
+                            }
+                            if len > 0 {
+                                match Segment::new(buf, self.layout.headroom, len) {
+                                    Ok(seg) => {
+                                        p.push_segment(seg);
+                                        self.partial = Some(p);
+                                    }
+                                    Err(_) => self.discard(Discard::Bad),
+                                }
+                            } else {
+                                self.partial = Some(p);
+                            }
+                        }
+                        Err(_) => self.discard(Discard::Bad),
+                    },
+                }
+            } else if len > 0 && self.discard.is_none() {
+                // The window is checked against the buffer (a layout
+                // larger than the pool's buffers is dropped, not read).
+                match Segment::new(buf, self.layout.headroom, len) {
+                    Ok(seg) => match self.partial.as_mut() {
+                        Some(p) => p.push_segment(seg),
+                        None => self.partial = Some(Packet::from_segment(seg)),
+                    },
+                    Err(_) => self.discard(Discard::Bad),
+                }
+            }
+            // Otherwise `buf` (empty, or of a dropped frame) goes back
+            // to the pool here.
+        }
+        if !F::eop(hi) {
+            // A frame fits in the size - 1 descriptors the device owns at
+            // most; one without EOP by then is a device fault.
+            if self.frame_descs >= self.ring.size() - 1 && self.discard != Some(Discard::Counted) {
+                self.partial = None;
+                self.discard = Some(Discard::Counted);
+                t.bad += 1;
+            }
+            return None;
+        }
+        self.frame_descs = 0;
+        let mut pkt = match (self.discard.take(), self.partial.take()) {
+            (None, Some(pkt)) => pkt,
+            (Some(Discard::NoBuf), _) => {
+                t.nombuf += 1;
+                return None;
+            }
+            // Bad, or a frame of zero bytes.
+            (Some(Discard::Bad), _) | (None, None) => {
+                t.bad += 1;
+                return None;
+            }
+            (Some(Discard::Counted), _) => return None,
+        };
+        let split = pkt.rx_flags;
+        if !F::fill(lo, hi, &mut pkt) {
+            t.errors += 1;
+            return None;
+        }
+        pkt.rx_flags.insert(split);
+        pkt.queue = self.queue;
+        Some(pkt)
     }
 
     /// Gives back every buffer the ring holds. Those the device was given

@@ -66,10 +66,9 @@ pub struct TxRing<F: TxFormat, H: QueueHw = DmaQueue> {
     since_rs: u16,
     rs_thresh: u16,
     free_thresh: u16,
-    /// The buffer of each descriptor's segment, released at cleanup.
+    /// The buffer of each descriptor's segment, released at cleanup
+    /// (`None` for a context descriptor's slot and free slots).
     bufs: Vec<Option<Netmem>>,
-    /// Buffers of completed descriptors, gathered for one bulk free.
-    done: Vec<Netmem>,
     ctx: Vec<Option<F::Ctx>>,
     ctx_next: usize,
     /// First data descriptor of the packet being queued.
@@ -105,7 +104,6 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             rs_thresh: rs_thresh.clamp(1, size / 2),
             free_thresh: free_thresh.clamp(1, size - 1),
             bufs,
-            done: Vec::with_capacity(usize::from(size)),
             ctx: vec![None; F::CTX_SLOTS],
             ctx_next: 0,
             data_start: 0,
@@ -135,7 +133,10 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     }
 
     /// Frees the descriptors of every RS'd batch the device has completed.
-    /// Reads only descriptor memory. Returns descriptors freed.
+    /// Reads only descriptor memory. Returns descriptors freed. The
+    /// buffers of a batch go back to their pools in bulk, straight from
+    /// the batch's slots (one or two runs of the shadow, two when the batch
+    /// wraps).
     pub fn cleanup(&mut self) -> u16 {
         let mut freed = 0;
         while let Some(&pos) = self.rs_marks.front() {
@@ -143,18 +144,19 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
                 break;
             }
             self.rs_marks.pop_front();
-            let end = self.ring.add(pos, 1);
-            while self.clean != end {
-                if let Some(b) = self.bufs[usize::from(self.clean)].take() {
-                    self.done.push(b);
-                }
-                self.clean = self.ring.add(self.clean, 1);
-                freed += 1;
+            let end = self.ring.next(pos);
+            // A batch is at most size - 1 descriptors (`free` never
+            // exceeds it), so `clean == end` only for none.
+            freed += self.ring.distance(self.clean, end);
+            let (from, to) = (usize::from(self.clean), usize::from(end));
+            if from < to {
+                free_slots(&mut self.bufs[from..to]);
+            } else {
+                let (head, tail) = self.bufs.split_at_mut(from);
+                free_slots(tail);
+                free_slots(&mut head[..to]);
             }
-        }
-        if !self.done.is_empty() {
-            // Sent buffers back to their pools in batches, not one by one.
-            pool::free_bulk(self.done.drain(..));
+            self.clean = end;
         }
         self.free += freed;
         freed
@@ -165,42 +167,58 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     /// Packets the device cannot send (an offload request it cannot honour,
     /// no bytes, more segments than [`Self::max_packet_descs`], a segment
     /// window beyond its buffer) are taken, dropped and counted as errors.
+    ///
+    /// One pass: each packet is checked against the room left (a cleanup
+    /// when it does not fit, the burst ends when it still does not) and
+    /// queued at once. A one-segment packet asking for no offload (the
+    /// forwarding case) takes a short path: one data descriptor, no
+    /// context, no offload code.
     pub fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
         if self.free < self.free_thresh {
             self.cleanup();
         }
-        // How many fit, counting a context descriptor for every packet with
-        // offloads (a cached context only makes room to spare).
-        let mut room = self.free;
-        let mut take = 0;
         let max_need = self.max_packet_descs();
-        for p in pkts.iter() {
-            let need = Self::descs_needed(p);
-            if need > max_need {
-                // Never fits: taken and dropped below, using no room.
-                take += 1;
+        let n = pkts.len();
+        let base = pkts.as_mut_ptr();
+        // SAFETY: the vector forgets its packets while they are moved out
+        // one by one below (a panic then leaks them instead of dropping
+        // one twice); `rest` puts the ones not taken back at the front.
+        unsafe { pkts.set_len(0) };
+        let (mut taken, mut sent, mut bytes, mut errors) = (0usize, 0u64, 0u64, 0u64);
+        while taken < n {
+            // SAFETY: `taken < n`, the initialised length before set_len.
+            let at = unsafe { base.add(taken) };
+            // SAFETY: `at` points to an initialised packet not yet taken.
+            let p = unsafe { &*at };
+            if self.free > 0 && p_is_plain(p) {
+                // SAFETY: packet `taken` is initialised and taken once: the
+                // index moves past it and `rest` copies only those after it.
+                let seg = unsafe { Packet::take_head(at) };
+                taken += 1;
+                match self.enqueue_plain(seg) {
+                    Some(len) => {
+                        sent += 1;
+                        bytes += u64::from(len);
+                    }
+                    None => errors += 1,
+                }
                 continue;
             }
-            if need > usize::from(room) {
-                room += self.cleanup();
-                if need > usize::from(room) {
+            let need = Self::descs_needed(p);
+            if need <= max_need && need > usize::from(self.free) {
+                self.cleanup();
+                if need > usize::from(self.free) {
                     break;
                 }
             }
-            room -= need as u16;
-            take += 1;
-        }
-        if take == 0 {
-            return 0;
-        }
-        let (mut sent, mut bytes, mut errors) = (0u64, 0u64, 0u64);
-        for mut pkt in pkts.drain(..take) {
+            // SAFETY: packet `taken` is initialised and read out once: the
+            // index moves past it right away and `rest` copies only those
+            // after it.
+            let mut pkt = unsafe { at.read() };
+            taken += 1;
             // A segment window beyond its buffer would have the device read
             // a neighbour's bytes onto the wire: never posted.
-            if Self::descs_needed(&pkt) > max_need
-                || pkt.is_empty()
-                || !pkt.segments().all(Segment::window_fits)
-            {
+            if need > max_need || pkt.is_empty() || !pkt.segments().all(Segment::window_fits) {
                 errors += 1;
                 continue;
             }
@@ -213,6 +231,16 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
                 Err(_) => errors += 1,
             }
         }
+        let rest = n - taken;
+        if rest > 0 {
+            // SAFETY: packets `taken..n` are initialised and were not read
+            // out; they move to the front (the regions may overlap: `copy`)
+            // and the vector owns them again.
+            unsafe {
+                std::ptr::copy(base.add(taken), base, rest);
+                pkts.set_len(rest);
+            }
+        }
         if sent > 0 {
             self.hw.write_tail(self.next);
         }
@@ -220,7 +248,45 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         QueueCounters::add(&c.packets, sent);
         QueueCounters::add(&c.bytes, bytes);
         QueueCounters::add(&c.errors, errors);
-        take
+        taken
+    }
+
+    /// Queues a one-segment packet with no offload request (its only
+    /// segment `seg`) into a free descriptor: one data descriptor (RS every
+    /// `rs_thresh`), its buffer kept in the descriptor's slot. Returns its
+    /// length, or `None` when it has no bytes or its window does not fit
+    /// its buffer (dropped, never posted).
+    #[inline(always)]
+    fn enqueue_plain(&mut self, seg: Segment) -> Option<u16> {
+        let len = seg.len();
+        if len == 0 || !seg.window_fits() {
+            return None;
+        }
+        let info = TxPacketInfo {
+            flags: TxFlags::default(),
+            len: u32::from(len),
+            tso_hdr_len: 0,
+            ctx_slot: None,
+            vlan_tci: 0,
+        };
+        let mut d = F::data_desc(seg.dma_addr(), len, &info, true, true);
+        let i = self.next;
+        self.since_rs += 1;
+        if self.since_rs >= self.rs_thresh {
+            F::set_rs(&mut d);
+            self.rs_marks.push_back(i);
+            self.since_rs = 0;
+        }
+        self.hw.write(i, d);
+        let slot = usize::from(i);
+        debug_assert!(slot < self.bufs.len());
+        // SAFETY: `next` comes from `Ring` arithmetic, below the ring size,
+        // and `bufs` has one slot per descriptor. The slot is free: the
+        // descriptor was counted in `free`, so cleanup emptied it.
+        unsafe { *self.bufs.get_unchecked_mut(slot) = Some(seg.into_netmem()) };
+        self.next = self.ring.next(i);
+        self.free -= 1;
+        Some(len)
     }
 
     /// Descriptors `p` may use: one per segment, one for a context.
@@ -283,7 +349,7 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     }
 
     fn advance(&mut self) {
-        self.next = self.ring.add(self.next, 1);
+        self.next = self.ring.next(self.next);
         self.free -= 1;
         self.since_rs += 1;
     }
@@ -294,10 +360,10 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         self.bufs[usize::from(i)] = Some(head.into_netmem());
         // One-segment packets (the common case) have no vector to walk.
         if !more.is_empty() {
-            let mut i = self.ring.add(i, 1);
+            let mut i = self.ring.next(i);
             for seg in more {
                 self.bufs[usize::from(i)] = Some(seg.into_netmem());
-                i = self.ring.add(i, 1);
+                i = self.ring.next(i);
             }
         }
     }
@@ -319,6 +385,19 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         self.free = self.ring.size() - 1;
         n
     }
+}
+
+/// True for a one-segment packet asking for no offload.
+#[inline(always)]
+fn p_is_plain(p: &Packet) -> bool {
+    p.tx.flags.is_empty() && p.segment_count() == 1
+}
+
+/// Gives the buffers of completed descriptors' slots back to their pools
+/// in bulk, emptying the slots.
+#[inline]
+fn free_slots(slots: &mut [Option<Netmem>]) {
+    pool::free_bulk(slots.iter_mut().filter_map(Option::take));
 }
 
 impl<F: TxFormat, H: QueueHw> Drop for TxRing<F, H> {

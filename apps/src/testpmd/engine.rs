@@ -299,7 +299,7 @@ impl Stream {
             0
         };
         self.generate_txonly(scratch, pool);
-        self.transmit(scratch, t0);
+        self.transmit(scratch, t0, None);
     }
 
     /// One burst of the stream's mode. Returns the packets handled (for
@@ -314,6 +314,9 @@ impl Stream {
         } else {
             0
         };
+        // Bytes of the burst as offered to TX, when the mode knows them
+        // without another pass over the packets.
+        let mut offered_bytes = None;
         if self.params.mode.generates() {
             self.generate(scratch, pool);
         } else {
@@ -327,18 +330,20 @@ impl Stream {
             if n == 0 {
                 if extras && let Some(nz) = self.noisy.as_mut() {
                     nz.flush_due(scratch, std::time::Instant::now());
-                    return self.transmit(scratch, t0);
+                    return self.transmit(scratch, t0, None);
                 }
                 return 0;
             }
-            let bytes: usize = scratch.iter().map(Packet::len).sum();
+            let bytes = burst_bytes(scratch);
             bump(&self.counters.rx_packets, n as u64);
-            bump(&self.counters.rx_bytes, bytes as u64);
+            bump(&self.counters.rx_bytes, bytes);
             if let Some(c) = &self.capture_rx {
                 c.record(scratch);
             }
             match self.params.mode {
-                FwdMode::Io => {}
+                // These modes forward every packet received, lengths
+                // unchanged: the bytes offered are the bytes received.
+                FwdMode::Io => offered_bytes = Some(bytes),
                 FwdMode::Mac => {
                     let (dst, src) = (self.params.tx_peer, self.params.tx_mac);
                     for p in scratch.iter_mut() {
@@ -346,6 +351,7 @@ impl Stream {
                             frames::set_macs(d, dst, src);
                         }
                     }
+                    offered_bytes = Some(bytes);
                 }
                 FwdMode::Macswap => {
                     for p in scratch.iter_mut() {
@@ -411,7 +417,7 @@ impl Stream {
                 FwdMode::Txonly | FwdMode::Flowgen => {}
             }
         }
-        self.transmit(scratch, t0)
+        self.transmit(scratch, t0, offered_bytes)
     }
 
     #[inline]
@@ -447,7 +453,12 @@ impl Stream {
     /// retry` asks), counts, drops what the queue did not take. Returns
     /// the packets offered.
     #[inline]
-    fn transmit(&mut self, scratch: &mut Vec<Packet>, t0: u64) -> usize {
+    fn transmit(
+        &mut self,
+        scratch: &mut Vec<Packet>,
+        t0: u64,
+        offered_bytes: Option<u64>,
+    ) -> usize {
         let offered = scratch.len();
         if offered == 0 {
             return 0;
@@ -461,7 +472,7 @@ impl Stream {
             // Recorded before the queue takes them (it removes what it takes).
             c.record(scratch);
         }
-        let bytes_offered: usize = scratch.iter().map(Packet::len).sum();
+        let bytes_offered = offered_bytes.unwrap_or_else(|| burst_bytes(scratch));
         let mut sent = tx.tx_burst(scratch);
         if let Some(r) = self.params.retry
             && !scratch.is_empty()
@@ -485,9 +496,14 @@ impl Stream {
         {
             b.record(sent);
         }
-        let bytes_left: usize = scratch.iter().map(Packet::len).sum();
+        // What TX left (ring full) is rare: no pass when it took all.
+        let bytes_left = if scratch.is_empty() {
+            0
+        } else {
+            burst_bytes(scratch)
+        };
         bump(&self.counters.tx_packets, sent as u64);
-        bump(&self.counters.tx_bytes, (bytes_offered - bytes_left) as u64);
+        bump(&self.counters.tx_bytes, bytes_offered - bytes_left);
         if !scratch.is_empty() {
             bump(&self.counters.tx_dropped, scratch.len() as u64);
             scratch.clear();
@@ -537,6 +553,12 @@ impl Stream {
             out.push(p);
         }
     }
+}
+
+/// Bytes of the packets of a burst.
+#[inline]
+fn burst_bytes(pkts: &[Packet]) -> u64 {
+    pkts.iter().map(|p| p.len() as u64).sum()
 }
 
 /// A packet holding `frame`, cut into segments of `segs` bytes.

@@ -5,7 +5,7 @@
 use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, RxFlags, TxFlags};
 use crate::ring::Desc;
-use crate::rx::RxFormat;
+use crate::rx::{RxFormat, RxMeta};
 use crate::tx::{TxFormat, TxPacketInfo};
 
 // Receive write-back: status/error in the low dword of `hi`.
@@ -87,39 +87,41 @@ impl RxFormat for AdvRx {
         (hi >> 32) as u16
     }
     #[inline]
-    fn fill(lo: u64, hi: u64, pkt: &mut Packet) -> bool {
+    fn meta(lo: u64, hi: u64) -> Option<RxMeta> {
         let staterr = hi as u32;
         if staterr & RXDEXT_STATERR_RXE != 0 {
-            return false;
+            return None;
         }
-        let mut f = RxFlags::default();
-        if lo & RXDADV_RSSTYPE_MASK != 0 {
-            pkt.rss_hash = (lo >> 32) as u32;
-            f.insert(RxFlags::RSS_HASH);
+        let checked = RXD_STAT_VP | RXD_STAT_UDPCS | RXD_STAT_TCPCS | RXD_STAT_IPCS;
+        if staterr & checked == 0 && lo & (RXDADV_RSSTYPE_MASK | RXDADV_PKTTYPE_ETQF) == 0 {
+            // No hash, no tag, no checksum checked (those offloads off, or
+            // a frame they do not apply to), no EtherType filter match:
+            // nothing to report.
+            return Some(RxMeta::default());
         }
-        if lo & RXDADV_PKTTYPE_ETQF != 0 {
-            f.insert(RxFlags::FLOW_MATCH);
-        }
-        if staterr & RXD_STAT_VP != 0 {
-            pkt.vlan_tci = (hi >> 48) as u16;
-            f.insert(RxFlags::VLAN_STRIPPED);
-        }
-        if staterr & RXD_STAT_IPCS != 0 {
-            f.insert(if staterr & RXDEXT_STATERR_IPE != 0 {
-                RxFlags::IP_CKSUM_BAD
-            } else {
-                RxFlags::IP_CKSUM_GOOD
-            });
-        }
-        if staterr & (RXD_STAT_TCPCS | RXD_STAT_UDPCS) != 0 {
-            f.insert(if staterr & RXDEXT_STATERR_TCPE != 0 {
-                RxFlags::L4_CKSUM_BAD
-            } else {
-                RxFlags::L4_CKSUM_GOOD
-            });
-        }
-        pkt.rx_flags = f;
-        true
+        // Each flag from its status bit without a branch: a checked
+        // checksum's GOOD flag moves one place up (to BAD) when its error
+        // bit is set.
+        let bit = |n: u32| ((staterr >> n) & 1) as u16;
+        let rss = u16::from(lo & RXDADV_RSSTYPE_MASK != 0);
+        let etqf = u16::from(lo & RXDADV_PKTTYPE_ETQF != 0);
+        let vp = bit(RXD_STAT_VP.trailing_zeros());
+        let ipcs = bit(RXD_STAT_IPCS.trailing_zeros());
+        let ipe = bit(RXDEXT_STATERR_IPE.trailing_zeros());
+        let l4cs = bit(RXD_STAT_TCPCS.trailing_zeros()) | bit(RXD_STAT_UDPCS.trailing_zeros());
+        let l4e = bit(RXDEXT_STATERR_TCPE.trailing_zeros());
+        const _: () = assert!(RxFlags::IP_CKSUM_BAD.0 == RxFlags::IP_CKSUM_GOOD.0 << 1);
+        const _: () = assert!(RxFlags::L4_CKSUM_BAD.0 == RxFlags::L4_CKSUM_GOOD.0 << 1);
+        let f = (rss * RxFlags::RSS_HASH.0)
+            | (etqf * RxFlags::FLOW_MATCH.0)
+            | (vp * RxFlags::VLAN_STRIPPED.0)
+            | ((ipcs * RxFlags::IP_CKSUM_GOOD.0) << ipe)
+            | ((l4cs * RxFlags::L4_CKSUM_GOOD.0) << l4e);
+        Some(RxMeta {
+            rss_hash: ((lo >> 32) as u32) & 0u32.wrapping_sub(u32::from(rss)),
+            vlan_tci: ((hi >> 48) as u16) & 0u16.wrapping_sub(vp),
+            flags: RxFlags(f),
+        })
     }
 }
 
@@ -291,6 +293,57 @@ mod tests {
         assert!(AdvRx::fill(etqf, hi, &mut pkt));
         assert!(pkt.rx_flags.contains(RxFlags::FLOW_MATCH));
         assert!(!pkt.rx_flags.contains(RxFlags::RSS_HASH));
+    }
+
+    #[test]
+    fn rx_flags_match_the_status_bits_in_every_combination() {
+        // The status and error bits `fill` reads, each on or off, with and
+        // without an RSS type: the flags as the datasheet defines them.
+        let bits = [3u32, 4, 5, 6, 29, 30];
+        let pool = pool::Pool::with_host_memory(&pool::PoolConfig::new("flags-test", 4)).unwrap();
+        for combo in 0..(1u32 << bits.len()) {
+            for rss_type in [0u64, 1] {
+                let staterr = bits
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| combo & (1 << k) != 0)
+                    .fold(1 | 2, |s, (_, b)| s | (1u32 << b));
+                let hi = u64::from(staterr) | (60u64 << 32) | (0x0123u64 << 48);
+                let lo = rss_type | (0x5555_aaaau64 << 32);
+                let mut want = RxFlags::default();
+                if rss_type != 0 {
+                    want.insert(RxFlags::RSS_HASH);
+                }
+                if staterr & RXD_STAT_VP != 0 {
+                    want.insert(RxFlags::VLAN_STRIPPED);
+                }
+                if staterr & RXD_STAT_IPCS != 0 {
+                    want.insert(if staterr & RXDEXT_STATERR_IPE != 0 {
+                        RxFlags::IP_CKSUM_BAD
+                    } else {
+                        RxFlags::IP_CKSUM_GOOD
+                    });
+                }
+                if staterr & (RXD_STAT_TCPCS | RXD_STAT_UDPCS) != 0 {
+                    want.insert(if staterr & RXDEXT_STATERR_TCPE != 0 {
+                        RxFlags::L4_CKSUM_BAD
+                    } else {
+                        RxFlags::L4_CKSUM_GOOD
+                    });
+                }
+                let mut pkt = Packet::new(pool.alloc().unwrap(), 0, 60).unwrap();
+                assert!(AdvRx::fill(lo, hi, &mut pkt));
+                assert_eq!(pkt.rx_flags, want, "staterr {staterr:#x} rss {rss_type}");
+                let hash = if rss_type != 0 { 0x5555_aaaa } else { 0 };
+                assert_eq!(pkt.rss_hash, hash);
+                let tag = if staterr & RXD_STAT_VP != 0 {
+                    0x0123
+                } else {
+                    0
+                };
+                assert_eq!(pkt.vlan_tci, tag);
+            }
+        }
     }
 
     #[test]

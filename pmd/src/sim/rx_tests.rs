@@ -367,3 +367,26 @@ fn rings_too_small_or_pools_too_small_are_refused() {
     ));
     assert_eq!(pool.in_use(), 0);
 }
+
+#[test]
+fn a_layout_larger_than_the_pool_buffers_drops_what_would_not_fit() {
+    // 1088-byte pool buffers: 128 bytes of headroom leave 960, less than
+    // the layout's 1024-byte device buffer.
+    let pool = Pool::with_host_memory(&PoolConfig::new("rx-small", 256).with_buf_size(1088))
+        .expect("host pool");
+    let dev = SimQueue::new(SIZE);
+    let counters = Arc::new(QueueCounters::default());
+    let mut ring = new_ring(dev.clone(), &pool, 0, &counters).expect("ring");
+    ring.start();
+    dev.write_back_raw(1 | 2 | (960u64 << 32));
+    dev.write_back_raw(1 | 2 | (961u64 << 32));
+    dev.write_back_raw(1 | 2 | (1024u64 << 32));
+    dev.write_back_raw(1 | 2 | (60u64 << 32));
+    let mut out = Vec::new();
+    assert_eq!(ring.rx_burst(&mut out, 32), 2);
+    let lens: Vec<usize> = out.iter().map(Packet::len).collect();
+    assert_eq!(lens, vec![960, 60], "the frames that fit, in order");
+    assert!(out.iter().all(|p| p.head().window_fits()));
+    let c = counters.snapshot();
+    assert_eq!((c.packets, c.bad_desc), (2, 2));
+}

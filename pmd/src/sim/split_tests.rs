@@ -252,8 +252,8 @@ impl RxFormat for OneBuf {
     fn len(hi: u64) -> u16 {
         (hi >> 32) as u16
     }
-    fn fill(_lo: u64, _hi: u64, _pkt: &mut Packet) -> bool {
-        true
+    fn meta(_lo: u64, _hi: u64) -> Option<crate::rx::RxMeta> {
+        Some(Default::default())
     }
 }
 

@@ -5,6 +5,34 @@
 //! the tail back, so a ring never reads RDT/TDT by construction; the tests
 //! check how often and with what values it writes it.
 
+/// The [`crate::port::PortOps`] methods every test double of a port has
+/// alike: its name and address, no events, and receive-mode, filter and MTU
+/// settings accepted and ignored (the doubles differ in link, statistics,
+/// stop confirmation and restart).
+macro_rules! port_ops_basics {
+    () => {
+        fn driver_name(&self) -> &'static str {
+            "sim"
+        }
+        fn mac_addr(&self) -> [u8; 6] {
+            [2, 0, 0, 0, 0, 1]
+        }
+        fn events(&self) -> Vec<(String, u64)> {
+            Vec::new()
+        }
+        fn set_promiscuous(&self, _on: bool) {}
+        fn set_allmulti(&self, _on: bool) {}
+        fn set_unicast_filters(&self, _addrs: &[[u8; 6]]) -> crate::Result<()> {
+            Ok(())
+        }
+        fn set_multicast_filters(&self, _addrs: &[[u8; 6]]) {}
+        fn set_mtu(&self, _mtu: u16) -> crate::Result<()> {
+            Ok(())
+        }
+    };
+}
+pub(crate) use port_ops_basics;
+
 mod fence_tests;
 mod lifecycle_tests;
 mod rx_tests;

@@ -373,12 +373,7 @@ mod tests {
         /// A device whose MPC reads 3 once (clear on read).
         struct Ops(AtomicU32);
         impl PortOps for Ops {
-            fn driver_name(&self) -> &'static str {
-                "sim"
-            }
-            fn mac_addr(&self) -> [u8; 6] {
-                [2, 0, 0, 0, 0, 1]
-            }
+            crate::sim::port_ops_basics!();
             fn link(&self) -> LinkStatus {
                 LinkStatus {
                     up: true,
@@ -390,18 +385,6 @@ mod tests {
             fn read_hw_stats(&self, hw: &mut HwStats) {
                 let mpc = self.0.swap(0, Ordering::Relaxed);
                 hw.accumulate(|r| if r == MPC { mpc } else { 0 }, || false);
-            }
-            fn events(&self) -> Vec<(String, u64)> {
-                Vec::new()
-            }
-            fn set_promiscuous(&self, _on: bool) {}
-            fn set_allmulti(&self, _on: bool) {}
-            fn set_unicast_filters(&self, _a: &[[u8; 6]]) -> crate::Result<()> {
-                Ok(())
-            }
-            fn set_multicast_filters(&self, _a: &[[u8; 6]]) {}
-            fn set_mtu(&self, _mtu: u16) -> crate::Result<()> {
-                Ok(())
             }
             fn disable_rx_queue(&self, _q: u16) -> Option<QueueStopped> {
                 Some(QueueStopped::confirmed())

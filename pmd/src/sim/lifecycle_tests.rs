@@ -47,12 +47,7 @@ impl SimPort {
 }
 
 impl PortOps for SimPort {
-    fn driver_name(&self) -> &'static str {
-        "sim"
-    }
-    fn mac_addr(&self) -> [u8; 6] {
-        [2, 0, 0, 0, 0, 1]
-    }
+    crate::sim::port_ops_basics!();
     fn link(&self) -> LinkStatus {
         LinkStatus {
             up: true,
@@ -62,18 +57,6 @@ impl PortOps for SimPort {
         }
     }
     fn read_hw_stats(&self, _hw: &mut HwStats) {}
-    fn events(&self) -> Vec<(String, u64)> {
-        Vec::new()
-    }
-    fn set_promiscuous(&self, _on: bool) {}
-    fn set_allmulti(&self, _on: bool) {}
-    fn set_unicast_filters(&self, _addrs: &[[u8; 6]]) -> crate::Result<()> {
-        Ok(())
-    }
-    fn set_multicast_filters(&self, _addrs: &[[u8; 6]]) {}
-    fn set_mtu(&self, _mtu: u16) -> crate::Result<()> {
-        Ok(())
-    }
     fn disable_rx_queue(&self, _queue: u16) -> Option<QueueStopped> {
         self.confirms.then(QueueStopped::confirmed)
     }

@@ -177,12 +177,15 @@ impl QueueHw for DmaQueue {
     #[inline]
     fn write(&mut self, i: u16, d: Desc) {
         let off = usize::from(i) * DESC_LEN;
-        // Both quadwords in one access (one bounds check). The device reads
-        // a descriptor only once the tail has moved past it, and the tail
-        // write is ordered after these stores (see write_tail), so the
-        // order of the two halves does not matter.
-        self.mem
-            .write::<[u64; 2]>(off, [d.lo.to_le(), d.hi.to_le()]);
+        // Two 8-byte stores, the low quadword (the buffer address) first
+        // and the high one (which clears DD) last, as DPDK's and Linux's
+        // drivers write them. The device reads a descriptor only once the
+        // tail has moved past it and the tail write is ordered after these
+        // stores (see write_tail); a single 16-byte store is not used: it
+        // is a vector store whose atomicity and order the ISA leaves open
+        // (and TCG emulates in pieces).
+        self.mem.write::<u64>(off, d.lo.to_le());
+        self.mem.write::<u64>(off + 8, d.hi.to_le());
     }
     #[inline]
     fn read_hi(&self, i: u16) -> u64 {

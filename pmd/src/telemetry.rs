@@ -635,9 +635,9 @@ impl Drop for Server {
 }
 
 /// DPDK's port id parameter: digits first (`strtoul` base 0, so `0x1`
-/// too), a port that exists; anything after the number is ignored (with
-/// `extra` it is handed back).
-fn port_param<'a>(params: Option<&'a str>, ports: usize) -> Result<(usize, &'a str), Refused> {
+/// too), a port that exists. What follows the number is handed back
+/// (`/ethdev/xstats`' options); the other commands ignore it, as DPDK.
+fn port_param(params: Option<&str>, ports: usize) -> Result<(usize, &str), Refused> {
     let p = params.ok_or(Refused)?;
     if !p.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(Refused);

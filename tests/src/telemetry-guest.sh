@@ -6,7 +6,8 @@
 # dpdk-telemetry.py sees port 1 send N frames (the host sends them once it
 # sees "Forwarding started"), then queries it with dpdk-telemetry.py and
 # with a raw client (malformed and oversized commands), asks testpmd for
-# its own counters and quits. Every answer is printed between @@ marker
+# its own counters and quits; then runs testpmd with --no-telemetry and
+# watches that no socket appears. Every answer is printed between @@ marker
 # lines for the host to compare.
 n="$1"; prefix="$2"; pci0="$3"; pci1="$4"
 sock="/var/run/dpdk/$prefix/dpdk_telemetry.v2"
@@ -54,4 +55,15 @@ exec 3>&-
 wait $pid
 echo "@@testpmd-rc $?"
 [ -e "$sock" ] && echo "@@tel-socket-left"
+# --no-telemetry: no socket while it runs.
+testpmd -l 0-1 -a "$pci0" -a "$pci1" --file-prefix="$prefix" --no-telemetry \
+    --duration=3 </dev/null >/tmp/notel.out 2>&1 &
+pid=$!
+seen=0
+while kill -0 $pid 2>/dev/null; do
+    [ -e "$sock" ] && seen=1
+    sleep 0.1
+done
+wait $pid
+echo "@@notel-rc $? seen=$seen started=$(grep -c 'Forwarding started' /tmp/notel.out)"
 exit 0

@@ -4,7 +4,8 @@
 //! known number of frames (io, port 0 -> port 1); the socket's answers
 //! must equal those counts and testpmd's own `show port stats`; malformed
 //! and oversized commands get DPDK's null reply and the app keeps serving
-//! new clients. The guest side is `tests/src/telemetry-guest.sh`.
+//! new clients; with `--no-telemetry` there is no socket. The guest side
+//! is `tests/src/telemetry-guest.sh`.
 
 use rig::testpmd_out::udp;
 use rig::{Vm, VmConfig, nic_mac, nic_pci};
@@ -232,6 +233,11 @@ fn telemetry_session() {
     assert!(o.contains("@@testpmd-rc 0"), "testpmd ends normally:\n{o}");
     assert!(!o.contains("@@tel-socket-left"), "socket removed at exit");
     assert!(o.contains("Pool: 0 of"), "no buffer left in use:\n{o}");
+    // --no-telemetry: a run that forwarded, and no socket at any time.
+    assert!(
+        o.contains("@@notel-rc 0 seen=0 started=1"),
+        "--no-telemetry run:\n{o}"
+    );
 }
 
 #[test]

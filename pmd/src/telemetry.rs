@@ -21,7 +21,8 @@
 //! [`Telemetry`] is the command table (`/`, `/info` and `/help` built in);
 //! [`register_ethdev`] adds `/ethdev/list|info|stats|xstats|link_status`
 //! over a set of ports and [`register_mempool`] `/mempool/list|info` and
-//! `/netmem/stats` over pools; [`Server::start`] serves a table. Nothing
+//! `/netmem/stats` over pools; [`Server::start`] serves a table, and
+//! [`serve`] does all three at DPDK's path for a file prefix. Nothing
 //! here runs on a forwarding core: the commands read what
 //! [`Port::stats`]/[`Port::xstats`] and [`Pool::stats`] already publish,
 //! from the server's threads.
@@ -632,6 +633,24 @@ impl Drop for Server {
         }
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Serves the ethdev and mempool commands over `ports` and `pools` at
+/// DPDK's socket path for `file_prefix` ([`runtime_dir`]): what an
+/// application calls once its ports are open (testpmd does). `version`
+/// is what `/info` reports. Keep the server for as long as the socket
+/// should answer; drop it before closing the ports.
+pub fn serve(
+    file_prefix: &str,
+    version: &str,
+    ports: Vec<Arc<Port>>,
+    pools: Vec<Arc<Pool>>,
+) -> io::Result<Server> {
+    let mut table = Telemetry::new(version);
+    register_ethdev(&mut table, ports)
+        .and_then(|()| register_mempool(&mut table, pools))
+        .map_err(io::Error::other)?;
+    Server::start(&runtime_dir(file_prefix), table)
 }
 
 /// DPDK's port id parameter: digits first (`strtoul` base 0, so `0x1`

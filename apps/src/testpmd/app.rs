@@ -1048,22 +1048,18 @@ fn start_telemetry(
     ports: &[PortState],
     pool: &Arc<Pool>,
 ) -> Option<pmd::telemetry::Server> {
-    use pmd::telemetry::{self, Telemetry};
-    let mut table = Telemetry::new(format!("e1k-pmd {}", env!("CARGO_PKG_VERSION")));
-    let registered =
-        telemetry::register_ethdev(&mut table, ports.iter().map(|p| p.port.clone()).collect())
-            .and_then(|()| telemetry::register_mempool(&mut table, vec![pool.clone()]));
-    if let Err(e) = registered {
-        log::warn!("telemetry: {e}");
-        return None;
-    }
-    let dir = telemetry::runtime_dir(prefix);
-    match telemetry::Server::start(&dir, table) {
+    let served = pmd::telemetry::serve(
+        prefix,
+        &format!("e1k-pmd {}", env!("CARGO_PKG_VERSION")),
+        ports.iter().map(|p| p.port.clone()).collect(),
+        vec![pool.clone()],
+    );
+    match served {
         Ok(s) => Some(s),
         Err(e) => {
             eprintln!(
                 "testpmd: no telemetry socket in {}: {e} (continuing without)",
-                dir.display()
+                pmd::telemetry::runtime_dir(prefix).display()
             );
             None
         }

@@ -70,6 +70,7 @@ pub mod ring;
 pub mod rss;
 pub mod rx;
 pub mod stats;
+pub mod telemetry;
 pub mod tx;
 
 #[cfg(test)]

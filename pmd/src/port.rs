@@ -828,11 +828,17 @@ impl Port {
         counters.base.1 = counters.tx.iter().map(|c| c.snapshot()).collect();
     }
 
+    /// Turns promiscuous receive on or off (kept in [`Port::config`]).
     pub fn set_promiscuous(&self, on: bool) {
-        self.shared.ops.set_promiscuous(on)
+        let mut life = lock(&self.life);
+        self.shared.ops.set_promiscuous(on);
+        life.config.promiscuous = on;
     }
+    /// Turns all-multicast receive on or off (kept in [`Port::config`]).
     pub fn set_allmulti(&self, on: bool) {
-        self.shared.ops.set_allmulti(on)
+        let mut life = lock(&self.life);
+        self.shared.ops.set_allmulti(on);
+        life.config.allmulti = on;
     }
     /// Unicast addresses accepted besides the port's own.
     pub fn set_unicast_filters(&self, addrs: &[[u8; 6]]) -> Result<()> {

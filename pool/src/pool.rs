@@ -452,6 +452,11 @@ impl Pool {
         self.core().count
     }
 
+    /// Buffers each lcore cache holds at most (the configured size).
+    pub fn cache_size(&self) -> usize {
+        self.core().cache_size
+    }
+
     /// One buffer, or `None` if the pool is empty.
     #[inline]
     pub fn alloc(&self) -> Option<Netmem> {

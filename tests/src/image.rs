@@ -50,6 +50,7 @@ pub struct Image {
 
 static BUILD: Mutex<Option<Image>> = Mutex::new(None);
 static BUILD_DPDK: Mutex<Option<Image>> = Mutex::new(None);
+static BUILD_TELEMETRY: Mutex<Option<Image>> = Mutex::new(None);
 
 /// Builds (or reuses) the guest image. Safe to call from many tests at once:
 /// the first caller in a process builds, cargo's own lock orders processes,
@@ -545,9 +546,166 @@ pub fn dpdk_image() -> Result<Image, Error> {
     Ok(img)
 }
 
+/// Debian's python3 (the interpreter `dpdk-telemetry.py` names).
+pub const PYTHON: &str = "/usr/bin/python3";
+/// DPDK's telemetry client from Debian's `dpdk-dev` package.
+pub const DPDK_TELEMETRY_PY: &str = "/usr/bin/dpdk-telemetry.py";
+
+/// The stdlib modules `python3 -S -v` loads to run `script` (here with
+/// `-l`: every import of the script happens at its top), as `.py`
+/// sources with their cached `.pyc`, and the extension modules, from
+/// python's `# code object from '…'` / `# extension module … from '…'`
+/// lines.
+pub fn python_modules(verbose_output: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for line in verbose_output.lines() {
+        let Some(rest) = line.strip_prefix("# code object from '").or_else(|| {
+            line.strip_prefix("# extension module '")
+                .and_then(|r| r.split_once(" from '").map(|(_, p)| p))
+        }) else {
+            continue;
+        };
+        let Some(path) = rest.strip_suffix('\'') else {
+            continue;
+        };
+        let path = PathBuf::from(path);
+        let mut add = |p: PathBuf| {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        };
+        // .../pkg/__pycache__/name.cpython-311.pyc: python uses a cached
+        // file only next to its source, .../pkg/name.py.
+        if let (Some(cache), Some(name)) =
+            (path.parent(), path.file_name().and_then(|n| n.to_str()))
+            && cache.file_name().is_some_and(|n| n == "__pycache__")
+            && let (Some(dir), Some(module)) = (cache.parent(), name.split('.').next())
+        {
+            add(dir.join(format!("{module}.py")));
+        }
+        add(path);
+    }
+    out
+}
+
+/// What `dpdk-telemetry.py` needs in the guest: the script, python and
+/// its shared libraries, the stdlib modules it loads (and `os.py`, the
+/// landmark python finds its library by), the extension modules and their
+/// libraries.
+fn telemetry_files() -> Result<Vec<PathBuf>, Error> {
+    for f in [PYTHON, DPDK_TELEMETRY_PY] {
+        if !Path::new(f).is_file() {
+            return Err(Error::SetupMissing(format!(
+                "{f} (Debian's python3 / dpdk-dev) is missing"
+            )));
+        }
+    }
+    let v = Command::new(PYTHON)
+        .args(["-S", "-v", DPDK_TELEMETRY_PY, "-l"])
+        .env_clear()
+        .env(
+            "RUNTIME_DIRECTORY",
+            std::env::temp_dir().join("rig-no-dpdk"),
+        )
+        .output()
+        .map_err(|e| Error::Build(format!("running {PYTHON}: {e}")))?;
+    let mut files = vec![PathBuf::from(PYTHON), PathBuf::from(DPDK_TELEMETRY_PY)];
+    let python = fs::canonicalize(PYTHON).map_err(|e| Error::io(Path::new(PYTHON), e))?;
+    let mut objects = vec![python.clone()];
+    let modules = python_modules(&String::from_utf8_lossy(&v.stderr));
+    if !v.status.success() || modules.is_empty() {
+        return Err(Error::Build(format!(
+            "{PYTHON} -v {DPDK_TELEMETRY_PY} -l: {}",
+            String::from_utf8_lossy(&v.stderr)
+        )));
+    }
+    let lib = modules
+        .iter()
+        .find_map(|m| {
+            m.ancestors()
+                .find(|a| {
+                    a.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("python3."))
+                })
+                .map(Path::to_path_buf)
+        })
+        .ok_or_else(|| Error::Build("no python3.X library directory in python -v".into()))?;
+    // Encodings python may pick for a console without a UTF-8 locale.
+    for extra in ["os.py", "encodings/ascii.py", "encodings/latin_1.py"] {
+        files.push(lib.join(extra));
+    }
+    for m in modules {
+        if m.extension().is_some_and(|e| e == "so") {
+            objects.push(m.clone());
+        }
+        files.push(m);
+    }
+    for o in &objects {
+        for l in ldd(o)? {
+            if !files.contains(&l) {
+                files.push(l);
+            }
+        }
+    }
+    files.retain(|f| f.exists());
+    Ok(files)
+}
+
+/// The telemetry test's guest side (`/bin/telemetry-guest`).
+const TELEMETRY_GUEST: &str = include_str!("telemetry-guest.sh");
+
+/// The telemetry test's image: the base image plus python3 with only the
+/// stdlib `dpdk-telemetry.py` loads, the script, and the test's guest side
+/// (opt-in like [`dpdk_image`]: the base image stays small).
+pub fn telemetry_image() -> Result<Image, Error> {
+    let mut cached = BUILD_TELEMETRY.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(img) = cached.as_ref() {
+        return Ok(img.clone());
+    }
+    let kernel = guest_kernel()?;
+    let bins = build_guest_binaries()?;
+    let extra = Extra {
+        tag: "-py",
+        host_files: telemetry_files()?,
+        generated: vec![(
+            "bin/telemetry-guest".to_string(),
+            0o755,
+            TELEMETRY_GUEST.as_bytes().to_vec(),
+        )],
+    };
+    let initramfs = build_initramfs(&kernel, &bins, &extra)?;
+    let img = Image {
+        kernel: kernel.vmlinuz,
+        initramfs,
+    };
+    *cached = Some(img.clone());
+    Ok(img)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_verbose_output_gives_sources_caches_and_extensions() {
+        let text = "import _frozen_importlib # frozen\n\
+                    # code object from '/usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc'\n\
+                    import 'json' # <SourceFileLoader>\n\
+                    # code object from '/usr/lib/python3.11/__pycache__/glob.cpython-311.pyc'\n\
+                    # extension module 'readline' loaded from '/usr/lib/python3.11/lib-dynload/readline.cpython-311-x86_64-linux-gnu.so'\n";
+        assert_eq!(
+            python_modules(text),
+            [
+                "/usr/lib/python3.11/json/__init__.py",
+                "/usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc",
+                "/usr/lib/python3.11/glob.py",
+                "/usr/lib/python3.11/__pycache__/glob.cpython-311.pyc",
+                "/usr/lib/python3.11/lib-dynload/readline.cpython-311-x86_64-linux-gnu.so",
+            ]
+            .map(PathBuf::from)
+        );
+    }
 
     #[test]
     fn ldd_output_gives_absolute_paths_only() {

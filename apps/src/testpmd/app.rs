@@ -63,7 +63,8 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// A port and what testpmd tracks about it.
 struct PortState {
-    port: Port,
+    /// Shared with the telemetry server's threads, which only read it.
+    port: Arc<Port>,
     mac: [u8; 6],
     promisc: bool,
     allmulti: bool,
@@ -120,6 +121,8 @@ struct App {
     record_burst_stats: bool,
     /// The prompt's next stats time (`--stats-period` with `-i`).
     next_stats: Option<Instant>,
+    /// The telemetry socket's server (none with `--no-telemetry`).
+    telemetry: Option<pmd::telemetry::Server>,
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -218,7 +221,7 @@ impl App {
             ));
             let c = counters(&port);
             ports.push(PortState {
-                port,
+                port: Arc::new(port),
                 mac,
                 promisc: cfg.promisc,
                 allmulti: false,
@@ -241,8 +244,14 @@ impl App {
             }
         }
         human.say("Done");
+        let telemetry = if cfg.telemetry {
+            start_telemetry(&cfg.file_prefix, &ports, &pool)
+        } else {
+            None
+        };
 
         let mut app = App {
+            telemetry,
             mode: cfg.mode,
             capture: cfg.capture.clone(),
             retry_on: false,
@@ -848,7 +857,7 @@ impl App {
                 h.say(super::flow::HELP);
             }
             Command::Flow(f) => {
-                let ports: Vec<&Port> = self.ports.iter().map(|p| &p.port).collect();
+                let ports: Vec<&Port> = self.ports.iter().map(|p| &*p.port).collect();
                 for line in super::flow::execute(&f, &ports) {
                     h.say(&line);
                 }
@@ -1012,9 +1021,14 @@ impl App {
         let h = self.human();
         // Dropping the queues disables them and returns their buffers.
         self.idle.clear();
+        // The telemetry threads end first: they hold the ports too.
+        self.telemetry = None;
         for (i, p) in self.ports.drain(..).enumerate() {
             h.say(&format!("Stopping port {i}..."));
-            p.port.close();
+            match Arc::try_unwrap(p.port) {
+                Ok(port) => port.close(),
+                Err(port) => port.close_in_place(),
+            }
         }
         h.say(&format!(
             "Closing ports... Done\nPool: {} of {} mbufs in use after close",
@@ -1022,6 +1036,33 @@ impl App {
             self.cfg.total_num_mbufs
         ));
         h.say("Bye...");
+    }
+}
+
+/// Serves DPDK's telemetry v2 socket for `prefix` over the ports and the
+/// pool, from threads of its own (they read what `show port stats` reads;
+/// the forwarding lcores are not involved). A socket that cannot be
+/// served is a warning, not a failure of the run.
+fn start_telemetry(
+    prefix: &str,
+    ports: &[PortState],
+    pool: &Arc<Pool>,
+) -> Option<pmd::telemetry::Server> {
+    let served = pmd::telemetry::serve(
+        prefix,
+        &format!("e1k-pmd {}", env!("CARGO_PKG_VERSION")),
+        ports.iter().map(|p| p.port.clone()).collect(),
+        vec![pool.clone()],
+    );
+    match served {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!(
+                "testpmd: no telemetry socket in {}: {e} (continuing without)",
+                pmd::telemetry::runtime_dir(prefix).display()
+            );
+            None
+        }
     }
 }
 

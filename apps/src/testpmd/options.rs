@@ -267,9 +267,24 @@ struct EalArgs {
     /// Log level: off, error, warn, info, debug, trace.
     #[arg(long = "log-level", value_name = "LEVEL", value_parser = parse_log_level)]
     log_level: Option<log::LevelFilter>,
-    /// Accepted for DPDK compatibility: no telemetry socket is served.
-    #[arg(long = "no-telemetry", hide = true)]
-    _no_telemetry: bool,
+    /// Serve no telemetry socket (by default DPDK's telemetry v2 socket is
+    /// served at /var/run/dpdk/PREFIX/dpdk_telemetry.v2 for root).
+    #[arg(long = "no-telemetry")]
+    no_telemetry: bool,
+    /// The runtime directory's name (DPDK's default "rte"): where the
+    /// telemetry socket goes.
+    #[arg(long = "file-prefix", value_name = "PREFIX", default_value = "rte", value_parser = parse_file_prefix)]
+    file_prefix: String,
+}
+
+fn parse_file_prefix(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+        Err(format!(
+            "{s:?} is not a file prefix (a non-empty name without '/')"
+        ))
+    } else {
+        Ok(s.to_string())
+    }
 }
 
 /// Application options (after `--` in DPDK's spelling).
@@ -543,6 +558,10 @@ pub struct Config {
     pub rss_types: HashTypes,
     pub link_timeout: Duration,
     pub log_level: Option<log::LevelFilter>,
+    /// Serve the telemetry socket (no `--no-telemetry`).
+    pub telemetry: bool,
+    /// `--file-prefix`: the runtime directory's name.
+    pub file_prefix: String,
 }
 
 impl Config {
@@ -902,6 +921,8 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         },
         link_timeout: Duration::from_secs_f64(app.link_timeout),
         log_level: eal.log_level,
+        telemetry: !eal.no_telemetry,
+        file_prefix: eal.file_prefix,
     })
 }
 
@@ -1096,6 +1117,12 @@ mod tests {
              --noisy-forward-mode=5tswap"
         ));
         assert_eq!(c.tx_first, 1);
+        assert!(!c.telemetry, "--no-telemetry turns the socket off");
+        let t = ok(&format!("{TWO} --file-prefix=tp1"));
+        assert!(t.telemetry);
+        assert_eq!(t.file_prefix, "tp1");
+        assert_eq!(ok(TWO).file_prefix, "rte");
+        assert!(bad(&format!("{TWO} --file-prefix=a/b")).contains("file prefix"));
         assert!(c.txonly_multi_flow && c.record_core_cycles && c.record_burst_stats);
         assert_eq!(
             c.cmdline_files,

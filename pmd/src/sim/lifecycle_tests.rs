@@ -314,3 +314,49 @@ fn a_port_closed_in_place_gives_every_buffer_back_and_does_not_start_again() {
     assert!(matches!(port.start(), Err(Error::PortClosed { .. })));
     assert_eq!(*ops.starts.lock().expect("starts"), 1, "no restart tried");
 }
+
+/// The telemetry socket's ethdev commands over a live port: the counters
+/// `Port::xstats` publishes, the started state through a stop and a start,
+/// and a closed port gone from the list, as a released ethdev in DPDK.
+#[test]
+fn telemetry_ethdev_commands_follow_the_port() {
+    use crate::telemetry::{Telemetry, register_ethdev};
+    let (_pool, ops, port) = open(true, &cfg(256));
+    let port = Arc::new(port);
+    let mut t = Telemetry::new("test");
+    register_ethdev(&mut t, vec![port.clone()]).expect("register");
+    assert_eq!(forward(&port, &ops, 7), 7);
+    let x = t.reply(b"/ethdev/xstats,0");
+    assert!(x.contains("\"rx_q0_packets\":7,"), "{x}");
+    let hidden = t.reply(b"/ethdev/xstats,0,hide_zero=true");
+    assert!(
+        hidden.contains("\"rx_q0_packets\":7") && !hidden.contains(":0,"),
+        "{hidden}"
+    );
+    assert!(
+        t.reply(b"/ethdev/stats,0")
+            .starts_with(r#"{"/ethdev/stats":{"ipackets":0,"opackets":0,"#)
+    );
+    let info = t.reply(b"/ethdev/info,0");
+    assert!(
+        info.contains("\"dev_started\":1") && info.contains("\"rxq_state\":[1]"),
+        "{info}"
+    );
+    assert_eq!(
+        t.reply(b"/ethdev/link_status,0"),
+        r#"{"/ethdev/link_status":{"status":"UP","speed":1000,"duplex":"full-duplex"}}"#
+    );
+    port.stop();
+    let info = t.reply(b"/ethdev/info,0");
+    assert!(
+        info.contains("\"dev_started\":0") && info.contains("\"rxq_state\":[0]"),
+        "{info}"
+    );
+    port.set_promiscuous(true);
+    assert!(t.reply(b"/ethdev/info,0").contains("\"promiscuous\":1"));
+    assert_eq!(t.reply(b"/ethdev/list"), r#"{"/ethdev/list":[0]}"#);
+    port.close_in_place();
+    assert_eq!(t.reply(b"/ethdev/list"), r#"{"/ethdev/list":[]}"#);
+    assert_eq!(t.reply(b"/ethdev/stats,0"), r#"{"/ethdev/stats":null}"#);
+    assert_eq!(t.reply(b"/ethdev/stats,1"), r#"{"/ethdev/stats":null}"#);
+}

@@ -19,9 +19,13 @@ use crate::mac_port::init_hw;
 use crate::phy::{self, BMCR_PDOWN, MII_BMCR};
 use crate::port::{LinkStatus, PortConfig};
 
-/// How long a test waits for link (the model needs some tens of STATUS
-/// reads; the failing cases wait this long for nothing).
-const LINK_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a test that expects link waits for it (the model needs some
+/// tens of STATUS reads, microseconds; the wall-clock bound is generous
+/// because a loaded machine can stall a test thread for longer than a
+/// tight one, which made these tests flaky).
+const LINK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a test that expects no link waits for nothing.
+const NO_LINK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One bring-up of a model.
 struct Run {
@@ -60,7 +64,11 @@ impl Run {
     /// Waits for link, then resolves flow control as the port's first
     /// link query does.
     fn link(&self) -> Result<LinkStatus> {
-        self.mac.wait_for_link(LINK_TIMEOUT)?;
+        self.link_within(LINK_TIMEOUT)
+    }
+    /// As [`Run::link`], waiting at most `timeout`.
+    fn link_within(&self, timeout: Duration) -> Result<LinkStatus> {
+        self.mac.wait_for_link(timeout)?;
         phy::configure_flow_control(&self.mac, FlowControl::Full)?;
         Ok(self.mac.link())
     }
@@ -200,9 +208,12 @@ fn item1_without_phy_power_up_the_link_never_comes_up() {
         let run = Run::open(cfg, &[Step::PhyPowerUp]);
         run.station();
         assert!(
-            matches!(run.link(), Err(Error::LinkTimeout { .. })),
+            matches!(
+                run.link_within(NO_LINK_TIMEOUT),
+                Err(Error::LinkTimeout { .. })
+            ),
             "{flavour:?}: link without PHY power-up: {:?}",
-            run.link()
+            run.link_within(NO_LINK_TIMEOUT)
         );
         assert_ne!(run.model.phy_reg(MII_BMCR) & BMCR_PDOWN, 0, "{flavour:?}");
         assert!(!run.model.phy_link(), "{flavour:?}");

@@ -193,10 +193,22 @@ impl Chip for E1000e {
         FcThresholds::for_buffer(PBA_RX_KB, u32::from(mtu) + 14 + 4 + 4, 8, 0x0680)
     }
 
-    fn set_mtu(&self, mac: &Mac, mtu: u16) {
+    fn set_mtu(&self, mac: &Mac, mtu: u16) -> Result<()> {
+        // With packet split every frame must fit one payload buffer (see
+        // psrctl_value): an MTU whose frames do not is refused, read back
+        // from the PSRCTL the running port was given.
+        if mac.r(RCTL) & RCTL_DTYP_MASK == RCTL_DTYP_PS {
+            let payload = ((mac.r(PSRCTL) >> PSRCTL_BSIZE1_SHIFT) & PSRCTL_BSIZEN_MASK) as usize
+                * PSRCTL_BSIZEN_UNIT;
+            let frame = max_stored_frame(mtu);
+            if frame > payload {
+                return Err(PacketSplitError::FrameTooLong { frame, payload }.into());
+            }
+        }
         // Frames longer than one buffer span several descriptors, so only
         // RCTL.LPE changes (see STANDARD_MTU).
         mac.set_rctl_bits(RCTL_LPE, lpe_for(mtu) != 0);
+        Ok(())
     }
 
     /// Nothing here: the 82574 receiver is stopped by the reset in
@@ -477,10 +489,14 @@ pub fn psrctl_value(
 ) -> std::result::Result<u32, PacketSplitError> {
     let h = usize::from(header.buf_len);
     let p = usize::from(payload.buf_len);
-    if h < PSRCTL_BSIZE0_UNIT || h > PSRCTL_BSIZE0_MAX || h % PSRCTL_BSIZE0_UNIT != 0 {
+    if !(PSRCTL_BSIZE0_UNIT..=PSRCTL_BSIZE0_MAX).contains(&h)
+        || !h.is_multiple_of(PSRCTL_BSIZE0_UNIT)
+    {
         return Err(PacketSplitError::HeaderBuffer { bytes: h });
     }
-    if p < PSRCTL_BSIZEN_UNIT || p > PSRCTL_BSIZEN_MAX || p % PSRCTL_BSIZEN_UNIT != 0 {
+    if !(PSRCTL_BSIZEN_UNIT..=PSRCTL_BSIZEN_MAX).contains(&p)
+        || !p.is_multiple_of(PSRCTL_BSIZEN_UNIT)
+    {
         return Err(PacketSplitError::PayloadBuffer { bytes: p });
     }
     if frame > p {
@@ -747,6 +763,31 @@ mod tests {
         );
         let e = crate::Error::from(PacketSplitError::NotEveryQueue);
         assert!(e.to_string().contains("RCTL.DTYP"), "{e}");
+    }
+
+    #[test]
+    fn with_packet_split_an_mtu_whose_frames_overrun_the_payload_buffer_is_refused() {
+        let (regs, mac) = fake_mac();
+        mac.w(RCTL, rctl_packet_split(RxMode::default(), 1500));
+        mac.w(
+            PSRCTL,
+            psrctl_value(layout(256), layout(4096), 1518).expect("valid"),
+        );
+        assert!(matches!(
+            E1000e.set_mtu(&mac, 9000),
+            Err(crate::Error::PacketSplit(PacketSplitError::FrameTooLong {
+                frame: 9018,
+                payload: 4096
+            }))
+        ));
+        assert_eq!(regs.reg(RCTL) & RCTL_LPE, 0, "nothing changed");
+        E1000e.set_mtu(&mac, 4000).expect("4018-byte frames fit");
+        assert_ne!(regs.reg(RCTL) & RCTL_LPE, 0);
+        // Without packet split any MTU in range goes.
+        mac.w(RCTL, rctl_value(2048, RxMode::default(), 1500));
+        E1000e
+            .set_mtu(&mac, 9000)
+            .expect("one-buffer descriptors chain");
     }
 
     #[test]

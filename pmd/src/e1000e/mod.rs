@@ -511,6 +511,9 @@ pub fn psrctl_value(
 /// parsing; with packet split also no IPv6 extension header parsing
 /// (IPV6_EX_DIS, NEW_IPV6_EXT_DIS): Linux's e1000e sets both for packet
 /// split "because some malformed IPv6 headers can hang the Rx".
+/// IPFRSP_DIS (bit 14) stays clear: IP fragments are split after their IP
+/// header, so their payload too stays out of the CPU-readable header page
+/// (QEMU's e1000e honours the bit the same way).
 pub fn rfctl_value(packet_split: bool) -> u32 {
     let base = RFCTL_EXTEN | RFCTL_ISCSI_DIS | RFCTL_NFSW_DIS | RFCTL_NFSR_DIS;
     if packet_split {

@@ -176,6 +176,8 @@ pub enum Error {
     FilterFull { max: usize },
     #[error("MTU {mtu} is outside {min}..={max}")]
     BadMtu { mtu: u16, min: u16, max: u16 },
+    #[error("e1000e packet split (header split): {0}")]
+    PacketSplit(#[from] crate::e1000e::PacketSplitError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

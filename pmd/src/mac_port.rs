@@ -78,8 +78,9 @@ pub trait Chip: Send + Sync + 'static {
     /// Masks interrupt causes beyond IMC (the 82576's extended ones);
     /// called before and after every global reset.
     fn mask_extra_interrupts(&self, _mac: &Mac) {}
-    /// Applies an MTU already checked against [`Chip::LIMITS`].
-    fn set_mtu(&self, mac: &Mac, mtu: u16);
+    /// Applies an MTU already checked against [`Chip::LIMITS`], or refuses
+    /// one the running receive configuration cannot take (nothing changed).
+    fn set_mtu(&self, mac: &Mac, mtu: u16) -> Result<()>;
     /// See [`PortOps::disable_rx_queue`]: true only when the device
     /// confirmed the queue off.
     fn disable_rx_queue(&self, mac: &Mac, queue: u16) -> bool;
@@ -499,8 +500,7 @@ impl<C: Chip> PortOps for MacPort<C> {
 
     fn set_mtu(&self, mtu: u16) -> Result<()> {
         C::LIMITS.check_mtu(mtu)?;
-        self.chip.set_mtu(&self.mac, mtu);
-        Ok(())
+        self.chip.set_mtu(&self.mac, mtu)
     }
 
     fn disable_rx_queue(&self, queue: u16) -> Option<QueueStopped> {

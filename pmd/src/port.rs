@@ -162,8 +162,11 @@ impl std::fmt::Display for LinkStatus {
 /// the first segment and the payload as further segments
 /// ([`crate::packet::Segment::devmem_frag`]). A frame the device does not
 /// split (not TCP/UDP over IP, or headers larger than a header buffer)
-/// arrives with an empty first segment and the whole frame in payload
-/// buffers, and without [`crate::RxFlags::HEADER_SPLIT`].
+/// arrives without [`crate::RxFlags::HEADER_SPLIT`]: on the igb with an
+/// empty first segment and the whole frame in payload buffers; on the
+/// e1000e (packet-split descriptors, [`crate::e1000e::desc::PsRx`]) with
+/// the frame's first bytes, up to a header buffer, in the first segment
+/// (a page) and the rest in payload buffers, as the 82574 places it.
 #[derive(Clone, Debug)]
 pub struct RxQueueConfig {
     pool: Arc<Pool>,
@@ -182,8 +185,9 @@ impl RxQueueConfig {
     }
     /// Header split: headers into `header_pool` (pages), payload into
     /// `payload_pool` (net_iovs or pages). Only drivers whose device splits
-    /// headers accept it (igb); others refuse the port with
-    /// [`Error::HeaderSplitUnsupported`].
+    /// headers accept it (igb; e1000e on every RX queue of the port, with
+    /// payload buffers that hold a whole frame); others refuse the port
+    /// with [`Error::HeaderSplitUnsupported`].
     pub fn header_split(header_pool: Arc<Pool>, payload_pool: Arc<Pool>) -> Self {
         RxQueueConfig {
             pool: payload_pool,

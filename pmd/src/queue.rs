@@ -187,11 +187,14 @@ pub fn rx_ring<F: RxFormat>(
     doorbell: &QueueBar,
     tail: usize,
 ) -> Result<Built<RxRing<F>>> {
-    let hwq = DmaQueue::new(cfg.rx_desc, doorbell, tail).map_err(|source| Error::RingAlloc {
-        dir: "RX",
-        queue,
-        source,
-    })?;
+    let hwq =
+        DmaQueue::with_desc_len(cfg.rx_desc, F::DESC_LEN, doorbell, tail).map_err(|source| {
+            Error::RingAlloc {
+                dir: "RX",
+                queue,
+                source,
+            }
+        })?;
     let (base, len) = (hwq.iova(), hwq.byte_len());
     let counters = Arc::new(QueueCounters::default());
     let ring = RxRing::<F>::new(
@@ -211,6 +214,9 @@ pub fn rx_ring<F: RxFormat>(
             queue,
             why: "it has no header buffer address",
         },
+        e @ (RxSetupError::NeedsHeaderSplit | RxSetupError::DescLen { .. }) => {
+            Error::Config(format!("RX queue {queue}: {e}"))
+        }
     })?;
     Ok(Built {
         ring,

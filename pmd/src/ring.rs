@@ -1,14 +1,24 @@
 //! Ring bookkeeping shared by every driver: descriptor memory, the tail
-//! doorbell and index arithmetic. A descriptor is 16 bytes on both the 82576
+//! doorbell and index arithmetic. A descriptor is 16 bytes on the 82576
 //! (advanced) and the 82574L (extended) rings, seen here as two
-//! little-endian quadwords; what the bits mean is the driver's business
+//! little-endian quadwords, or 32 bytes (the 82574L's packet-split receive
+//! descriptors: two more quadwords, [`QueueHw::write_upper`] and
+//! [`QueueHw::read_q2`]); what the bits mean is the driver's business
 //! ([`crate::rx::RxFormat`], [`crate::tx::TxFormat`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 
-/// Bytes per descriptor.
+/// Bytes per descriptor (every format but the 82574L's packet split).
 pub const DESC_LEN: usize = 16;
+/// Bytes per 82574L packet-split receive descriptor (four buffer addresses).
+pub const WIDE_DESC_LEN: usize = 32;
+/// The unit RDH/RDT (and TDH/TDT) count in: 16 bytes of ring, on both
+/// families, whatever the descriptor size. With 32-byte packet-split
+/// descriptors the tail of descriptor `i` is `2 * i` (Linux's e1000e writes
+/// `i << 1` for them; QEMU's e1000e advances its head by
+/// `rx_desc_len / 16` per descriptor).
+pub const RING_UNIT: usize = 16;
 /// The descriptor rings' base must be 128-byte aligned (both datasheets).
 pub const RING_ALIGN: usize = 128;
 
@@ -31,6 +41,20 @@ pub trait QueueHw: Send {
     fn read_hi(&self, i: u16) -> u64;
     /// Reads the low quadword.
     fn read_lo(&self, i: u16) -> u64;
+    /// Bytes per descriptor of this queue's memory: [`DESC_LEN`], or
+    /// [`WIDE_DESC_LEN`] for a queue built for 32-byte descriptors.
+    fn desc_len(&self) -> usize {
+        DESC_LEN
+    }
+    /// Writes quadwords 2 and 3 of a 32-byte descriptor (`lo` at byte 16,
+    /// `hi` at 24). Rings call it only on queues whose
+    /// [`QueueHw::desc_len`] is [`WIDE_DESC_LEN`] (checked when the ring is
+    /// built); on a 16-byte queue it writes nothing.
+    fn write_upper(&mut self, _i: u16, _d: Desc) {}
+    /// Reads quadword 2 of a 32-byte descriptor (0 on a 16-byte queue).
+    fn read_q2(&self, _i: u16) -> u64 {
+        0
+    }
     /// Writes the tail register: one MMIO write.
     fn write_tail(&mut self, value: u16);
     /// The fence of the device that DMAs into this queue's buffers
@@ -135,6 +159,8 @@ pub struct QueueBar {
 pub struct DmaQueue {
     mem: hw::dma::DmaMemory,
     size: u16,
+    /// Bytes per descriptor ([`DESC_LEN`] or [`WIDE_DESC_LEN`]).
+    desc_len: usize,
     bar: Arc<dyn Doorbell>,
     tail: usize,
     fence: Arc<crate::fence::DmaFence>,
@@ -145,18 +171,33 @@ impl DmaQueue {
     /// is at `tail` in `qb`'s BAR; its buffers are released through `qb`'s
     /// fence.
     pub fn new(size: u16, qb: &QueueBar, tail: usize) -> Result<DmaQueue, hw::Error> {
-        let len = usize::from(size) * DESC_LEN;
+        Self::with_desc_len(size, DESC_LEN, qb, tail)
+    }
+    /// As [`DmaQueue::new`] with `desc_len`-byte descriptors ([`DESC_LEN`]
+    /// or [`WIDE_DESC_LEN`]; anything else is taken as [`DESC_LEN`]).
+    pub fn with_desc_len(
+        size: u16,
+        desc_len: usize,
+        qb: &QueueBar,
+        tail: usize,
+    ) -> Result<DmaQueue, hw::Error> {
+        let desc_len = if desc_len == WIDE_DESC_LEN {
+            WIDE_DESC_LEN
+        } else {
+            DESC_LEN
+        };
+        let len = usize::from(size) * desc_len;
         let mem = hw::dma::DmaMemory::allocate(len, hw::HugePageSize::Size2M)?;
         let q = DmaQueue {
             mem,
             size,
+            desc_len,
             bar: qb.bar.clone(),
             tail,
             fence: qb.fence.clone(),
         };
-        for i in 0..size {
-            q.mem.write::<u64>(usize::from(i) * DESC_LEN, 0);
-            q.mem.write::<u64>(usize::from(i) * DESC_LEN + 8, 0);
+        for off in (0..len).step_by(8) {
+            q.mem.write::<u64>(off, 0);
         }
         Ok(q)
     }
@@ -166,7 +207,7 @@ impl DmaQueue {
     }
     /// Ring length in bytes (RDLEN/TDLEN).
     pub fn byte_len(&self) -> u32 {
-        u32::from(self.size) * DESC_LEN as u32
+        u32::from(self.size) * self.desc_len as u32
     }
 }
 
@@ -176,7 +217,7 @@ impl QueueHw for DmaQueue {
     }
     #[inline]
     fn write(&mut self, i: u16, d: Desc) {
-        let off = usize::from(i) * DESC_LEN;
+        let off = usize::from(i) * self.desc_len;
         // Two 8-byte stores, the low quadword (the buffer address) first
         // and the high one (which clears DD) last, as DPDK's and Linux's
         // drivers write them. The device reads a descriptor only once the
@@ -189,28 +230,66 @@ impl QueueHw for DmaQueue {
     }
     #[inline]
     fn read_hi(&self, i: u16) -> u64 {
-        let v = u64::from_le(self.mem.read::<u64>(usize::from(i) * DESC_LEN + 8));
+        let v = u64::from_le(self.mem.read::<u64>(usize::from(i) * self.desc_len + 8));
         // Nothing of the descriptor (or its buffer) may be read before DD.
         fence(Ordering::Acquire);
         v
     }
     #[inline]
     fn read_lo(&self, i: u16) -> u64 {
-        u64::from_le(self.mem.read::<u64>(usize::from(i) * DESC_LEN))
+        u64::from_le(self.mem.read::<u64>(usize::from(i) * self.desc_len))
+    }
+    fn desc_len(&self) -> usize {
+        self.desc_len
+    }
+    #[inline]
+    fn write_upper(&mut self, i: u16, d: Desc) {
+        if self.desc_len == WIDE_DESC_LEN {
+            let off = usize::from(i) * WIDE_DESC_LEN + DESC_LEN;
+            // Two 8-byte stores, as in `write`.
+            self.mem.write::<u64>(off, d.lo.to_le());
+            self.mem.write::<u64>(off + 8, d.hi.to_le());
+        }
+    }
+    #[inline]
+    fn read_q2(&self, i: u16) -> u64 {
+        if self.desc_len == WIDE_DESC_LEN {
+            u64::from_le(
+                self.mem
+                    .read::<u64>(usize::from(i) * WIDE_DESC_LEN + DESC_LEN),
+            )
+        } else {
+            0
+        }
     }
     fn write_tail(&mut self, value: u16) {
         // Descriptor stores must be visible to the device before the tail.
         fence(Ordering::Release);
-        self.bar.write32(self.tail, u32::from(value));
+        self.bar
+            .write32(self.tail, tail_register(value, self.desc_len));
     }
     fn fence(&self) -> Option<&crate::fence::DmaFence> {
         Some(&self.fence)
     }
 }
 
+/// The RDT/TDT value that hands the device descriptors up to (not
+/// including) `index` of a ring of `desc_len`-byte descriptors: the
+/// registers count [`RING_UNIT`]s.
+pub fn tail_register(index: u16, desc_len: usize) -> u32 {
+    u32::from(index) * (desc_len / RING_UNIT).max(1) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_registers_count_16_byte_units() {
+        assert_eq!(tail_register(5, DESC_LEN), 5);
+        assert_eq!(tail_register(5, WIDE_DESC_LEN), 10);
+        assert_eq!(tail_register(4095, WIDE_DESC_LEN), 8190);
+    }
 
     #[test]
     fn index_arithmetic_wraps() {

@@ -19,7 +19,7 @@ use pool::{Netmem, Pool};
 
 use crate::fence::{self, DmaFence, QueueStopped};
 use crate::packet::{Packet, RxFlags, Segment};
-use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
+use crate::ring::{DESC_LEN, Desc, DmaQueue, QueueHw, Ring, RingTooSmall, WIDE_DESC_LEN};
 use crate::stats::QueueCounters;
 
 /// A receive descriptor format (16 bytes: `lo`, `hi` quadwords).
@@ -33,11 +33,30 @@ pub trait RxFormat: Send + 'static {
     fn split_desc(pkt: u64, _hdr: u64) -> Desc {
         Self::buffer_desc(pkt)
     }
-    /// With header split, from the first descriptor of a frame: the header
-    /// bytes the device wrote into the header buffer, or `None` when it did
-    /// not split the frame (the whole frame is in packet buffers).
-    fn header_len(_lo: u64, _hi: u64) -> Option<u16> {
-        None
+    /// With header split: what the write-back of one descriptor (quadwords
+    /// `lo`, `hi` and, for 32-byte formats, `q2`) says of its two buffers;
+    /// `first`: the frame's first descriptor. `None` for a write-back the
+    /// device cannot have written (the ring drops the frame, counted in
+    /// [`QueueCounters::bad_desc`]).
+    fn split_lens(_lo: u64, hi: u64, _q2: u64, _first: bool) -> Option<SplitLens> {
+        Some(SplitLens {
+            header: 0,
+            split: false,
+            payload: Self::len(hi),
+        })
+    }
+    /// Bytes per descriptor: [`DESC_LEN`], or [`WIDE_DESC_LEN`] for a
+    /// format whose descriptors have two more quadwords (written by
+    /// [`RxFormat::split_desc_upper`]).
+    const DESC_LEN: usize = DESC_LEN;
+    /// True when the format exists only with header split (a ring without
+    /// a header pool is refused).
+    const SPLIT_ONLY: bool = false;
+    /// Quadwords 2 and 3 of a read-format descriptor of a
+    /// [`WIDE_DESC_LEN`] format, written with every
+    /// [`RxFormat::split_desc`].
+    fn split_desc_upper() -> Desc {
+        Desc::default()
     }
     /// Descriptor done (DD) in a written-back high quadword.
     fn done(hi: u64) -> bool;
@@ -65,6 +84,22 @@ pub trait RxFormat: Send + 'static {
         pkt.rx_flags = m.flags;
         true
     }
+}
+
+/// What a header-split write-back reports of one descriptor's buffers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SplitLens {
+    /// Bytes the device wrote into the header buffer. The ring takes the
+    /// header buffer of a frame's first descriptor only: a later descriptor
+    /// reporting header bytes drops the frame.
+    pub header: u16,
+    /// The device split the frame: the header buffer holds exactly its
+    /// headers ([`RxFlags::HEADER_SPLIT`]). Without it the header buffer
+    /// holds `header` bytes of the frame's start (0 where the device puts
+    /// an unsplit frame whole into the packet buffers).
+    pub split: bool,
+    /// Bytes the device wrote into the packet buffer.
+    pub payload: u16,
 }
 
 /// What a receive write-back reports of a frame besides its bytes.
@@ -300,6 +335,12 @@ pub enum RxSetupError {
     RingTooSmall(#[from] RingTooSmall),
     #[error("header split asked of a descriptor format without a header buffer")]
     NoHeaderSplit,
+    #[error("the descriptor format works only with header split, and no header pool was given")]
+    NeedsHeaderSplit,
+    #[error(
+        "the descriptor format has {format}-byte descriptors, the queue's memory {queue}-byte ones"
+    )]
+    DescLen { format: usize, queue: usize },
 }
 
 impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
@@ -318,6 +359,15 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
     ) -> Result<Self, RxSetupError> {
         if header.is_some() && !F::HEADER_SPLIT {
             return Err(RxSetupError::NoHeaderSplit);
+        }
+        if header.is_none() && F::SPLIT_ONLY {
+            return Err(RxSetupError::NeedsHeaderSplit);
+        }
+        if hw.desc_len() != F::DESC_LEN {
+            return Err(RxSetupError::DescLen {
+                format: F::DESC_LEN,
+                queue: hw.desc_len(),
+            });
         }
         let size = hw.size();
         let ring = Ring::new(size)?;
@@ -378,7 +428,13 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
             .as_mut()
             .and_then(|h| Some(h.bufs.dma_addr(idx)? + u64::from(h.layout.headroom)));
         let d = match hdr {
-            Some(hdr) => F::split_desc(pkt, hdr),
+            Some(hdr) => {
+                if F::DESC_LEN == WIDE_DESC_LEN {
+                    // Every write-back overwrites these quadwords too.
+                    self.hw.write_upper(i, F::split_desc_upper());
+                }
+                F::split_desc(pkt, hdr)
+            }
             None => F::buffer_desc(pkt),
         };
         self.hw.write(i, d);
@@ -542,10 +598,22 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
     /// general way: replacement buffers (or the descriptor's own given back
     /// and the frame dropped), chaining a frame over descriptors, header
     /// split, and every drop counted in `t`. Returns the frame when `i` is
-    /// the EOP descriptor of one to deliver.
+    /// the EOP descriptor of one to deliver. Kept out of line: the short
+    /// path's loop in [`RxRing::rx_burst`] stays as small as without it.
+    #[inline(never)]
     fn slow_desc(&mut self, i: u16, hi: u64, t: &mut Tally) -> Option<Packet> {
         let lo = self.hw.read_lo(i);
         let idx = usize::from(i);
+        // With header split, what the write-back says of both buffers,
+        // read before the descriptor is posted again.
+        let lens = self.hdr.is_some().then(|| {
+            let q2 = if F::DESC_LEN == WIDE_DESC_LEN {
+                self.hw.read_q2(i)
+            } else {
+                0
+            };
+            F::split_lens(lo, hi, q2, self.frame_descs == 0)
+        });
         // Replacement buffers first: without them, the descriptor's
         // buffers are given straight back to the device and the frame
         // is dropped.
@@ -569,20 +637,29 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         self.frame_descs = self.frame_descs.saturating_add(1);
 
         if let Some(buf) = filled {
-            let len = F::len(hi);
+            let (len, split) = match lens {
+                None => (F::len(hi), None),
+                Some(Some(l)) => (l.payload, Some(l)),
+                Some(None) => {
+                    // A write-back the device cannot have written.
+                    self.discard(Discard::Bad);
+                    (0, None)
+                }
+            };
             if len > self.layout.buf_len {
                 // More bytes than the buffer holds: a mangled write-back.
                 self.discard(Discard::Bad);
-            } else if let (Some(h), Some(hs)) = (header, self.hdr.as_ref()) {
+            } else if let (Some(h), Some(hs), Some(l)) = (header, self.hdr.as_ref(), split) {
                 // Header split, a frame's first descriptor: the header
-                // segment (empty when the device did not split the
-                // frame) starts the packet.
-                match F::header_len(lo, hi) {
-                    Some(n) if n > hs.layout.buf_len => self.discard(Discard::Bad),
-                    hl => match Segment::new(h, hs.layout.headroom, hl.unwrap_or(0)) {
+                // segment (empty when the device put an unsplit frame
+                // whole into the packet buffer) starts the packet.
+                if l.header > hs.layout.buf_len {
+                    self.discard(Discard::Bad);
+                } else {
+                    match Segment::new(h, hs.layout.headroom, l.header) {
                         Ok(head) => {
                             let mut p = Packet::from_segment(head);
-                            if hl.is_some() {
+                            if l.split {
                                 p.rx_flags = RxFlags::HEADER_SPLIT;
                             }
                             if len > 0 {
@@ -598,8 +675,13 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
                             }
                         }
                         Err(_) => self.discard(Discard::Bad),
-                    },
+                    }
                 }
+            } else if split.is_some_and(|l| l.header > 0) {
+                // A later descriptor's header buffer written: the ring
+                // keeps those posted (it takes a frame's first one only),
+                // so the bytes are not delivered and the frame is dropped.
+                self.discard(Discard::Bad);
             } else if len > 0 && self.discard.is_none() {
                 // The window is checked against the buffer (a layout
                 // larger than the pool's buffers is dropped, not read).

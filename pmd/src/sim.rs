@@ -35,6 +35,7 @@ pub(crate) use port_ops_basics;
 
 mod fence_tests;
 mod lifecycle_tests;
+mod psplit_tests;
 mod rx_tests;
 mod split_tests;
 pub mod strict;
@@ -50,6 +51,9 @@ use crate::ring::{Desc, QueueHw};
 #[derive(Debug)]
 pub struct SimState {
     pub descs: Vec<Desc>,
+    /// Quadwords 2 and 3 of each descriptor of a queue of 32-byte
+    /// descriptors ([`SimQueue::with_desc_len`]); empty otherwise.
+    pub upper: Vec<Desc>,
     /// Every tail value the ring wrote, oldest first.
     pub tails: Vec<u16>,
     /// The device's head (RDH/TDH): next descriptor it uses.
@@ -76,6 +80,8 @@ pub struct SimQueue {
     /// The simulated device's DMA fence; `None`: the ring frees at once, as
     /// over host memory no device writes.
     fence: Option<Arc<DmaFence>>,
+    /// Bytes per descriptor the queue reports ([`QueueHw::desc_len`]).
+    desc_len: usize,
 }
 
 impl SimQueue {
@@ -83,11 +89,23 @@ impl SimQueue {
         SimQueue {
             state: Arc::new(Mutex::new(SimState {
                 descs: vec![Desc::default(); usize::from(size)],
+                upper: Vec::new(),
                 tails: Vec::new(),
                 head: 0,
             })),
             fence: None,
+            desc_len: crate::ring::DESC_LEN,
         }
+    }
+
+    /// This queue with 32-byte descriptors ([`crate::ring::WIDE_DESC_LEN`],
+    /// the 82574L's packet split): quadwords 2 and 3 of each are kept in
+    /// [`SimState::upper`].
+    pub fn wide(mut self) -> SimQueue {
+        self.desc_len = crate::ring::WIDE_DESC_LEN;
+        let n = self.state().descs.len();
+        self.state().upper = vec![Desc::default(); n];
+        self
     }
 
     /// A queue of a device that DMAs until `fence` is marked stopped.
@@ -197,6 +215,17 @@ impl QueueHw for SimQueue {
     }
     fn read_lo(&self, i: u16) -> u64 {
         self.state().descs[usize::from(i)].lo
+    }
+    fn desc_len(&self) -> usize {
+        self.desc_len
+    }
+    fn write_upper(&mut self, i: u16, d: Desc) {
+        if let Some(u) = self.state().upper.get_mut(usize::from(i)) {
+            *u = d;
+        }
+    }
+    fn read_q2(&self, i: u16) -> u64 {
+        self.state().upper.get(usize::from(i)).map_or(0, |u| u.lo)
     }
     fn write_tail(&mut self, value: u16) {
         let mut s = self.state();

@@ -6,8 +6,8 @@
 //! /dev/shm file behind the BAR at the offsets devmem-rx reported, checks
 //! the headers it read are exactly the frames' L2+L3+L4 headers (no payload
 //! byte in a readable page), that payload segments are not CPU-readable,
-//! and that every buffer is back in its pool after close. A second test
-//! checks the e1000e refuses header split with the driver's typed error.
+//! and that every buffer is back in its pool after close. The e1000e's
+//! packet split is tested in tests/psplit.rs.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,7 +17,6 @@ use rig::pmdcheck::{field, flow, ip4, ip6, line_with, lines_with, num};
 use rig::{IVSHMEM_PCI, Vm, VmConfig, nic_mac, nic_pci};
 
 const IGB: usize = 0;
-const E1000E: usize = 1;
 const READY: Duration = Duration::from_secs(90);
 const DONE: Duration = Duration::from_secs(60);
 
@@ -195,35 +194,6 @@ fn igb_header_split_puts_headers_in_pages_and_payload_in_device_memory() {
 
             let run = vm.wait().expect("guest run");
             assert_eq!(run.status, 0, "devmem-rx failed:\n{}", run.output);
-        },
-    )
-}
-
-#[test]
-fn header_split_on_the_e1000e_is_refused_with_the_drivers_error() {
-    rig::retry_on_emulator_fault(
-        "header_split_on_the_e1000e_is_refused_with_the_drivers_error",
-        || {
-            let cmd = format!(
-                "devmem-rx --pci {} --region {IVSHMEM_PCI} --max-ms 1000",
-                nic_pci(E1000E)
-            );
-            let out = Vm::run(VmConfig::default(), &cmd).expect("guest run");
-            assert_eq!(out.status, 1, "{}", out.output);
-            let err = line_with(&out.output, "devmem-rx: error: ");
-            assert_eq!(
-                err,
-                "devmem-rx: error: RX queue 0: header split is not available on e1000e \
-             (the 82574L splits only through its packet-split descriptors (RCTL.DTYP 01b, PSRCTL), \
-             which this driver does not implement); receive into device memory on an igb (82576) port",
-                "{}",
-                out.output
-            );
-            assert!(
-                !out.output.contains("devmem-rx: ready"),
-                "the port must not open:\n{}",
-                out.output
-            );
         },
     )
 }

@@ -44,7 +44,7 @@ const REGION_ID: u32 = 1;
 #[derive(Parser)]
 #[command(about = "Receive payload into device memory with header split (devmem TCP's view)")]
 struct Cli {
-    /// PCI address of the port (an igb).
+    /// PCI address of the port (an igb or an e1000e).
     #[arg(long)]
     pci: PciAddress,
     /// PCI address of the device whose BAR is the payload memory.

@@ -9,16 +9,147 @@
 //! one ([`ExtRx`] names it); the tests below pin the 82574L layout so a
 //! change there that does not fit this device fails here.
 //!
+//! Receive with header split: packet-split descriptors (RCTL.DTYP 01b,
+//! [`PsRx`]), 32 bytes each.
+//!
 //! Transmit: the TCP/IP context descriptor and the extended data
 //! descriptor (datasheet 7.2.10.2/7.2.10.3); one context per queue.
 
 use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, TxFlags};
-use crate::ring::Desc;
+use crate::ring::{Desc, WIDE_DESC_LEN};
+use crate::rx::{RxFormat, RxMeta, SplitLens};
 use crate::tx::{TxFormat, TxPacketInfo};
 
 /// Extended receive descriptors (see the module comment).
 pub type ExtRx = crate::igb::desc::AdvRx;
+
+/// Packet-split write-back, quadword 2: header status (bits 15:0), then
+/// the lengths of buffers 1, 2 and 3 (bits 31:16, 47:32, 63:48).
+/// HDRSP (header status bit 15): the device split the frame, buffer 0
+/// holds its headers.
+pub const RXDPS_HDRSTAT_HDRSP: u64 = 1 << 15;
+/// HDR_LEN (header status bits 9:0): the header length.
+pub const RXDPS_HDRSTAT_HDRLEN_MASK: u64 = 0x3FF;
+/// Read format: the address of an unused buffer (2 and 3 here), as Linux's
+/// e1000e writes it ("hw null ptr").
+pub const PS_NULL_BUFFER: u64 = !0;
+
+/// 82574L packet-split receive descriptors (RCTL.DTYP 01b; 82574 datasheet
+/// 7.1.5, packet split receive descriptor), 32 bytes:
+/// - read format: four buffer addresses. Buffer 0 is the header buffer
+///   (PSRCTL.BSIZE0, a page of the header pool), buffer 1 the payload
+///   buffer (BSIZE1, a net_iov chunk or page); buffers 2 and 3 are unused
+///   (BSIZE2/3 0, addresses [`PS_NULL_BUFFER`]), so a descriptor holds
+///   one payload buffer, as the shared ring has one per slot.
+/// - write-back: quadword 0 MRQ and RSS hash (as the extended format),
+///   quadword 1 the extended status/errors, length 0 (bytes in buffer 0)
+///   and VLAN tag, exactly where the extended format has status, length and
+///   tag, so DD, EOP and the metadata are read as [`ExtRx`] reads them;
+///   quadword 2 header status (HDRSP, HDR_LEN) and lengths 1..3;
+///   quadword 3 reserved.
+///
+/// What lands where: a split frame has its headers in buffer 0 and the
+/// rest in buffer 1 (later descriptors of a frame leave buffer 0 empty). A
+/// frame the device does not split (not IP, or headers longer than
+/// BSIZE0) is written from its start into buffer 0, up to BSIZE0 bytes,
+/// then into buffer 1 (Linux's e1000e: "In the case of a non-split,
+/// skb->data is linearly filled, followed by the page buffers"): the ring
+/// reports those bytes as the head segment without
+/// [`crate::RxFlags::HEADER_SPLIT`]. Unlike the 82576's DESCTYPE 010b,
+/// the 82574 has no mode that keeps an unsplit frame out of the header
+/// buffer, so such a frame's first bytes are CPU-readable.
+///
+/// QEMU's e1000e (hw/net/e1000e_core.c), where it differs:
+/// - it packet-splits only with RFCTL.EXTEN set as well;
+/// - it splits TCP/UDP over IPv4/IPv6 after the L4 header and other IP
+///   frames after the L3 header (fragments unless RFCTL.IPFRSP_DIS);
+///   a header longer than BSIZE0 is not split;
+/// - it writes HDR_LEN/HDRSP into every descriptor of a frame (length 0
+///   is 0 on the later ones, which is what is read here);
+/// - it fills a descriptor's buffers up to BSIZE0 + BSIZE1 bytes, and a
+///   split frame's payload beyond BSIZE1 runs into the unused buffers,
+///   where it stops on an assertion (the whole emulator). The driver
+///   therefore sizes BSIZE1 for a whole frame (see
+///   [`crate::e1000e::psrctl_value`]), as Linux's e1000e does;
+/// - it skips a descriptor whose buffer 0 address is 0: every descriptor
+///   keeps a header buffer posted, as the ring does anyway.
+pub struct PsRx;
+
+impl PsRx {
+    /// Length 0, 1, 2, 3 and the header status of a write-back.
+    fn lengths(hi: u64, q2: u64) -> ([u16; 4], u64) {
+        (
+            [
+                (hi >> 32) as u16,
+                (q2 >> 16) as u16,
+                (q2 >> 32) as u16,
+                (q2 >> 48) as u16,
+            ],
+            q2 & 0xFFFF,
+        )
+    }
+}
+
+impl RxFormat for PsRx {
+    /// Never used: the format exists only with header split.
+    #[inline]
+    fn buffer_desc(dma: u64) -> Desc {
+        Self::split_desc(dma, 0)
+    }
+    const HEADER_SPLIT: bool = true;
+    const SPLIT_ONLY: bool = true;
+    const DESC_LEN: usize = WIDE_DESC_LEN;
+    /// Buffer 0 (quadword 0) the header buffer, buffer 1 (quadword 1) the
+    /// payload buffer. DD is bit 0 of quadword 1 once written back: the
+    /// payload buffer's address is even (pool buffers are 64-byte aligned,
+    /// headroom a multiple of 64), so a stale DD is never seen.
+    #[inline]
+    fn split_desc(pkt: u64, hdr: u64) -> Desc {
+        Desc { lo: hdr, hi: pkt }
+    }
+    #[inline]
+    fn split_desc_upper() -> Desc {
+        Desc {
+            lo: PS_NULL_BUFFER,
+            hi: PS_NULL_BUFFER,
+        }
+    }
+    /// Length 0 is what buffer 0 holds, length 1 what buffer 1 holds;
+    /// HDRSP says whether that is a split header. Bytes in buffers 2 or 3,
+    /// which are never posted, are a write-back the device cannot have
+    /// written.
+    #[inline]
+    fn split_lens(_lo: u64, hi: u64, q2: u64, _first: bool) -> Option<SplitLens> {
+        let ([l0, l1, l2, l3], status) = Self::lengths(hi, q2);
+        if l2 != 0 || l3 != 0 {
+            return None;
+        }
+        Some(SplitLens {
+            header: l0,
+            split: status & RXDPS_HDRSTAT_HDRSP != 0,
+            payload: l1,
+        })
+    }
+    #[inline]
+    fn done(hi: u64) -> bool {
+        ExtRx::done(hi)
+    }
+    #[inline]
+    fn eop(hi: u64) -> bool {
+        ExtRx::eop(hi)
+    }
+    /// Length 0 (the header buffer's bytes); the ring reads a split
+    /// format's lengths through [`RxFormat::split_lens`].
+    #[inline]
+    fn len(hi: u64) -> u16 {
+        ExtRx::len(hi)
+    }
+    #[inline]
+    fn meta(lo: u64, hi: u64) -> Option<RxMeta> {
+        ExtRx::meta(lo, hi)
+    }
+}
 
 // Transmit: the low dword of `hi` is cmd_and_length (context) or
 // DTALEN/DTYP/DCMD (data); its high dword is the status, POPTS and VLAN
@@ -172,7 +303,6 @@ impl TxFormat for CtxTx {
 mod tests {
     use super::*;
     use crate::packet::RxFlags;
-    use crate::rx::RxFormat;
 
     /// An 82574L extended write-back as the datasheet lays it out.
     fn ext_writeback(mrq: u32, rss: u32, staterr: u32, len: u16, vlan: u16) -> (u64, u64) {
@@ -186,6 +316,55 @@ mod tests {
         let cfg = pool::PoolConfig::new("desc-test", 8).with_buf_size(2048);
         let pool = pool::Pool::with_host_memory(&cfg).expect("host pool");
         Packet::from_bytes(&pool, &vec![0u8; len]).expect("packet")
+    }
+
+    #[test]
+    fn packet_split_read_format_is_header_payload_and_two_null_buffers() {
+        let d = PsRx::split_desc(0x8000_1000, 0x4000_0100);
+        assert_eq!(d.lo, 0x4000_0100, "buffer 0: the header buffer");
+        assert_eq!(d.hi, 0x8000_1000, "buffer 1: the payload buffer");
+        assert!(!PsRx::done(d.hi));
+        let u = PsRx::split_desc_upper();
+        assert_eq!((u.lo, u.hi), (!0, !0), "buffers 2 and 3 unused");
+        assert_eq!(PsRx::DESC_LEN, 32);
+    }
+
+    #[test]
+    fn packet_split_writeback_decodes_on_the_82574l_layout() {
+        // DD | EOP | TCPCS | IPCS, length 0 = 54 header bytes, VLAN 5;
+        // header status HDRSP | HDR_LEN 54, length 1 = 1460.
+        let staterr = 1 | 2 | (1 << 5) | (1 << 6);
+        let (lo, hi) = ext_writeback(0, 0, staterr, 54, 0);
+        let q2 = (1 << 15) | 54 | (1460u64 << 16);
+        assert!(PsRx::done(hi) && PsRx::eop(hi));
+        assert_eq!(
+            PsRx::split_lens(lo, hi, q2, true),
+            Some(SplitLens {
+                header: 54,
+                split: true,
+                payload: 1460
+            })
+        );
+        let mut p = host_packet(64);
+        assert!(PsRx::fill(lo, hi, &mut p));
+        assert_eq!(p.rx_flags, RxFlags::IP_CKSUM_GOOD | RxFlags::L4_CKSUM_GOOD);
+        // Not split (HDRSP clear): 256 bytes of the frame's start in
+        // buffer 0, the rest in buffer 1.
+        let (lo, hi) = ext_writeback(0, 0, 3, 256, 0);
+        assert_eq!(
+            PsRx::split_lens(lo, hi, 44u64 << 16, true),
+            Some(SplitLens {
+                header: 256,
+                split: false,
+                payload: 44
+            })
+        );
+        // Bytes in buffer 2 or 3, never posted: impossible.
+        assert_eq!(PsRx::split_lens(lo, hi, 1 << 32, true), None);
+        assert_eq!(PsRx::split_lens(lo, hi, 1 << 48, false), None);
+        // RXE: the frame is dropped as on the extended format.
+        let (lo, hi) = ext_writeback(0, 0, 3 | (1 << 31), 54, 0);
+        assert!(!PsRx::fill(lo, hi, &mut host_packet(64)));
     }
 
     #[test]

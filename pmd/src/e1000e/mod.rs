@@ -1,11 +1,12 @@
 //! The e1000e driver: Intel 82574L (datasheet names throughout).
 //!
 //! - [`regs`]: register offsets and bits.
-//! - [`desc`]: extended RX and context/data TX descriptor formats for the
-//!   shared rings.
+//! - [`desc`]: extended and packet-split RX and context/data TX descriptor
+//!   formats for the shared rings.
 //! - this file: the device table, bring-up (reset, EEPROM MAC, link check),
-//!   queue setup (extended descriptors, RSS over two queues, checksum, VLAN
-//!   strip) and the port-wide operations.
+//!   queue setup (extended descriptors, or packet-split ones for header
+//!   split, RSS over two queues, checksum, VLAN strip) and the port-wide
+//!   operations.
 //!
 //! What the 82574L does differently from the 82576, and how it is handled:
 //! no per-queue enable bits (RXDCTL/TXDCTL have none), and the receiver
@@ -33,8 +34,9 @@ use crate::port::{DeviceId, Driver, OpenArgs, Opened, PortConfig, Queues, RxQueu
 use crate::queue::{self, Limits};
 use crate::ring::QueueBar;
 use crate::rss;
+use crate::rx::RxBufLayout;
 use crate::stats::HwCounter;
-use desc::{CtxTx, ExtRx};
+use desc::{CtxTx, ExtRx, PsRx};
 use regs::*;
 
 const INTEL: u16 = 0x8086;
@@ -89,7 +91,8 @@ impl Chip for E1000e {
     const RAR_ENTRIES: usize = RAR_ENTRIES;
     /// Linux's e1000e reads the checksum up to 3 times before it gives up.
     const NVM_CHECKSUM_ATTEMPTS: u32 = 3;
-    const NO_HEADER_SPLIT: Option<&'static str> = Some(NO_HEADER_SPLIT);
+    /// Header split through packet-split descriptors ([`desc::PsRx`]).
+    const NO_HEADER_SPLIT: Option<&'static str> = None;
     const COUNTERS: &'static [HwCounter] = COUNTERS;
 
     /// Link and VLAN, receive (datasheet 4.6.5), transmit (4.6.6) per
@@ -190,10 +193,22 @@ impl Chip for E1000e {
         FcThresholds::for_buffer(PBA_RX_KB, u32::from(mtu) + 14 + 4 + 4, 8, 0x0680)
     }
 
-    fn set_mtu(&self, mac: &Mac, mtu: u16) {
+    fn set_mtu(&self, mac: &Mac, mtu: u16) -> Result<()> {
+        // With packet split every frame must fit one payload buffer (see
+        // psrctl_value): an MTU whose frames do not is refused, read back
+        // from the PSRCTL the running port was given.
+        if mac.r(RCTL) & RCTL_DTYP_MASK == RCTL_DTYP_PS {
+            let payload = ((mac.r(PSRCTL) >> PSRCTL_BSIZE1_SHIFT) & PSRCTL_BSIZEN_MASK) as usize
+                * PSRCTL_BSIZEN_UNIT;
+            let frame = max_stored_frame(mtu);
+            if frame > payload {
+                return Err(PacketSplitError::FrameTooLong { frame, payload }.into());
+            }
+        }
         // Frames longer than one buffer span several descriptors, so only
         // RCTL.LPE changes (see STANDARD_MTU).
         mac.set_rctl_bits(RCTL_LPE, lpe_for(mtu) != 0);
+        Ok(())
     }
 
     /// Nothing here: the 82574 receiver is stopped by the reset in
@@ -401,13 +416,18 @@ pub fn lpe_for(mtu: u16) -> u32 {
 /// `mtu` and receive mode `mode`.
 pub fn rctl_value(buf_len: u16, mode: RxMode, mtu: u16) -> u32 {
     let kb = u32::from(buf_len) / RX_BUF_UNIT as u32;
-    RCTL_EN
-        | RCTL_BAM
-        | RCTL_SECRC
-        | lpe_for(mtu)
-        | RCTL_RDMTS_HALF
-        | ((kb << RCTL_FLXBUF_SHIFT) & RCTL_FLXBUF_MASK)
-        | mode.rctl_bits()
+    rctl_common(mode, mtu) | ((kb << RCTL_FLXBUF_SHIFT) & RCTL_FLXBUF_MASK)
+}
+
+/// RCTL for packet-split receive: DTYP 01b, the buffer sizes in PSRCTL
+/// (FLXBUF 0 and BSIZE/BSEX left 0: they size one-buffer descriptors only;
+/// QEMU ignores them with DTYP set too).
+pub fn rctl_packet_split(mode: RxMode, mtu: u16) -> u32 {
+    rctl_common(mode, mtu) | RCTL_DTYP_PS
+}
+
+fn rctl_common(mode: RxMode, mtu: u16) -> u32 {
+    RCTL_EN | RCTL_BAM | RCTL_SECRC | lpe_for(mtu) | RCTL_RDMTS_HALF | mode.rctl_bits()
 }
 
 /// Programs RSS for `rx_queues` queues (UDP hash types dropped).
@@ -423,9 +443,96 @@ fn program_rss(mac: &Mac, cfg: &rss::RssConfig, rx_queues: u16) {
     mac.program_rss(&cfg.key, &reta_registers(&reta), mrqc_for(types));
 }
 
-/// Why this driver refuses header split.
-const NO_HEADER_SPLIT: &str = "the 82574L splits only through its packet-split descriptors \
-     (RCTL.DTYP 01b, PSRCTL), which this driver does not implement";
+/// Why a packet-split (header split) configuration is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PacketSplitError {
+    #[error(
+        "PSRCTL.BSIZE0 takes header buffers of 128..=16256 bytes in 128-byte units, got {bytes}"
+    )]
+    HeaderBuffer { bytes: usize },
+    #[error(
+        "PSRCTL.BSIZE1 takes payload buffers of 1024..=64512 bytes in 1 KiB units, got {bytes}"
+    )]
+    PayloadBuffer { bytes: usize },
+    #[error(
+        "frames of up to {frame} bytes (the MTU) do not fit one {payload}-byte payload buffer; \
+         give the payload pool buffers of at least {frame} bytes or lower the MTU"
+    )]
+    FrameTooLong { frame: usize, payload: usize },
+    #[error(
+        "the 82574L's descriptor type (RCTL.DTYP) and buffer sizes (PSRCTL) are port-wide: \
+         either every RX queue has header split or none has"
+    )]
+    NotEveryQueue,
+}
+
+/// The longest frame the port stores for `mtu` (CRC stripped): 1518 bytes
+/// with RCTL.LPE off (the 82574L then takes frames up to 1522 bytes with
+/// FCS, one VLAN tag), else the MTU plus the Ethernet header and a tag.
+pub fn max_stored_frame(mtu: u16) -> usize {
+    usize::from(mtu.max(STANDARD_MTU)) + 14 + 4
+}
+
+/// PSRCTL for packet split with header buffers of `header` and payload
+/// buffers of `payload` (the ring's device buffer sizes) and frames of up to
+/// `frame` bytes: BSIZE0 the header buffer, BSIZE1 the payload buffer,
+/// BSIZE2/3 0 (unused, see [`desc::PsRx`]). Sizes the chip refuses are
+/// typed errors. A frame must fit one payload buffer: the datasheet lets a
+/// packet-split frame span descriptors (the ring handles that), but QEMU's
+/// e1000e stops on an assertion when a split frame's payload passes buffer
+/// 1 (see [`desc::PsRx`]), and Linux's e1000e sizes its buffers so none
+/// does.
+pub fn psrctl_value(
+    header: RxBufLayout,
+    payload: RxBufLayout,
+    frame: usize,
+) -> std::result::Result<u32, PacketSplitError> {
+    let h = usize::from(header.buf_len);
+    let p = usize::from(payload.buf_len);
+    if !(PSRCTL_BSIZE0_UNIT..=PSRCTL_BSIZE0_MAX).contains(&h)
+        || !h.is_multiple_of(PSRCTL_BSIZE0_UNIT)
+    {
+        return Err(PacketSplitError::HeaderBuffer { bytes: h });
+    }
+    if !(PSRCTL_BSIZEN_UNIT..=PSRCTL_BSIZEN_MAX).contains(&p)
+        || !p.is_multiple_of(PSRCTL_BSIZEN_UNIT)
+    {
+        return Err(PacketSplitError::PayloadBuffer { bytes: p });
+    }
+    if frame > p {
+        return Err(PacketSplitError::FrameTooLong { frame, payload: p });
+    }
+    Ok(((h / PSRCTL_BSIZE0_UNIT) as u32 & PSRCTL_BSIZE0_MASK)
+        | (((p / PSRCTL_BSIZEN_UNIT) as u32 & PSRCTL_BSIZEN_MASK) << PSRCTL_BSIZE1_SHIFT))
+}
+
+/// RFCTL: extended status (EXTEN; QEMU packet-splits only with it, and
+/// the extended write-back is what the rings read), no iSCSI/NFS header
+/// parsing; with packet split also no IPv6 extension header parsing
+/// (IPV6_EX_DIS, NEW_IPV6_EXT_DIS): Linux's e1000e sets both for packet
+/// split "because some malformed IPv6 headers can hang the Rx".
+/// IPFRSP_DIS (bit 14) stays clear: IP fragments are split after their IP
+/// header, so their payload too stays out of the CPU-readable header page
+/// (QEMU's e1000e honours the bit the same way).
+pub fn rfctl_value(packet_split: bool) -> u32 {
+    let base = RFCTL_EXTEN | RFCTL_ISCSI_DIS | RFCTL_NFSW_DIS | RFCTL_NFSR_DIS;
+    if packet_split {
+        base | RFCTL_IPV6_EX_DIS | RFCTL_NEW_IPV6_EXT_DIS
+    } else {
+        base
+    }
+}
+
+/// Base and length of RX queue `n`'s ring, and its RXDCTL (82574
+/// datasheet section 10, RXDCTL): thresholds in descriptors, prefetch as
+/// Linux's e1000e sets it for the 82574 (FLAG2_DMA_BURST: PTHRESH 32,
+/// HTHRESH 4). Linux's WTHRESH 4 relies on its RDTR/RADV timers to flush
+/// held write-backs; this driver programs no timers, so WTHRESH 1: each
+/// descriptor written back at once.
+fn program_rx_queue(mac: &Mac, n: usize, base: u64, len: u32) {
+    mac.program_ring(rdbal(n), base, len);
+    mac.w(rxdctl(n), RXDCTL_VALUE);
+}
 
 fn open(args: OpenArgs<'_>) -> Result<Opened> {
     mac_port::open(args, E1000e)
@@ -453,35 +560,69 @@ fn start_queues(
     mac.w(VET, VET_8021Q);
 
     // Receive (datasheet 4.6.5): everything before RCTL.EN, which latches
-    // the buffer size and descriptor type.
+    // the buffer sizes and descriptor type.
     mac.w(RCTL, 0);
-    mac.w(
-        RFCTL,
-        RFCTL_EXTEN | RFCTL_ISCSI_DIS | RFCTL_NFSW_DIS | RFCTL_NFSR_DIS,
-    );
-    // One RCTL.FLXBUF for both queues: the smallest pool decides.
+    let rxq = &rxq[..usize::from(cfg.rx_queues).min(rxq.len())];
+    let split = rxq.iter().filter(|c| c.header_pool().is_some()).count();
+    if split != 0 && split != rxq.len() {
+        return Err(PacketSplitError::NotEveryQueue.into());
+    }
+    let split = split != 0;
+    mac.w(RFCTL, rfctl_value(split));
+    // One buffer size for both queues (RCTL.FLXBUF, or PSRCTL.BSIZE1 with
+    // packet split): the smallest pool decides; with packet split the
+    // smallest header pool decides PSRCTL.BSIZE0.
     let smallest = (0..cfg.rx_queues)
         .min_by_key(|&q| pools[usize::from(q)].buf_size())
         .unwrap_or(0);
-    let layout = queue::rx_layout(
-        smallest,
-        &pools[usize::from(smallest)],
-        RX_BUF_UNIT,
-        RX_BUF_MAX,
-    )?;
-    let mut rx_rings = Vec::new();
+    let max = if split { PSRCTL_BSIZEN_MAX } else { RX_BUF_MAX };
+    let layout = queue::rx_layout(smallest, &pools[usize::from(smallest)], RX_BUF_UNIT, max)?;
+    let header = match rxq
+        .iter()
+        .enumerate()
+        .filter_map(|(q, c)| Some((q as u16, c.header_pool()?)))
+        .min_by_key(|(_, h)| h.buf_size())
+    {
+        Some((q, h)) => {
+            let hl = queue::rx_header_layout(q, h, PSRCTL_BSIZE0_UNIT, PSRCTL_BSIZE0_MAX)?;
+            mac.w(PSRCTL, psrctl_value(hl, layout, max_stored_frame(cfg.mtu))?);
+            Some(hl)
+        }
+        None => None,
+    };
+    // Each ring started (its tail written) once RCTL.EN is on, as before.
+    type Start = Box<dyn FnOnce(&mut Queues)>;
+    let mut rx_rings: Vec<Start> = Vec::new();
     for q in 0..cfg.rx_queues {
         let n = usize::from(q);
-        let b = queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, None, doorbell, rdt(n))?;
-        mac.program_ring(rdbal(n), b.base, b.len);
-        // RXDCTL (82574 datasheet section 10, RXDCTL): thresholds in
-        // descriptors, prefetch as Linux's e1000e sets it for the 82574
-        // (FLAG2_DMA_BURST: PTHRESH 32, HTHRESH 4). Linux's WTHRESH 4 relies
-        // on its RDTR/RADV timers to flush held write-backs; this driver
-        // programs no timers, so WTHRESH 1: each descriptor written back at
-        // once.
-        mac.w(rxdctl(n), RXDCTL_VALUE);
-        rx_rings.push(b);
+        let start: Start = match (header, rxq[n].header_pool()) {
+            (Some(hl), Some(h)) => {
+                let mut b = queue::rx_ring::<PsRx>(
+                    q,
+                    cfg,
+                    &pools[n],
+                    layout,
+                    Some((h, hl)),
+                    doorbell,
+                    rdt(n),
+                )?;
+                program_rx_queue(mac, n, b.base, b.len);
+                Box::new(move |qs: &mut Queues| {
+                    b.ring.start();
+                    qs.push_rx(b.ring, b.counters);
+                })
+            }
+            _ => {
+                let mut b =
+                    queue::rx_ring::<ExtRx>(q, cfg, &pools[n], layout, None, doorbell, rdt(n))?;
+                program_rx_queue(mac, n, b.base, b.len);
+                Box::new(move |qs: &mut Queues| {
+                    b.ring.start();
+                    qs.push_rx(b.ring, b.counters);
+                })
+            }
+        };
+        rx_rings.push(start);
     }
     // Only the offloads asked for (issue 12 item 3): checksum reporting,
     // and RSS with two RX queues or the hash asked for (PCSD puts the hash
@@ -492,11 +633,17 @@ fn start_queues(
     } else {
         mac.w(MRQC, 0);
     }
-    mac.w(RCTL, rctl_value(layout.buf_len, mac.rx_mode(), cfg.mtu));
+    mac.w(
+        RCTL,
+        if split {
+            rctl_packet_split(mac.rx_mode(), cfg.mtu)
+        } else {
+            rctl_value(layout.buf_len, mac.rx_mode(), cfg.mtu)
+        },
+    );
     let mut queues = Queues::default();
-    for mut b in rx_rings {
-        b.ring.start();
-        queues.push_rx(b.ring, b.counters);
+    for start in rx_rings {
+        start(&mut queues);
     }
 
     // Transmit (datasheet 4.6.6).
@@ -576,6 +723,102 @@ mod tests {
         let w = regs.writes();
         assert!(w.iter().any(|(o, v)| *o == CTRL && v & CTRL_RST != 0));
         assert_rx_never_disabled_without_reset(&w);
+    }
+
+    fn layout(buf_len: u16) -> RxBufLayout {
+        RxBufLayout {
+            headroom: 0,
+            buf_len,
+        }
+    }
+
+    #[test]
+    fn psrctl_has_the_header_and_payload_sizes_and_refuses_what_the_chip_cannot_take() {
+        let frame = max_stored_frame(1500);
+        assert_eq!(frame, 1518);
+        let v = psrctl_value(layout(256), layout(4096), frame).expect("valid");
+        assert_eq!(v & PSRCTL_BSIZE0_MASK, 2, "BSIZE0 in 128-byte units");
+        assert_eq!((v >> PSRCTL_BSIZE1_SHIFT) & 0x3F, 4, "BSIZE1 in KiB");
+        assert_eq!(v >> PSRCTL_BSIZE2_SHIFT, 0, "BSIZE2 and BSIZE3 unused");
+        assert_eq!(
+            psrctl_value(layout(16256), layout(64512), 9018),
+            Ok(0x7F | (63 << 8))
+        );
+        for h in [0, 64, 200, 16384] {
+            assert_eq!(
+                psrctl_value(layout(h), layout(4096), frame),
+                Err(PacketSplitError::HeaderBuffer { bytes: h.into() })
+            );
+        }
+        for p in [0, 512, 1500, 65535] {
+            assert_eq!(
+                psrctl_value(layout(256), layout(p), frame),
+                Err(PacketSplitError::PayloadBuffer { bytes: p.into() })
+            );
+        }
+        // Jumbo frames do not fit a 4 KiB payload buffer.
+        assert_eq!(
+            psrctl_value(layout(256), layout(4096), max_stored_frame(9000)),
+            Err(PacketSplitError::FrameTooLong {
+                frame: 9018,
+                payload: 4096
+            })
+        );
+        let e = crate::Error::from(PacketSplitError::NotEveryQueue);
+        assert!(e.to_string().contains("RCTL.DTYP"), "{e}");
+    }
+
+    #[test]
+    fn with_packet_split_an_mtu_whose_frames_overrun_the_payload_buffer_is_refused() {
+        let (regs, mac) = fake_mac();
+        mac.w(RCTL, rctl_packet_split(RxMode::default(), 1500));
+        mac.w(
+            PSRCTL,
+            psrctl_value(layout(256), layout(4096), 1518).expect("valid"),
+        );
+        assert!(matches!(
+            E1000e.set_mtu(&mac, 9000),
+            Err(crate::Error::PacketSplit(PacketSplitError::FrameTooLong {
+                frame: 9018,
+                payload: 4096
+            }))
+        ));
+        assert_eq!(regs.reg(RCTL) & RCTL_LPE, 0, "nothing changed");
+        E1000e.set_mtu(&mac, 4000).expect("4018-byte frames fit");
+        assert_ne!(regs.reg(RCTL) & RCTL_LPE, 0);
+        // Without packet split any MTU in range goes.
+        mac.w(RCTL, rctl_value(2048, RxMode::default(), 1500));
+        E1000e
+            .set_mtu(&mac, 9000)
+            .expect("one-buffer descriptors chain");
+    }
+
+    #[test]
+    fn packet_split_sets_dtyp_and_the_ipv6_extension_bits() {
+        let mode = RxMode::default();
+        let ps = rctl_packet_split(mode, 1500);
+        assert_eq!(ps & RCTL_DTYP_MASK, RCTL_DTYP_PS);
+        assert_eq!(ps & RCTL_FLXBUF_MASK, 0, "sizes come from PSRCTL");
+        assert_ne!(ps & RCTL_EN, 0);
+        assert_eq!(rctl_value(2048, mode, 1500) & RCTL_DTYP_MASK, 0);
+        assert_eq!(
+            rctl_value(2048, mode, 1500) & !RCTL_FLXBUF_MASK,
+            ps & !RCTL_DTYP_MASK,
+            "otherwise the same receive control"
+        );
+        let split = rfctl_value(true);
+        assert_eq!(
+            split & (RFCTL_EXTEN | RFCTL_IPV6_EX_DIS | RFCTL_NEW_IPV6_EXT_DIS),
+            RFCTL_EXTEN | RFCTL_IPV6_EX_DIS | RFCTL_NEW_IPV6_EXT_DIS
+        );
+        assert_eq!(
+            rfctl_value(false) & (RFCTL_IPV6_EX_DIS | RFCTL_NEW_IPV6_EXT_DIS),
+            0
+        );
+        assert_eq!(
+            split & !rfctl_value(false),
+            RFCTL_IPV6_EX_DIS | RFCTL_NEW_IPV6_EXT_DIS
+        );
     }
 
     #[test]

@@ -18,7 +18,23 @@ pub const ICS: usize = 0x00C8;
 pub const AIT: usize = 0x0458;
 pub const IAM: usize = 0x00E0;
 pub const EIAC: usize = 0x00DC;
+/// PSRCTL: packet split receive control, the buffer sizes of a
+/// packet-split descriptor (82574 datasheet section 10, PSRCTL).
 pub const PSRCTL: usize = 0x2170;
+/// BSIZE0 (bits 6:0): buffer 0, the header buffer, in 128-byte units.
+pub const PSRCTL_BSIZE0_MASK: u32 = 0x7F;
+pub const PSRCTL_BSIZE0_UNIT: usize = 128;
+/// BSIZE1 (bits 13:8): buffer 1, in 1 KiB units; BSIZE2 (21:16) and
+/// BSIZE3 (29:24) likewise, 0 leaving that buffer unused.
+pub const PSRCTL_BSIZE1_SHIFT: u32 = 8;
+pub const PSRCTL_BSIZE2_SHIFT: u32 = 16;
+pub const PSRCTL_BSIZE3_SHIFT: u32 = 24;
+pub const PSRCTL_BSIZEN_MASK: u32 = 0x3F;
+pub const PSRCTL_BSIZEN_UNIT: usize = 1024;
+/// The ranges the datasheet gives (and Linux's e1000e restates): buffer 0
+/// 128..=16256 bytes, buffer 1 1024..=64512.
+pub const PSRCTL_BSIZE0_MAX: usize = PSRCTL_BSIZE0_MASK as usize * PSRCTL_BSIZE0_UNIT;
+pub const PSRCTL_BSIZEN_MAX: usize = PSRCTL_BSIZEN_MASK as usize * PSRCTL_BSIZEN_UNIT;
 
 // Per-queue registers (n = 0, 1).
 pub const fn rdbal(n: usize) -> usize {
@@ -66,6 +82,8 @@ pub const fn tarc(n: usize) -> usize {
 pub const RCTL_RDMTS_HALF: u32 = 0 << 8;
 /// Descriptor type: 00b legacy/extended one-buffer (with RFCTL.EXTEN).
 pub const RCTL_DTYP_MASK: u32 = 3 << 10;
+/// Descriptor type 01b: packet split (32-byte descriptors, PSRCTL sizes).
+pub const RCTL_DTYP_PS: u32 = 1 << 10;
 /// FLXBUF: receive buffer size in KiB (1..15); 0 selects BSIZE/BSEX.
 pub const RCTL_FLXBUF_SHIFT: u32 = 27;
 pub const RCTL_FLXBUF_MASK: u32 = 0xF << RCTL_FLXBUF_SHIFT;
@@ -81,6 +99,8 @@ pub const RFCTL_ACK_DIS: u32 = 1 << 12;
 /// Extended receive descriptors (the brief's and some docs' "EXSTEN").
 pub const RFCTL_EXTEN: u32 = 1 << 15;
 pub const RFCTL_NEW_IPV6_EXT_DIS: u32 = 1 << 17;
+// RFCTL_IPV6_EX_DIS (bit 16) is the 82576's bit at the same place, shared
+// from crate::mac::regs.
 
 // MRQC: MRQE (bits 1:0) = 01b enables RSS (the hash field enables are
 // shared).

@@ -5,7 +5,7 @@
 use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, RxFlags, TxFlags};
 use crate::ring::Desc;
-use crate::rx::{RxFormat, RxMeta};
+use crate::rx::{RxFormat, RxMeta, SplitLens};
 use crate::tx::{TxFormat, TxPacketInfo};
 
 // Receive write-back: status/error in the low dword of `hi`.
@@ -67,12 +67,22 @@ impl RxFormat for AdvRx {
         // that is a multiple of 64, so bit 0 (DD's place) is clear.
         Desc { lo: pkt, hi: hdr }
     }
+    /// HDR_LEN with SPH (and no HBO) on a frame's first descriptor: the
+    /// header buffer holds the headers; otherwise nothing is in it (an
+    /// unsplit frame is whole in the packet buffer, DESCTYPE 010b). Later
+    /// descriptors' HDR_LEN/SPH are not looked at (see the type's notes).
     #[inline]
-    fn header_len(lo: u64, hi: u64) -> Option<u16> {
-        if lo & RXDADV_SPH == 0 || hi & RXDADV_ERR_HBO != 0 {
-            return None;
-        }
-        Some(((lo >> RXDADV_HDRBUFLEN_SHIFT) & RXDADV_HDRBUFLEN_MASK) as u16)
+    fn split_lens(lo: u64, hi: u64, _q2: u64, first: bool) -> Option<SplitLens> {
+        let split = first && lo & RXDADV_SPH != 0 && hi & RXDADV_ERR_HBO == 0;
+        Some(SplitLens {
+            header: if split {
+                ((lo >> RXDADV_HDRBUFLEN_SHIFT) & RXDADV_HDRBUFLEN_MASK) as u16
+            } else {
+                0
+            },
+            split,
+            payload: Self::len(hi),
+        })
     }
     #[inline]
     fn done(hi: u64) -> bool {

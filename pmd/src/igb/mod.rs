@@ -233,10 +233,11 @@ impl Chip for Igb {
         mac.w(EIAM, 0);
     }
 
-    fn set_mtu(&self, mac: &Mac, mtu: u16) {
+    fn set_mtu(&self, mac: &Mac, mtu: u16) -> Result<()> {
         // Frames longer than one buffer are received as several segments,
         // so only the length limit changes.
         mac.w(RLPML, max_frame(mtu));
+        Ok(())
     }
 
     fn disable_rx_queue(&self, mac: &Mac, queue: u16) -> bool {

@@ -677,7 +677,7 @@ impl Mac {
     /// Masks every interrupt cause (IMC) and clears pending ones (ICR read).
     pub fn mask_interrupts(&self) {
         self.w(IMC, u32::MAX);
-        let _ = self.r(ICR);
+        self.read_icr();
     }
 
     /// The port of a multi-port device (STATUS.LAN_ID; 0 on the 82574).

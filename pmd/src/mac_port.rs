@@ -451,6 +451,9 @@ impl<C: Chip> MacPort<C> {
     /// once per port, then reused) and programs the chip's routing and
     /// moderation ([`Chip::configure_msix`]). Nothing without interrupts.
     fn interrupts_on(&self, cfg: &PortConfig) -> Result<()> {
+        // A start that failed after enabling them (its link wait) left
+        // them on: off first, so the vector count can change.
+        self.interrupts_off();
         let ic = cfg.intr_conf;
         if !ic.any() {
             return Ok(());

@@ -226,16 +226,27 @@ fn link_flap_gives_a_down_and_an_up_event_on_both_chips() {
             // At the prompt: flaps, then every port stopped and started again
             // (its vectors disabled and enabled again on the same eventfds),
             // then flaps and RX wakes once more.
+            // The guest kernel's vfio-pci MSI-X lines (/proc/interrupts)
+            // after each step, on the console: enabled while started, gone
+            // while stopped.
+            let irqs = |tag: &str| {
+                format!("@echo \"@@irqs-{tag} $(grep -c vfio-msix /proc/interrupts)\" >&2")
+            };
             let feed = [
-                "start",
-                "@sleep 25",
-                "stop",
-                "port stop all",
-                "port start all",
-                "start",
-                "@sleep 30",
-                "stop",
-                "quit",
+                "start".to_string(),
+                "@sleep 25".into(),
+                irqs("running"),
+                "stop".into(),
+                "port stop all".into(),
+                "@sleep 1".into(),
+                irqs("stopped"),
+                "port start all".into(),
+                "@sleep 1".into(),
+                irqs("restarted"),
+                "start".into(),
+                "@sleep 40".into(),
+                "stop".into(),
+                "quit".into(),
             ];
             let feed: Vec<String> = feed
                 .iter()
@@ -261,11 +272,23 @@ fn link_flap_gives_a_down_and_an_up_event_on_both_chips() {
             }
             std::thread::sleep(Duration::from_secs(2));
             let igb = wake_latency(&vm, 0, 7);
+            // Back to sleep before the next frame.
+            std::thread::sleep(Duration::from_secs(2));
             let e1000e = wake_latency(&vm, 1, 8);
             eprintln!("after the restart, wake latency: igb {igb:?}, e1000e {e1000e:?}");
             let out = vm.wait().expect("guest command ends");
             assert!(out.success(), "testpmd failed:\n{}", out.output);
             assert!(out.output.contains("Pool: 0 of"), "buffers left");
+            // Two vectors per port (link, RX queue 0), none while stopped.
+            for (tag, n) in [("running", 4), ("stopped", 0), ("restarted", 4)] {
+                let line = format!("@@irqs-{tag} {n}");
+                assert!(
+                    // (after the prompt, on the prompt's line)
+                    out.output.lines().any(|l| l.ends_with(&line)),
+                    "no {line:?} in:\n{}",
+                    out.output
+                );
+            }
             let reports: Vec<&str> = out
                 .output
                 .split("Telling cores to stop...")

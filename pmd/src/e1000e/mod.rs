@@ -263,7 +263,11 @@ impl Chip for E1000e {
         }
     }
 
-    /// IMS.OTHER and IMS.LSC again, as Linux's e1000_msix_other does.
+    /// IMS.OTHER and IMS.LSC again, as Linux's e1000_msix_other does after
+    /// its ICR read. (QEMU's e1000e clears ICR on that read whenever
+    /// ICR.INT_ASSERTED is set, which it sets with any cause, as its
+    /// source says real 82574s do with auto-mask off; with ICR.OTHER left
+    /// set it would not signal the vector for the next link change.)
     fn rearm_link_interrupt(&self, mac: &Mac) {
         mac.w(IMS, IMS_OTHER | ICR_LSC);
     }

@@ -1153,6 +1153,35 @@ mod tests {
     }
 
     #[test]
+    fn rx_intr_and_lsc_options() {
+        let d = ok(TWO);
+        assert_eq!((d.rx_intr, d.lsc_interrupt), (None, true), "DPDK's default");
+        let c = ok(&format!("{TWO} --rx-intr --no-lsc-interrupt"));
+        assert_eq!((c.rx_intr, c.lsc_interrupt), (Some(300), false));
+        let c = ok(&format!(
+            "{TWO} --forward-mode=macswap --rx-intr --rx-intr-idle-polls=10"
+        ));
+        assert_eq!(c.rx_intr, Some(10));
+        for (line, needle) in [
+            (
+                format!("{TWO} --rx-intr --forward-mode=txonly"),
+                "only receives",
+            ),
+            (
+                format!("{TWO} --rx-intr --forward-mode=noisy"),
+                "only receives",
+            ),
+            (
+                format!("{TWO} --rx-intr --rx-intr-idle-polls=0"),
+                "0 is not in 1",
+            ),
+        ] {
+            let m = bad(&line);
+            assert!(m.contains(needle), "{line:?}: {m:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
     fn help_is_info_not_error() {
         match parse(&args("--help"), &CPUS) {
             Ok(Parsed::Info(t)) => assert!(t.contains("--forward-mode")),

@@ -22,7 +22,7 @@ use vfio_bindings::bindings::vfio::{
     vfio_iommu_type1_dma_unmap, vfio_iommu_type1_info, vfio_irq_info, vfio_region_info,
 };
 use vfio_ioctls::{VfioContainer, VfioDevice, VfioError, VfioOps};
-use vmm_sys_util::eventfd::EventFd;
+pub use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{
     ioctl, ioctl_with_mut_ptr, ioctl_with_mut_ref, ioctl_with_ptr, ioctl_with_ref,
 };
@@ -864,6 +864,23 @@ impl Device {
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         self.set_msix(VFIO_IRQ_SET_DATA_EVENTFD, &raw)?;
         Ok(fds)
+    }
+
+    /// Enables MSI-X vectors `0..fds.len()`, vector `i` signalling `fds[i]`:
+    /// eventfds the caller keeps across a disable and a later enable (a
+    /// port's interrupt handles stay valid over its stop and start).
+    pub fn enable_msix_eventfds(&self, fds: &[&EventFd]) -> Result<(), Error> {
+        let available = self.msix_vectors();
+        let count = fds.len() as u32;
+        if count == 0 || count > available {
+            return Err(Error::MsixVectors {
+                addr: self.inner.addr,
+                available,
+                requested: count,
+            });
+        }
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        self.set_msix(VFIO_IRQ_SET_DATA_EVENTFD, &raw)
     }
 
     /// Disables every MSI-X vector.

@@ -172,6 +172,31 @@ pub enum Error {
         driver: &'static str,
         why: &'static str,
     },
+    #[error(
+        "{addr}: {what} interrupts are off; open the port with PortConfig::intr_conf.{field} set"
+    )]
+    InterruptsOff {
+        addr: PciAddress,
+        what: &'static str,
+        field: &'static str,
+    },
+    #[error("{addr}: the link event queue was already taken")]
+    LinkEventsTaken { addr: PciAddress },
+    #[error(
+        "{addr}: cannot enable {vectors} MSI-X vectors (one for link changes, one per RX queue): {source}"
+    )]
+    Msix {
+        addr: PciAddress,
+        vectors: u32,
+        #[source]
+        source: hw::Error,
+    },
+    #[error(
+        "RX queue {queue}: RX interrupts are off; open the port with PortConfig::intr_conf.rxq set"
+    )]
+    RxInterruptsOff { queue: u16 },
+    #[error("interrupt eventfd: {0}")]
+    Interrupt(#[source] std::io::Error),
     #[error("MAC address filter table is full ({max} unicast addresses)")]
     FilterFull { max: usize },
     #[error("MTU {mtu} is outside {min}..={max}")]

@@ -59,6 +59,7 @@ pub mod error;
 pub mod fence;
 pub mod flow;
 pub mod igb;
+pub mod intr;
 pub mod mac;
 pub mod mac_port;
 pub mod offload;
@@ -78,6 +79,7 @@ mod sim;
 
 pub use error::{Error, Result};
 pub use flow::{FlowError, FlowId, FlowRule};
+pub use intr::{IntrConf, LinkEvent, LinkEvents};
 pub use packet::{
     DevmemFrag, HEADROOM, Packet, RxFlags, Segment, SegmentError, TxFlags, TxOffload,
 };

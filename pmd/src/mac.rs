@@ -7,7 +7,7 @@
 //! multicast (MTA) tables, RCTL filter bits, link state from STATUS, and
 //! clear-on-read statistics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -564,6 +564,9 @@ pub struct Mac {
     /// ICR.RXO seen while reading statistics: the device dropped frames for
     /// lack of descriptors (QEMU counts these nowhere else).
     rx_overrun_events: AtomicU64,
+    /// ICR.LSC seen by any ICR read since [`Mac::take_lsc`] (the statistics
+    /// read clears ICR too, so the link interrupt's handler asks here).
+    lsc_seen: AtomicBool,
     #[cfg(test)]
     skip: Mutex<Vec<Step>>,
 }
@@ -597,6 +600,7 @@ impl Mac {
             counters: std::sync::OnceLock::new(),
             carried: Mutex::new(Vec::new()),
             rx_overrun_events: AtomicU64::new(0),
+            lsc_seen: AtomicBool::new(false),
             #[cfg(test)]
             skip: Mutex::new(Vec::new()),
         }
@@ -673,7 +677,7 @@ impl Mac {
     /// Masks every interrupt cause (IMC) and clears pending ones (ICR read).
     pub fn mask_interrupts(&self) {
         self.w(IMC, u32::MAX);
-        let _ = self.r(ICR);
+        self.read_icr();
     }
 
     /// The port of a multi-port device (STATUS.LAN_ID; 0 on the 82574).
@@ -1369,11 +1373,31 @@ impl Mac {
         if !hw.accumulate(|reg| self.r(reg), || self.device_gone()) {
             return false;
         }
-        let icr = self.r(ICR);
-        if icr != u32::MAX && icr & ICR_RXO != 0 {
-            self.rx_overrun_events.fetch_add(1, Ordering::Relaxed);
-        }
+        self.read_icr();
         true
+    }
+
+    /// Reads ICR (which clears it: both chips in MSI-X mode as the driver
+    /// programs them, and without MSI-X) and notes what the driver counts
+    /// of it: a receive overrun (ICR.RXO) and a link state change
+    /// (ICR.LSC, for [`Mac::take_lsc`]). Every ICR read goes through here,
+    /// so neither is lost to another reader.
+    pub fn read_icr(&self) -> u32 {
+        let icr = self.r(ICR);
+        if icr != u32::MAX {
+            if icr & ICR_RXO != 0 {
+                self.rx_overrun_events.fetch_add(1, Ordering::Relaxed);
+            }
+            if icr & ICR_LSC != 0 {
+                self.lsc_seen.store(true, Ordering::Release);
+            }
+        }
+        icr
+    }
+
+    /// Whether an ICR read saw ICR.LSC since the last call.
+    pub fn take_lsc(&self) -> bool {
+        self.lsc_seen.swap(false, Ordering::AcqRel)
     }
 
     /// True when STATUS reads all ones: no live 8257x returns that (bits

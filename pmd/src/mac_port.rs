@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::fence::{DmaFence, QueueStopped};
 use crate::flow::{FilterKind, FlowEntry, FlowError, FlowId, FlowRule, FlowTable};
+use crate::intr::{EventFd, MsixPlan, Vectors};
 use crate::mac::regs::*;
 use crate::mac::{self, Family, FcThresholds, FlowControl, Mac, RxMode};
 use crate::phy;
@@ -89,6 +90,19 @@ pub trait Chip: Send + Sync + 'static {
     /// The queue part of [`PortOps::stop`], between RCTL.EN off and
     /// TCTL.EN off: true only when every queue is confirmed off.
     fn stop_queues(&self, mac: &Mac, rx_queues: u16, tx_queues: u16) -> bool;
+    /// Routes the causes of `plan` to their MSI-X vectors ([`crate::intr`]:
+    /// other causes to vector 0, RX queue q to 1 + q), sets the RX
+    /// vectors' moderation, the auto-clear and auto-mask of each used
+    /// vector, and unmasks the link state change when `plan.lsc`; RX
+    /// vectors stay masked until [`Chip::set_rx_interrupt`]. Called with
+    /// the vectors enabled in VFIO, after [`Chip::start_queues`].
+    fn configure_msix(&self, mac: &Mac, plan: &MsixPlan);
+    /// Arms (pending cause cleared, vector unmasked) or disarms (masked)
+    /// RX queue `queue`'s vector.
+    fn set_rx_interrupt(&self, mac: &Mac, queue: u16, on: bool);
+    /// Unmasks the other-causes vector again after its interrupt was
+    /// handled (ICR read).
+    fn rearm_link_interrupt(&self, mac: &Mac);
     /// Which of the chip's queue filters matches `rule` (normalized), or
     /// why none can ([`FlowError::Unsupported`]).
     fn flow_filter(&self, rule: &FlowRule) -> std::result::Result<FilterKind, FlowError>;
@@ -134,6 +148,10 @@ pub struct MacPort<C> {
     /// The extra unicast and the multicast addresses last set, put back
     /// after the reset of a restart.
     filters: Mutex<Filters>,
+    /// The port's interrupt eventfds (made at the first start that asks
+    /// for interrupts) and, while MSI-X is enabled, what was programmed
+    /// ([`crate::intr`]).
+    intr: Mutex<Option<Vectors>>,
 }
 
 /// A port's flow rules with the RETA it was opened with and the one
@@ -237,6 +255,7 @@ pub fn open<C: Chip>(args: OpenArgs<'_>, chip: C) -> Result<Opened> {
     let queues = port
         .chip
         .start_queues(&port.mac, setup.cfg, &setup.rxq, &setup.doorbell)?;
+    port.interrupts_on(setup.cfg)?;
     port.finish(setup.cfg, queues)
 }
 
@@ -345,6 +364,7 @@ impl<C: Chip> MacPort<C> {
             fc_resolved: AtomicBool::new(false),
             flows: Mutex::new(Flows::new(cfg)),
             filters: Mutex::new((Vec::new(), Vec::new())),
+            intr: Mutex::new(None),
         };
         port.station = init_hw(&port.mac, &port.chip, cfg)?;
         port.chip.pci_setup(&port.device, &port.mac);
@@ -426,6 +446,74 @@ impl<C: Chip> MacPort<C> {
 
     fn fence(&self) -> Arc<DmaFence> {
         lock(&self.doorbell).fence.clone()
+    }
+
+    /// Enables the MSI-X vectors `cfg.intr_conf` asks for (eventfds made
+    /// once per port, then reused) and programs the chip's routing and
+    /// moderation ([`Chip::configure_msix`]). Nothing without interrupts.
+    fn interrupts_on(&self, cfg: &PortConfig) -> Result<()> {
+        // A start that failed after enabling them (its link wait) left
+        // them on: off first, so the vector count can change.
+        self.interrupts_off();
+        let ic = cfg.intr_conf;
+        if !ic.any() {
+            return Ok(());
+        }
+        let plan = MsixPlan {
+            lsc: ic.lsc,
+            rx_queues: if ic.rxq { cfg.rx_queues } else { 0 },
+            rx_interval_us: ic.rx_interval_us,
+        };
+        let mut g = lock(&self.intr);
+        if g.is_none() {
+            *g = Some(Vectors::new()?);
+        }
+        let Some(v) = g.as_mut() else {
+            return Ok(());
+        };
+        let fds = v.fds_for(&plan)?;
+        let refs: Vec<&EventFd> = fds.iter().map(|f| &**f).collect();
+        self.device
+            .enable_msix_eventfds(&refs)
+            .map_err(|source| Error::Msix {
+                addr: self.mac.addr(),
+                vectors: plan.vectors(),
+                source,
+            })?;
+        self.chip.configure_msix(&self.mac, &plan);
+        v.on = Some(plan);
+        log::info!(
+            "{}: MSI-X on: {} vectors (link changes {}, {} RX queue interrupts, EITR {} us)",
+            self.mac.addr(),
+            plan.vectors(),
+            if plan.lsc { "on" } else { "off" },
+            plan.rx_queues,
+            plan.rx_interval_us
+        );
+        Ok(())
+    }
+
+    /// Masks every interrupt cause and disables MSI-X (at stop, close and
+    /// drop, before the reset and before the device is released). The
+    /// eventfds are kept for the next start.
+    fn interrupts_off(&self) {
+        let mut g = lock(&self.intr);
+        let Some(v) = g.as_mut() else {
+            return;
+        };
+        if v.on.take().is_none() {
+            return;
+        }
+        self.chip.mask_extra_interrupts(&self.mac);
+        self.mac.mask_interrupts();
+        if let Err(e) = self.device.disable_msix() {
+            log::warn!("{}: disabling MSI-X: {e}", self.mac.addr());
+        }
+    }
+
+    /// The plan programmed now, if MSI-X is on.
+    fn msix_plan(&self) -> Option<MsixPlan> {
+        lock(&self.intr).as_ref().and_then(|v| v.on)
     }
 }
 
@@ -523,6 +611,7 @@ impl<C: Chip> PortOps for MacPort<C> {
     /// stopped: the fence is marked (what queues dropped earlier left in
     /// it goes back too).
     fn stop(&self) -> Option<QueueStopped> {
+        self.interrupts_off();
         let off = self.stop_traffic();
         let reset = self.reset();
         match &reset {
@@ -594,6 +683,7 @@ impl<C: Chip> PortOps for MacPort<C> {
         self.rx_queues.store(cfg.rx_queues, Ordering::Relaxed);
         self.tx_queues.store(cfg.tx_queues, Ordering::Relaxed);
         let queues = self.chip.start_queues(&self.mac, cfg, rxq, &doorbell)?;
+        self.interrupts_on(cfg)?;
         self.counters_from_zero_and_link(cfg)?;
         Ok(queues)
     }
@@ -627,6 +717,35 @@ impl<C: Chip> PortOps for MacPort<C> {
         self.flows().entries().to_vec()
     }
 
+    fn link_interrupt_fd(&self) -> Option<Arc<EventFd>> {
+        lock(&self.intr).as_ref().map(|v| v.other.clone())
+    }
+
+    /// ICR read through [`Mac::read_icr`] (any reader's LSC counts), then
+    /// the other-causes vector unmasked again while link interrupts are on.
+    fn ack_link_interrupt(&self) -> bool {
+        self.mac.read_icr();
+        if self.msix_plan().is_some_and(|p| p.lsc) {
+            self.chip.rearm_link_interrupt(&self.mac);
+        }
+        self.mac.take_lsc()
+    }
+
+    fn rx_interrupt_fd(&self, queue: u16) -> Option<Arc<EventFd>> {
+        let g = lock(&self.intr);
+        let v = g.as_ref()?;
+        if queue >= v.on?.rx_queues {
+            return None;
+        }
+        v.rx.get(usize::from(queue)).cloned()
+    }
+
+    fn set_rx_interrupt(&self, queue: u16, on: bool) {
+        if self.msix_plan().is_some_and(|p| queue < p.rx_queues) {
+            self.chip.set_rx_interrupt(&self.mac, queue, on);
+        }
+    }
+
     #[cfg(feature = "mmio-count")]
     fn mmio_counts(&self) -> Option<(u64, u64)> {
         self.mac.bar().map(|b| b.access_counts())
@@ -636,6 +755,8 @@ impl<C: Chip> PortOps for MacPort<C> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        // MSI-X off before the device is quiesced and later released.
+        self.interrupts_off();
         // Its own reset and PHY power-down follow (as before the port's
         // stop gained them).
         self.stop_traffic();
@@ -670,6 +791,11 @@ impl<C> Drop for MacPort<C> {
             return;
         }
         let addr = self.mac.addr();
+        if lock(&self.intr).as_ref().is_some_and(|v| v.on.is_some())
+            && let Err(e) = self.device.disable_msix()
+        {
+            log::warn!("{addr}: disabling MSI-X while dropping the port: {e}");
+        }
         // The reset stops every queue; it writes RCTL 0 itself 10 ms before
         // CTRL.RST as Intel's reset_hw does (so the 82574's receiver is
         // never disabled without the reset that must follow, issue 10

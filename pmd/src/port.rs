@@ -12,6 +12,7 @@
 //! `reconfigure` or `start`: [`Error::QueueInUse`] names the first one
 //! still out.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,6 +23,7 @@ use pool::Pool;
 use crate::error::{Error, Result};
 use crate::fence::QueueStopped;
 use crate::flow::{FlowEntry, FlowError, FlowId, FlowRule};
+use crate::intr::{EventFd, IntrConf, LinkEvents};
 pub use crate::mac::FlowControl;
 use crate::packet::Packet;
 use crate::rss::RssConfig;
@@ -66,6 +68,10 @@ pub struct PortConfig {
     /// igb/e1000e); what the link partner agrees to is in
     /// [`LinkStatus::flow_control`].
     pub flow_control: FlowControl,
+    /// Interrupts to enable (DPDK's `intr_conf`): link state change
+    /// events and RX queue interrupts ([`crate::intr`]). Off by default:
+    /// a polling port enables no MSI-X vector.
+    pub intr_conf: IntrConf,
 }
 
 impl Default for PortConfig {
@@ -87,6 +93,7 @@ impl Default for PortConfig {
             tx_rs_thresh: 32,
             tx_free_thresh: 32,
             flow_control: FlowControl::Full,
+            intr_conf: IntrConf::default(),
         }
     }
 }
@@ -325,6 +332,23 @@ pub trait PortOps: Send + Sync {
     fn flow_rules(&self) -> Vec<FlowEntry> {
         Vec::new()
     }
+    /// The eventfd of the link (other causes) vector, when link interrupts
+    /// were ever enabled ([`crate::intr`]).
+    fn link_interrupt_fd(&self) -> Option<Arc<EventFd>> {
+        None
+    }
+    /// After the link vector fired: reads ICR (clearing it) and unmasks
+    /// the vector again; true when ICR.LSC was seen since the last call.
+    fn ack_link_interrupt(&self) -> bool {
+        false
+    }
+    /// The eventfd of RX queue `queue`'s vector, when RX interrupts are on.
+    fn rx_interrupt_fd(&self, _queue: u16) -> Option<Arc<EventFd>> {
+        None
+    }
+    /// Arms (clears the pending cause, unmasks) or disarms (masks) RX
+    /// queue `queue`'s interrupt.
+    fn set_rx_interrupt(&self, _queue: u16, _on: bool) {}
 }
 
 /// The queues a driver built, in queue order (at open and at each start).
@@ -472,6 +496,8 @@ pub struct Port {
     rx: Mutex<Vec<QueueSlot<Box<dyn RxBurst>>>>,
     tx: Mutex<Vec<QueueSlot<Box<dyn TxBurst>>>>,
     closed: AtomicBool,
+    /// Set while the port's [`LinkEvents`] is out.
+    link_events_taken: Arc<AtomicBool>,
 }
 
 /// One configuration per RX queue of `rx_queues` from one for all or one
@@ -596,6 +622,7 @@ impl Port {
             rx: Mutex::new(opened.rx.into_iter().map(QueueSlot::new).collect()),
             tx: Mutex::new(opened.tx.into_iter().map(QueueSlot::new).collect()),
             closed: AtomicBool::new(false),
+            link_events_taken: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -665,11 +692,17 @@ impl Port {
             });
         };
         out.store(true, Ordering::Release);
+        let intr = if life.config.intr_conf.rxq {
+            self.shared.ops.rx_interrupt_fd(i)
+        } else {
+            None
+        };
         Ok(RxQueue {
             ring,
             ops: self.shared.ops.clone(),
             index: i,
             out,
+            intr,
         })
     }
 
@@ -725,6 +758,40 @@ impl Port {
     /// Current link state (one register read, no interrupt needed).
     pub fn link(&self) -> LinkStatus {
         self.shared.ops.link()
+    }
+
+    /// The port's link state change events (DPDK's
+    /// `RTE_ETH_EVENT_INTR_LSC`), when opened with
+    /// [`IntrConf::lsc`](crate::IntrConf) ([`Error::InterruptsOff`]
+    /// otherwise); one [`LinkEvents`] at a time
+    /// ([`Error::LinkEventsTaken`]). It stays valid across stop and start.
+    ///
+    /// ```no_run
+    /// # fn f(port: &pmd::Port) -> pmd::Result<()> {
+    /// let mut events = port.link_events()?;
+    /// if let Some(e) = events.wait(std::time::Duration::from_secs(1))? {
+    ///     println!("link state change event: {}", e.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn link_events(&self) -> Result<LinkEvents> {
+        let off = Error::InterruptsOff {
+            addr: self.addr,
+            what: "link state change",
+            field: "lsc",
+        };
+        if !lock(&self.life).config.intr_conf.lsc {
+            return Err(off);
+        }
+        let fd = self.shared.ops.link_interrupt_fd().ok_or(off)?;
+        if self.link_events_taken.swap(true, Ordering::AcqRel) {
+            return Err(Error::LinkEventsTaken { addr: self.addr });
+        }
+        Ok(LinkEvents::new(
+            fd,
+            self.shared.ops.clone(),
+            self.link_events_taken.clone(),
+        ))
     }
 
     /// Polls the link until it is up or `timeout` passes.
@@ -1078,6 +1145,8 @@ pub struct RxQueue {
     ops: Arc<dyn PortOps>,
     index: u16,
     out: Arc<AtomicBool>,
+    /// The queue's interrupt eventfd, with RX interrupts on.
+    intr: Option<Arc<EventFd>>,
 }
 
 impl RxQueue {
@@ -1089,6 +1158,7 @@ impl RxQueue {
             ops,
             index,
             out: Arc::new(AtomicBool::new(true)),
+            intr: None,
         }
     }
     /// Receives up to `max` packets into `out` (appended); returns how many.
@@ -1099,6 +1169,42 @@ impl RxQueue {
     pub fn index(&self) -> u16 {
         self.index
     }
+
+    /// The eventfd the queue's interrupt signals (to epoll/poll on, or
+    /// [`crate::intr::wait_readable`]), when the port was opened with
+    /// [`IntrConf::rxq`](crate::IntrConf).
+    pub fn interrupt_fd(&self) -> Option<RawFd> {
+        self.intr.as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// Arms the queue's interrupt (`rte_eth_dev_rx_intr_enable`): drains
+    /// its eventfd, clears the pending cause and unmasks the vector. The
+    /// next frame written back signals [`RxQueue::interrupt_fd`] once
+    /// (the device masks the vector again as it fires). Frames that
+    /// arrived before this call raise nothing: poll the ring once more
+    /// after it and before sleeping ([`crate::intr`]). Two register writes;
+    /// nothing in [`RxQueue::rx_burst`] depends on it.
+    pub fn enable_interrupt(&mut self) -> Result<()> {
+        let fd = self
+            .intr
+            .as_ref()
+            .ok_or(Error::RxInterruptsOff { queue: self.index })?;
+        crate::intr::drain(fd);
+        self.ops.set_rx_interrupt(self.index, true);
+        Ok(())
+    }
+
+    /// Masks the queue's interrupt (`rte_eth_dev_rx_intr_disable`) and
+    /// drains its eventfd.
+    pub fn disable_interrupt(&mut self) -> Result<()> {
+        let fd = self
+            .intr
+            .as_ref()
+            .ok_or(Error::RxInterruptsOff { queue: self.index })?;
+        self.ops.set_rx_interrupt(self.index, false);
+        crate::intr::drain(fd);
+        Ok(())
+    }
 }
 
 impl Drop for RxQueue {
@@ -1106,6 +1212,9 @@ impl Drop for RxQueue {
         // The device must stop writing into the ring's buffers before they go
         // back to the pool: without its confirmation they wait for the
         // port's fence (crate::fence).
+        if self.intr.is_some() {
+            self.ops.set_rx_interrupt(self.index, false);
+        }
         let proof = self.ops.disable_rx_queue(self.index);
         self.ring.release(proof);
         self.out.store(false, Ordering::Release);

@@ -12,6 +12,7 @@ use super::capture::Capture;
 use super::cli::{self, Command, PortSel, ShowWhat};
 use super::csum::CsumOffloads;
 use super::engine::{self, LcoreWork, ModeParams, Running, Stream, StreamSpec, TxRetry};
+use super::intr;
 use super::lcores;
 use super::options::{self, CaptureSpec, Config, FwdMode, Mac, Parsed, USAGE_EXIT};
 use super::portcmd;
@@ -20,7 +21,7 @@ use super::report::{
     PortSample, Rates,
 };
 use pmd::rss::RssConfig;
-use pmd::{Port, PortConfig, RxOffloads, RxQueue, TxQueue};
+use pmd::{IntrConf, Port, PortConfig, RxOffloads, RxQueue, TxQueue};
 use pool::{Pool, PoolConfig};
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -123,6 +124,8 @@ struct App {
     next_stats: Option<Instant>,
     /// The telemetry socket's server (none with `--no-telemetry`).
     telemetry: Option<pmd::telemetry::Server>,
+    /// Prints link state change events (not `--no-lsc-interrupt`).
+    lsc: Option<intr::LscWatcher>,
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -197,6 +200,11 @@ impl App {
                 hash_types: cfg.rss_types,
                 ..RssConfig::default()
             },
+            intr_conf: IntrConf {
+                lsc: cfg.lsc_interrupt,
+                rxq: cfg.rx_intr.is_some(),
+                ..IntrConf::default()
+            },
             ..PortConfig::default()
         };
         let pcfg = PortConfig {
@@ -208,8 +216,17 @@ impl App {
         let mut ports = Vec::new();
         for (i, addr) in cfg.ports.iter().enumerate() {
             human.say(&format!("Configuring Port {i} (socket 0)"));
-            let port = Port::open(addr, &pcfg, std::slice::from_ref(&pool))
-                .map_err(|e| format!("port {i} ({addr}): {e}"))?;
+            let port = match Port::open(addr, &pcfg, std::slice::from_ref(&pool)) {
+                // Link events are a nicety: without MSI-X, poll the link.
+                Err(e @ pmd::Error::Msix { .. }) if cfg.rx_intr.is_none() => {
+                    log::warn!("{e}; link state change events off");
+                    let mut p = pcfg.clone();
+                    p.intr_conf.lsc = false;
+                    Port::open(addr, &p, std::slice::from_ref(&pool))
+                }
+                r => r,
+            }
+            .map_err(|e| format!("port {i} ({addr}): {e}"))?;
             let mac = port.mac_addr();
             human.say(&format!(
                 "Port {i}: {} ({} {}, {} RX / {} TX queues)",
@@ -249,6 +266,14 @@ impl App {
         } else {
             None
         };
+        let lsc = cfg.lsc_interrupt.then(|| {
+            let events = ports
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.port.link_events().ok().map(|e| (i, e)))
+                .collect();
+            intr::LscWatcher::start(events, cfg.json)
+        });
 
         let mut app = App {
             telemetry,
@@ -260,6 +285,7 @@ impl App {
             record_core_cycles: cfg.record_core_cycles,
             record_burst_stats: cfg.record_burst_stats,
             next_stats: None,
+            lsc,
             pool,
             ports,
             idle: Vec::new(),
@@ -328,6 +354,8 @@ impl App {
             .map(|&lcore| LcoreWork {
                 lcore,
                 streams: Vec::new(),
+                rx_intr: self.cfg.rx_intr,
+                sleep: None,
             })
             .collect();
         let n = work.len();
@@ -474,6 +502,11 @@ impl App {
         let cycles_elapsed = engine::cycles_now().wrapping_sub(run.started_cycles);
         self.next_stats = None;
         h.say("Waiting for lcores to finish...");
+        for w in work.iter_mut() {
+            if let Some(r) = w.sleep.take() {
+                h.say(&r.line(w.lcore));
+            }
+        }
         let np = self.ports.len();
         let mut fwd = vec![FwdCounters::default(); np];
         let mut bursts: Vec<(BurstSpread, BurstSpread)> = vec![Default::default(); np];
@@ -1019,6 +1052,7 @@ impl App {
             eprintln!("testpmd: {e}");
         }
         let h = self.human();
+        self.lsc = None;
         // Dropping the queues disables them and returns their buffers.
         self.idle.clear();
         // The telemetry threads end first: they hold the ports too.

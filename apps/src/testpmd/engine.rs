@@ -593,6 +593,11 @@ fn build(pool: &Pool, frame: &[u8], segs: &[u16]) -> Option<Packet> {
 pub struct LcoreWork {
     pub lcore: usize,
     pub streams: Vec<Stream>,
+    /// `--rx-intr`: empty polls before sleeping on RX interrupts
+    /// ([`super::intr::lcore_loop`]).
+    pub rx_intr: Option<u32>,
+    /// What the `--rx-intr` loop did in the last run.
+    pub sleep: Option<super::intr::SleepReport>,
 }
 
 /// Forwarding in progress: one thread per lcore with streams.
@@ -654,9 +659,19 @@ fn lcore_main(
             s.tx_first_burst(&mut scratch, pool);
         }
     }
-    while !stop.load(Ordering::Relaxed) {
-        for s in w.streams.iter_mut() {
-            s.run_burst(&mut scratch, pool);
+    if let Some(idle_polls) = w.rx_intr {
+        w.sleep = Some(super::intr::lcore_loop(
+            &mut w.streams,
+            &mut scratch,
+            pool,
+            stop,
+            idle_polls,
+        ));
+    } else {
+        while !stop.load(Ordering::Relaxed) {
+            for s in w.streams.iter_mut() {
+                s.run_burst(&mut scratch, pool);
+            }
         }
     }
     drop(scratch);

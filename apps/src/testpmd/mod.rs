@@ -13,6 +13,8 @@
 //! - [`portcmd`]: the prompt's port lifecycle commands (stop, config,
 //!   start, close).
 //! - [`engine`]: streams, lcores and the forward modes.
+//! - [`intr`]: `--rx-intr` sleeping lcores and the link state change
+//!   events.
 //! - [`capture`]: frames of one port to a pcap file, off the hot path.
 //! - [`app`]: the program: set-up, batch run, prompt, shutdown.
 //!
@@ -44,6 +46,7 @@ pub mod engine;
 pub mod fivetswap;
 pub mod flow;
 pub mod frames;
+pub mod intr;
 pub mod lcores;
 pub mod noisy;
 pub mod options;

@@ -426,6 +426,24 @@ struct AppArgs {
     /// Keep a histogram of RX and TX burst sizes and print it at stop.
     #[arg(long = "record-burst-stats")]
     record_burst_stats: bool,
+    /// Sleep on RX interrupts when idle, as l3fwd-power: poll while
+    /// busy, arm the queues' interrupts after --rx-intr-idle-polls empty
+    /// polls, poll once more, then sleep until a frame arrives.
+    #[arg(long = "rx-intr")]
+    rx_intr: bool,
+    /// --rx-intr: empty polls in a row before sleeping (l3fwd-power's
+    /// SUSPEND_THRESHOLD).
+    #[arg(
+        long = "rx-intr-idle-polls",
+        value_name = "N",
+        default_value = "300",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    rx_intr_idle_polls: u32,
+    /// Do not enable link state change interrupts (on by default, as in
+    /// DPDK's testpmd, which prints each "link state change event").
+    #[arg(long = "no-lsc-interrupt")]
+    no_lsc_interrupt: bool,
     /// noisy: header work before buffering: io, mac, macswap or 5tswap.
     #[arg(long = "noisy-forward-mode", value_name = "MODE", default_value = "io")]
     noisy_forward_mode: NoisyFwd,
@@ -544,6 +562,10 @@ pub struct Config {
     pub cmdline_files: Vec<PathBuf>,
     pub record_core_cycles: bool,
     pub record_burst_stats: bool,
+    /// `--rx-intr`: empty polls before an lcore sleeps on RX interrupts.
+    pub rx_intr: Option<u32>,
+    /// Link state change events printed (not `--no-lsc-interrupt`).
+    pub lsc_interrupt: bool,
     pub noisy: NoisyConfig,
     pub auto_start: bool,
     pub json: bool,
@@ -734,6 +756,12 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
             app.mbuf_size
         ));
     }
+    if app.rx_intr && (app.forward_mode.generates() || app.forward_mode == FwdMode::Noisy) {
+        return err(format!(
+            "--rx-intr needs a forward mode that only receives, not {}",
+            app.forward_mode
+        ));
+    }
     let nq = usize::from(app.rxq.max(app.txq));
     let in_rings = nports
         * (usize::from(app.rxq) * usize::from(rxd) + usize::from(app.txq) * usize::from(txd));
@@ -903,6 +931,8 @@ fn validate(eal: EalArgs, app: AppArgs, cpus: &[usize]) -> Result<Config, UsageE
         cmdline_files: app.cmdline_file,
         record_core_cycles: app.record_core_cycles,
         record_burst_stats: app.record_burst_stats,
+        rx_intr: app.rx_intr.then_some(app.rx_intr_idle_polls),
+        lsc_interrupt: !app.no_lsc_interrupt,
         noisy,
         auto_start: app.auto_start,
         json: app.json,
@@ -1146,6 +1176,35 @@ mod tests {
         assert_eq!(i.stats_period, Some(Duration::from_secs(2)));
         for m in ["5tswap", "csum", "noisy"] {
             assert_eq!(ok(&format!("{TWO} --forward-mode={m}")).mode.name(), m);
+        }
+    }
+
+    #[test]
+    fn rx_intr_and_lsc_options() {
+        let d = ok(TWO);
+        assert_eq!((d.rx_intr, d.lsc_interrupt), (None, true), "DPDK's default");
+        let c = ok(&format!("{TWO} --rx-intr --no-lsc-interrupt"));
+        assert_eq!((c.rx_intr, c.lsc_interrupt), (Some(300), false));
+        let c = ok(&format!(
+            "{TWO} --forward-mode=macswap --rx-intr --rx-intr-idle-polls=10"
+        ));
+        assert_eq!(c.rx_intr, Some(10));
+        for (line, needle) in [
+            (
+                format!("{TWO} --rx-intr --forward-mode=txonly"),
+                "only receives",
+            ),
+            (
+                format!("{TWO} --rx-intr --forward-mode=noisy"),
+                "only receives",
+            ),
+            (
+                format!("{TWO} --rx-intr --rx-intr-idle-polls=0"),
+                "0 is not in 1",
+            ),
+        ] {
+            let m = bad(&line);
+            assert!(m.contains(needle), "{line:?}: {m:?} lacks {needle:?}");
         }
     }
 

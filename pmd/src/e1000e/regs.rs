@@ -17,7 +17,31 @@ pub const ICS: usize = 0x00C8;
 /// AIT: Adaptive IFS Throttle (82574 datasheet section 10); 0: off.
 pub const AIT: usize = 0x0458;
 pub const IAM: usize = 0x00E0;
+/// EIAC: MSI-X auto clear, bits 24:20 as IMS RXQ0..Other.
 pub const EIAC: usize = 0x00DC;
+/// IVAR: MSI-X allocation; 4-bit entries (vector in bits 2:0, valid bit
+/// 3): RX0 at 3:0, RX1 7:4, TX0 11:8, TX1 15:12, Other 19:16.
+pub const IVAR: usize = 0x00E4;
+pub const IVAR_INT_ALLOC_VALID: u32 = 0x8;
+pub const IVAR_RX_SHIFT: [u32; 2] = [0, 4];
+pub const IVAR_OTHER_SHIFT: u32 = 16;
+/// EITR(n): per-vector interrupt throttling, interval in 256 ns units.
+pub const fn eitr(n: usize) -> usize {
+    0x00E8 + 4 * n
+}
+/// IMS/ICR bits of the MSI-X causes.
+pub const IMS_RXQ0: u32 = 1 << 20;
+pub const IMS_RXQ1: u32 = 1 << 21;
+pub const IMS_TXQ0: u32 = 1 << 22;
+pub const IMS_TXQ1: u32 = 1 << 23;
+pub const IMS_OTHER: u32 = 1 << 24;
+/// CTRL_EXT.EIAME: an MSI-X message masks its IAM bits in IMS.
+pub const CTRL_EXT_EIAME: u32 = 1 << 24;
+/// CTRL_EXT.IAME: an ICR read or write masks the IAM bits (off in MSI-X
+/// mode: ICR is read by the other-causes handler only).
+pub const CTRL_EXT_IAME: u32 = 1 << 27;
+/// CTRL_EXT.PBA_CLR: the MSI-X pending bits clear with their ICR bits.
+pub const CTRL_EXT_PBA_CLR: u32 = 1 << 31;
 /// PSRCTL: packet split receive control, the buffer sizes of a
 /// packet-split descriptor (82574 datasheet section 10, PSRCTL).
 pub const PSRCTL: usize = 0x2170;

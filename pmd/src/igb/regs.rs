@@ -14,13 +14,37 @@
 
 pub use crate::mac::regs::*;
 
-// Extended interrupts (masked; the driver polls).
+// Extended interrupts (masked while the driver only polls; MSI-X
+// routing with PortConfig::intr_conf, crate::intr).
 pub const EICR: usize = 0x1580;
 pub const EIMS: usize = 0x1524;
 pub const EIMC: usize = 0x1528;
 pub const EIAC: usize = 0x152C;
 pub const EIAM: usize = 0x1530;
 pub const GPIE: usize = 0x1514;
+/// GPIE.NSICR: every ICR read clears it (not only with INT_ASSERTED).
+pub const GPIE_NSICR: u32 = 1 << 0;
+/// GPIE.Multiple_MSIX: MSI-X mode, causes reported per vector in EICR.
+pub const GPIE_MSIX_MODE: u32 = 1 << 4;
+/// GPIE.EIAME: the EIAM bits of a vector mask it (EIMS) when it fires.
+pub const GPIE_EIAME: u32 = 1 << 30;
+/// GPIE.PBA_support: MSI-X pending bits instead of EICR polling.
+pub const GPIE_PBA: u32 = 1 << 31;
+/// IVAR0: 8 registers, queue q's RX entry in IVAR0[q & 7] at bit
+/// (q & 8) << 1, its TX entry 8 bits higher; an entry is the vector
+/// (bits 4:0) and INT_Alloc_val (bit 7).
+pub const IVAR0: usize = 0x1700;
+/// IVAR_MISC: the TCP timer's entry in bits 7:0, the other causes' in 15:8.
+pub const IVAR_MISC: usize = 0x1740;
+pub const IVAR_VALID: u32 = 0x80;
+/// EITR(n): interval at bits 14:2 in 1 us units.
+pub const fn eitr(n: usize) -> usize {
+    0x1680 + 4 * n
+}
+pub const EITR_INTERVAL_MASK: u32 = 0x7FFC;
+/// EITR.CNT_INGR: a write does not reset the ITR counter (Linux's igb sets
+/// it on the 82576).
+pub const EITR_CNT_IGNR: u32 = 1 << 31;
 
 // Receive.
 pub const RLPML: usize = 0x5004;

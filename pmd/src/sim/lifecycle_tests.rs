@@ -5,7 +5,10 @@
 //! the pool only once the device is proven stopped (a confirmed stop, or
 //! the reset a restart does).
 
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use pool::{Pool, PoolConfig};
 
@@ -13,6 +16,7 @@ use super::SimQueue;
 use crate::error::Error;
 use crate::fence::{DmaFence, QueueStopped};
 use crate::igb::desc::{AdvRx, AdvTx};
+use crate::intr::{EventFd, IntrConf, wait_readable};
 use crate::port::{LinkStatus, Opened, Port, PortConfig, PortOps, Queues, RxQueueConfig};
 use crate::rx::{RxBufLayout, RxRing};
 use crate::stats::{HwCounter, HwStats, QueueCounters};
@@ -35,6 +39,14 @@ struct SimPort {
     /// The simulated RX and TX queues of the current start.
     devs: Mutex<(Vec<SimQueue>, Vec<SimQueue>)>,
     starts: Mutex<u32>,
+    /// The interrupt side ([`crate::intr`]): the link vector's and RX
+    /// queue 0's eventfds (the test signals them as the device would),
+    /// ICR.LSC pending, the link state, and every arm/disarm asked for.
+    link_fd: Arc<EventFd>,
+    rx_fd: Arc<EventFd>,
+    lsc: AtomicBool,
+    up: AtomicBool,
+    armed: Mutex<Vec<(u16, bool)>>,
 }
 
 impl SimPort {
@@ -48,9 +60,21 @@ impl SimPort {
 
 impl PortOps for SimPort {
     crate::sim::port_ops_basics!();
+    fn link_interrupt_fd(&self) -> Option<Arc<EventFd>> {
+        Some(self.link_fd.clone())
+    }
+    fn ack_link_interrupt(&self) -> bool {
+        self.lsc.swap(false, Ordering::AcqRel)
+    }
+    fn rx_interrupt_fd(&self, queue: u16) -> Option<Arc<EventFd>> {
+        (queue == 0).then(|| self.rx_fd.clone())
+    }
+    fn set_rx_interrupt(&self, queue: u16, on: bool) {
+        self.armed.lock().expect("armed").push((queue, on));
+    }
     fn link(&self) -> LinkStatus {
         LinkStatus {
-            up: true,
+            up: self.up.load(Ordering::Acquire),
             speed: 1000,
             full_duplex: true,
             flow_control: crate::port::FlowControl::None,
@@ -143,6 +167,11 @@ fn open(confirms: bool, cfg: &PortConfig) -> (Arc<Pool>, Arc<SimPort>, Port) {
         fence: Mutex::new(DmaFence::new("sim")),
         devs: Mutex::new((Vec::new(), Vec::new())),
         starts: Mutex::new(0),
+        link_fd: Arc::new(EventFd::new(libc::EFD_NONBLOCK).expect("eventfd")),
+        rx_fd: Arc::new(EventFd::new(libc::EFD_NONBLOCK).expect("eventfd")),
+        lsc: AtomicBool::new(false),
+        up: AtomicBool::new(true),
+        armed: Mutex::new(Vec::new()),
     });
     let rxq = vec![RxQueueConfig::new(pool.clone()); usize::from(cfg.rx_queues)];
     let q = ops.start(cfg, &rxq).expect("open");
@@ -359,4 +388,95 @@ fn telemetry_ethdev_commands_follow_the_port() {
     assert_eq!(t.reply(b"/ethdev/list"), r#"{"/ethdev/list":[]}"#);
     assert_eq!(t.reply(b"/ethdev/stats,0"), r#"{"/ethdev/stats":null}"#);
     assert_eq!(t.reply(b"/ethdev/stats,1"), r#"{"/ethdev/stats":null}"#);
+}
+
+fn intr_cfg(lsc: bool, rxq: bool) -> PortConfig {
+    PortConfig {
+        intr_conf: IntrConf {
+            lsc,
+            rxq,
+            ..IntrConf::default()
+        },
+        ..cfg(64)
+    }
+}
+
+fn readable(fd: RawFd) -> bool {
+    wait_readable(&[fd], Some(Duration::ZERO)).expect("poll")[0]
+}
+
+#[test]
+fn with_interrupts_off_link_events_and_rx_arming_are_refused() {
+    let (_pool, ops, port) = open(true, &cfg(64));
+    assert!(matches!(
+        port.link_events(),
+        Err(Error::InterruptsOff { field: "lsc", .. })
+    ));
+    let mut q = port.take_rx_queue(0).expect("queue 0");
+    assert_eq!(q.interrupt_fd(), None);
+    assert!(matches!(
+        q.enable_interrupt(),
+        Err(Error::RxInterruptsOff { queue: 0 })
+    ));
+    drop(q);
+    assert!(
+        ops.armed.lock().expect("armed").is_empty(),
+        "nothing armed or disarmed: no per-queue interrupt work when off"
+    );
+}
+
+#[test]
+fn link_events_report_each_change_and_only_one_queue_is_out() {
+    let (_pool, ops, port) = open(true, &intr_cfg(true, false));
+    let mut ev = port.link_events().expect("link events");
+    assert!(matches!(
+        port.link_events(),
+        Err(Error::LinkEventsTaken { .. })
+    ));
+    let tick = Duration::from_millis(10);
+    assert_eq!(ev.wait(tick).expect("wait"), None, "nothing fired");
+    // The link goes down: ICR.LSC and the vector.
+    ops.up.store(false, Ordering::Release);
+    ops.lsc.store(true, Ordering::Release);
+    ops.link_fd.write(1).expect("signal");
+    let down = ev.wait(tick).expect("wait").expect("the down event");
+    assert!(!down.status.up);
+    assert!(!readable(ev.fd()), "the wait drained the eventfd");
+    // The vector for another cause (RXO): no event.
+    ops.link_fd.write(1).expect("signal");
+    assert_eq!(ev.wait(tick).expect("wait"), None);
+    // Up again, with ICR.LSC already cleared by another ICR reader (the
+    // statistics): the changed state still makes it an event.
+    ops.up.store(true, Ordering::Release);
+    ops.link_fd.write(1).expect("signal");
+    let up = ev.wait(tick).expect("wait").expect("the up event");
+    assert!(up.status.up);
+    drop(ev);
+    let again = port.link_events().expect("free again once dropped");
+    // It survives a stop and a start (the port's eventfds stay).
+    port.stop();
+    port.start().expect("restart");
+    assert_eq!(again.fd(), ops.link_fd.as_raw_fd());
+}
+
+#[test]
+fn an_rx_interrupt_is_armed_with_its_eventfd_drained_and_disarmed_on_drop() {
+    let (_pool, ops, port) = open(true, &intr_cfg(false, true));
+    let mut q = port.take_rx_queue(0).expect("queue 0");
+    let fd = q.interrupt_fd().expect("RX interrupts on");
+    // A stale signal from an earlier sleep must not wake the next one.
+    ops.rx_fd.write(3).expect("signal");
+    q.enable_interrupt().expect("arm");
+    assert!(!readable(fd), "arming drains the eventfd");
+    assert_eq!(*ops.armed.lock().expect("armed"), [(0, true)]);
+    ops.rx_fd.write(1).expect("the device fires");
+    assert!(wait_readable(&[fd], Some(Duration::from_millis(100))).expect("poll")[0]);
+    q.disable_interrupt().expect("disarm");
+    assert!(!readable(fd));
+    drop(q);
+    assert_eq!(
+        *ops.armed.lock().expect("armed"),
+        [(0, true), (0, false), (0, false)],
+        "a queue given back is disarmed"
+    );
 }

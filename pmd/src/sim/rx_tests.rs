@@ -432,7 +432,7 @@ fn a_device_thread_and_the_polling_ring_agree_on_every_descriptor() {
                 posted.push(was.lo);
                 seq += 1;
                 // Bursts of arrivals, then a pause.
-                if seq % 97 == 0 {
+                if seq.is_multiple_of(97) {
                     std::thread::yield_now();
                 }
             }

@@ -85,3 +85,4 @@ pub use port::{
 };
 pub use rss::{HashTypes, RssConfig};
 pub use stats::{PortStats, XStat};
+pub use tx::TxError;

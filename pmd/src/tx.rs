@@ -16,6 +16,20 @@ use crate::packet::{Packet, Segment, TxFlags};
 use crate::ring::{Desc, DmaQueue, QueueHw, Ring, RingTooSmall};
 use crate::stats::QueueCounters;
 
+/// Why the ring refuses a packet: it is never posted (and, in
+/// [`TxRing::tx_burst`], dropped and counted as an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("the packet has no bytes")]
+    Empty,
+    #[error("the packet needs {need} descriptors; one packet may use at most {max} on this queue")]
+    TooManySegments { need: usize, max: usize },
+    #[error("segment {index}'s window does not fit its buffer")]
+    BadWindow { index: usize },
+    #[error(transparent)]
+    Offload(#[from] OffloadError),
+}
+
 /// What a data descriptor needs to know of its packet.
 #[derive(Clone, Copy, Debug)]
 pub struct TxPacketInfo {
@@ -218,7 +232,7 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             taken += 1;
             // A segment window beyond its buffer would have the device read
             // a neighbour's bytes onto the wire: never posted.
-            if need > max_need || pkt.is_empty() || !pkt.segments().all(Segment::window_fits) {
+            if shape_error(&pkt, need, max_need).is_some() {
                 errors += 1;
                 continue;
             }
@@ -294,10 +308,27 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         p.segment_count() + usize::from(!p.tx.flags.is_empty())
     }
 
-    /// Writes the descriptors of one packet (its buffers are stored by
-    /// [`Self::store_buffers`] in the same order).
-    fn enqueue(&mut self, pkt: &mut Packet) -> Result<(), OffloadError> {
-        if self.sw_vlan && pkt.tx.flags.contains(TxFlags::VLAN) {
+    /// Checks `pkt` as [`Self::tx_burst`] would and carries out the CPU's
+    /// part of its offloads (software VLAN tag, checksum seeds), without
+    /// posting it: the typed reason a burst would drop it (DPDK's
+    /// `rte_eth_tx_prepare`). Sending it afterwards redoes nothing
+    /// visible: the tag request is cleared once inserted and the seeds
+    /// come out the same. Touches no byte past the first segment, so a
+    /// packet with device-memory (net_iov) payload is refused rather than
+    /// read ([`crate::offload`]).
+    pub fn tx_prepare(&self, pkt: &mut Packet) -> Result<(), TxError> {
+        if let Some(e) = shape_error(pkt, Self::descs_needed(pkt), self.max_packet_descs()) {
+            return Err(e);
+        }
+        Self::offload(self.sw_vlan, pkt)?;
+        Ok(())
+    }
+
+    /// The CPU's part of a packet's offloads: the software VLAN tag, the
+    /// checksum seeds; returns the TSO header length and the context the
+    /// packet needs.
+    fn offload(sw_vlan: bool, pkt: &mut Packet) -> Result<(u32, Option<F::Ctx>), OffloadError> {
+        if sw_vlan && pkt.tx.flags.contains(TxFlags::VLAN) {
             offload::insert_vlan(pkt)?;
         }
         // Nothing requested, nothing to check or patch (the common case
@@ -307,7 +338,13 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         } else {
             offload::prepare(pkt)? as u32
         };
-        let ctx = F::context(pkt)?;
+        Ok((tso_hdr_len, F::context(pkt)?))
+    }
+
+    /// Writes the descriptors of one packet (its buffers are stored by
+    /// [`Self::store_buffers`] in the same order).
+    fn enqueue(&mut self, pkt: &mut Packet) -> Result<(), OffloadError> {
+        let (tso_hdr_len, ctx) = Self::offload(self.sw_vlan, pkt)?;
         let mut info = TxPacketInfo {
             flags: pkt.tx.flags,
             len: pkt.len() as u32,
@@ -385,6 +422,20 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         self.free = self.ring.size() - 1;
         n
     }
+}
+
+/// Why a packet of `need` descriptors cannot be posted on a ring taking
+/// at most `max` per packet, if it cannot (its offloads aside).
+fn shape_error(p: &Packet, need: usize, max: usize) -> Option<TxError> {
+    if need > max {
+        return Some(TxError::TooManySegments { need, max });
+    }
+    if p.is_empty() {
+        return Some(TxError::Empty);
+    }
+    p.segments()
+        .position(|s| !s.window_fits())
+        .map(|index| TxError::BadWindow { index })
 }
 
 /// True for a one-segment packet asking for no offload.

@@ -64,6 +64,31 @@ pub trait TxFormat: Send + 'static {
     fn done(hi: u64) -> bool;
 }
 
+/// The CPU's part of a packet's offloads, in the function it is expanded
+/// in (`?` returns the [`OffloadError`]): the software VLAN tag, the
+/// checksum seeds; gives the TSO header length and the context the packet
+/// needs. A macro rather than a function so that [`TxRing::tx_prepare`]
+/// and the burst do exactly the same steps while the burst's code stays as
+/// it was: as a shared function it cost the short path 3 instructions a
+/// packet on the 82574L format (callgrind, `fwd --format e1000e --burst 32`:
+/// 257.1 against 254.0), the compiler laying out the loop differently.
+macro_rules! offload_steps {
+    ($f:ty, $sw_vlan:expr, $pkt:expr) => {{
+        let pkt: &mut Packet = $pkt;
+        if $sw_vlan && pkt.tx.flags.contains(TxFlags::VLAN) {
+            offload::insert_vlan(pkt)?;
+        }
+        // Nothing requested, nothing to check or patch (the common case
+        // skips the call).
+        let tso_hdr_len = if pkt.tx.flags.is_empty() {
+            0
+        } else {
+            offload::prepare(pkt)? as u32
+        };
+        (tso_hdr_len, <$f>::context(pkt)?)
+    }};
+}
+
 /// One transmit queue's ring.
 pub struct TxRing<F: TxFormat, H: QueueHw = DmaQueue> {
     hw: H,
@@ -231,8 +256,10 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
             let mut pkt = unsafe { at.read() };
             taken += 1;
             // A segment window beyond its buffer would have the device read
-            // a neighbour's bytes onto the wire: never posted.
-            if shape_error(&pkt, need, max_need).is_some() {
+            // a neighbour's bytes onto the wire: never posted. (The checks
+            // of `shape_error`, which names them for `tx_prepare`; written
+            // out here, as calling it cost the short path instructions.)
+            if need > max_need || pkt.is_empty() || !pkt.segments().all(Segment::window_fits) {
                 errors += 1;
                 continue;
             }
@@ -320,31 +347,14 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
         if let Some(e) = shape_error(pkt, Self::descs_needed(pkt), self.max_packet_descs()) {
             return Err(e);
         }
-        Self::offload(self.sw_vlan, pkt)?;
+        let _ = offload_steps!(F, self.sw_vlan, pkt);
         Ok(())
-    }
-
-    /// The CPU's part of a packet's offloads: the software VLAN tag, the
-    /// checksum seeds; returns the TSO header length and the context the
-    /// packet needs.
-    fn offload(sw_vlan: bool, pkt: &mut Packet) -> Result<(u32, Option<F::Ctx>), OffloadError> {
-        if sw_vlan && pkt.tx.flags.contains(TxFlags::VLAN) {
-            offload::insert_vlan(pkt)?;
-        }
-        // Nothing requested, nothing to check or patch (the common case
-        // skips the call).
-        let tso_hdr_len = if pkt.tx.flags.is_empty() {
-            0
-        } else {
-            offload::prepare(pkt)? as u32
-        };
-        Ok((tso_hdr_len, F::context(pkt)?))
     }
 
     /// Writes the descriptors of one packet (its buffers are stored by
     /// [`Self::store_buffers`] in the same order).
     fn enqueue(&mut self, pkt: &mut Packet) -> Result<(), OffloadError> {
-        let (tso_hdr_len, ctx) = Self::offload(self.sw_vlan, pkt)?;
+        let (tso_hdr_len, ctx) = offload_steps!(F, self.sw_vlan, pkt);
         let mut info = TxPacketInfo {
             flags: pkt.tx.flags,
             len: pkt.len() as u32,

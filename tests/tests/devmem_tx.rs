@@ -25,6 +25,9 @@ const UDP_FRAMES: u64 = 12;
 const TSO_PACKETS: u64 = 4;
 const TSO_LEN: u64 = 9000;
 const MSS: u64 = 1000;
+/// The tag every third UDP frame carries (inserted by the 82576, by the
+/// driver into the header page on the 82574L).
+const VLAN: u16 = 0x0123;
 const DONE: Duration = Duration::from_secs(180);
 
 /// One packet devmem-tx reported sending.
@@ -32,6 +35,7 @@ struct Sent {
     kind: String,
     len: usize,
     mss: u64,
+    vlan: Option<u16>,
     /// (region offset, length) of each payload window, in order.
     frags: Vec<(u64, usize)>,
 }
@@ -55,6 +59,7 @@ fn parse_frames(out: &str) -> BTreeMap<u16, Sent> {
                 kind: field(l, "kind").unwrap_or("").to_string(),
                 len: num(l, "len") as usize,
                 mss: num(l, "mss"),
+                vlan: field(l, "vlan").and_then(|v| v.parse().ok()),
                 frags,
             };
             (num(l, "sport") as u16, sent)
@@ -123,6 +128,8 @@ fn check_run(nic: &str, out: &str, peer: &FramePeer, seed: u64, shm: Option<&Shm
         sent.keys().collect::<Vec<_>>(),
         "{nic}: every packet sent arrived, nothing else"
     );
+    let tagged = sent.values().filter(|s| s.vlan == Some(VLAN)).count() as u64;
+    assert_eq!(tagged, UDP_FRAMES / 3, "{nic}: tagged frames reported");
     for (sport, s) in &sent {
         let want = expected_payload(s, seed, shm);
         let segs = &by_sport[sport];
@@ -133,6 +140,7 @@ fn check_run(nic: &str, out: &str, peer: &FramePeer, seed: u64, shm: Option<&Shm
             assert_eq!(p.proto, PROTO_UDP);
             assert_eq!(matches!(p.ip, frames::Ip::V6(..)), ipv6, "{nic} {sport}");
             assert_eq!(f.len(), s.len, "{nic}: frame length of sport {sport}");
+            assert_eq!(p.vlan, s.vlan, "{nic}: 802.1Q tag of sport {sport}");
             assert!(
                 p.payload(f) == want.as_slice(),
                 "{nic}: UDP payload of sport {sport} is not the region's bytes"
@@ -144,6 +152,7 @@ fn check_run(nic: &str, out: &str, peer: &FramePeer, seed: u64, shm: Option<&Shm
             let mut joined = Vec::new();
             for (i, (p, f)) in segs.iter().enumerate() {
                 assert_eq!(p.proto, PROTO_TCP);
+                assert_eq!(p.vlan, None);
                 assert_eq!(matches!(p.ip, frames::Ip::V6(..)), ipv6, "{nic} {sport}");
                 assert_eq!(
                     p.tcp_seq,
@@ -220,7 +229,7 @@ fn devmem_tx_sends_net_iov_payload_byte_exact_on_igb_and_e1000e() {
             let run = |nic: usize, seed: u64| {
                 format!(
                     "devmem-tx --pci {} --region {IVSHMEM_PCI} --seed {seed} --udp {UDP_FRAMES} \
-                     --tso {TSO_PACKETS} --tso-len {TSO_LEN} --mss {MSS} --check-refusals",
+                     --tso {TSO_PACKETS} --tso-len {TSO_LEN} --mss {MSS} --vlan {VLAN} --check-refusals",
                     nic_pci(nic)
                 )
             };

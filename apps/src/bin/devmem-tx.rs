@@ -11,18 +11,21 @@
 //! ```text
 //! devmem-tx --pci NIC --region DEV [--bar 2] [--chunk BYTES] [--seed S]
 //!           [--udp N] [--udp-len BYTES] [--tso N] [--tso-len BYTES] [--mss M]
-//!           [--check-refusals]
+//!           [--vlan TCI] [--check-refusals]
 //! ```
 //! Frames alternate IPv4 and IPv6; frame `n` has L4 source port
 //! `20000 + n`, destination port 5000, and its payload starts at a varying
 //! offset in its first chunk, so most payloads span two chunks (and TSO
-//! payloads several).
+//! payloads several). With `--vlan`, every third UDP frame (`n % 3 == 2`)
+//! asks for an 802.1Q tag: the 82576 inserts it, the 82574L driver inserts
+//! it in software into the header page (CTRL.VME off), never touching the
+//! payload.
 //!
 //! Output lines (`key=value` words):
 //! - `devmem-tx: ready region_iova=0x.. region_len=.. chunk=.. seed=..`
-//! - `frame n=N kind=udp4|udp6|tso4|tso6 sport=S len=L payload=P mss=M frags=O:L,O:L..`
-//!   (`frags`: region offset and length of each payload window, in order;
-//!   `mss` 0 for UDP)
+//! - `frame n=N kind=udp4|udp6|tso4|tso6 sport=S len=L payload=P mss=M vlan=TCI|none frags=O:L,O:L..`
+//!   (`len`: bytes on the wire, tag included; `frags`: region offset and
+//!   length of each payload window, in order; `mss` 0 for UDP)
 //! - with `--check-refusals`, for each packet the CPU would have to read
 //!   device memory for: `refusal case=NAME error=MESSAGE` (the queue's
 //!   typed [`pmd::TxError`], from `tx_prepare`); the same packets are then
@@ -83,6 +86,9 @@ struct Cli {
     /// TSO maximum segment size.
     #[arg(long, default_value_t = 1000)]
     mss: u16,
+    /// Tag every third UDP frame with this 802.1Q TCI.
+    #[arg(long)]
+    vlan: Option<u16>,
     /// Also show that packets the CPU would have to read device memory
     /// for are refused with a typed error, and never sent.
     #[arg(long)]
@@ -413,15 +419,28 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
         let start = (usize::from(n) * 523 + 64) % cli.chunk;
         let (mut pkt, frags) = devmem_packet(n, &pages, &payload, &hdr, start, len)?;
         pkt.tx = offload(*kind);
+        let vlan = cli.vlan.filter(|_| kind.tso.is_none() && n % 3 == 2);
+        if let Some(tci) = vlan {
+            pkt.tx.flags.insert(TxFlags::VLAN);
+            pkt.tx.vlan_tci = tci;
+        }
         txq.tx_prepare(&mut pkt)
             .map_err(|source| DevmemError::Refused { n, source })?;
+        // A tag still requested is the device's to insert (done in
+        // software, it is in the page now and the request cleared).
+        let wire = pkt.len()
+            + if pkt.tx.flags.contains(TxFlags::VLAN) {
+                4
+            } else {
+                0
+            };
         let list: Vec<String> = frags.iter().map(|(o, l)| format!("{o}:{l}")).collect();
         println!(
-            "frame n={n} kind={} sport={} len={} payload={len} mss={} frags={}",
+            "frame n={n} kind={} sport={} len={wire} payload={len} mss={} vlan={} frags={}",
             kind.name(),
             SPORT_BASE + n,
-            pkt.len(),
             kind.tso.unwrap_or(0),
+            vlan.map_or("none".to_string(), |t| t.to_string()),
             list.join(",")
         );
         payload_bytes += len as u64;

@@ -88,3 +88,4 @@ pub use port::{
 };
 pub use rss::{HashTypes, RssConfig};
 pub use stats::{PortStats, XStat};
+pub use tx::TxError;

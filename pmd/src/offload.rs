@@ -4,6 +4,23 @@
 //! without the length, which the device adds per segment), and the IPv4
 //! header checksum field is zeroed when the device is asked to fill it.
 //! Also a header parser that fills [`TxOffload`] lengths from a frame.
+//!
+//! Device memory: a packet may carry payload in net_iov segments (a chunk of
+//! a device-memory region the CPU must never read). Every CPU path here
+//! touches only the first segment, and only when it is a page that holds
+//! all the bytes the path needs; otherwise it refuses with a typed error:
+//! - [`prepare`] reads and writes the L2+L3+L4 headers of the first segment
+//!   (the checksum seed is the pseudo-header, the L4 length comes from the
+//!   segments' lengths, never from their bytes). Headers reaching past the
+//!   first segment into device memory: [`OffloadError::HeadersInDeviceMemory`].
+//! - [`insert_vlan`] moves the first segment's 12 address bytes into its
+//!   headroom; the tag needs nothing else of the frame. Addresses not all
+//!   in the first page: the same refusal.
+//! - There is no software checksum fallback and no linearising copy in the
+//!   driver: an offload the device cannot do is refused
+//!   ([`crate::tx::TxError`]), never done by the CPU over the payload.
+//!   [`checksum`] and [`csum_add`] take byte slices, which only pages give
+//!   ([`crate::Segment::data`] is `None` for a net_iov).
 
 use crate::packet::{Packet, TxFlags, TxOffload};
 
@@ -22,6 +39,24 @@ pub enum OffloadError {
         "no room for a VLAN tag: the first segment needs 4 bytes of headroom and a full Ethernet header"
     )]
     NoVlanRoom,
+    #[error(
+        "the CPU would need {need} header bytes but the first segment (a page) holds {head}; the rest is device memory, which the CPU never reads"
+    )]
+    HeadersInDeviceMemory { need: usize, head: usize },
+}
+
+/// The refusal for headers that do not fit the first segment: device
+/// memory when a later segment is a net_iov (the CPU would have to read
+/// it), else header lengths that do not match the frame.
+fn short_headers(pkt: &Packet, need: usize) -> OffloadError {
+    if pkt.segments().skip(1).any(|s| s.netmem().is_net_iov()) {
+        OffloadError::HeadersInDeviceMemory {
+            need,
+            head: usize::from(pkt.head().len()),
+        }
+    } else {
+        OffloadError::BadHeaders
+    }
 }
 
 /// Checks a TSO request against a device's limits; returns the header
@@ -53,13 +88,19 @@ pub fn insert_vlan(pkt: &mut Packet) -> Result<(), OffloadError> {
         0 => 0,
         n => n.checked_add(4).ok_or(OffloadError::BadHeaders)?,
     };
+    if pkt.head().data().is_none() {
+        return Err(OffloadError::HeadersNotReadable);
+    }
+    if pkt.head().len() < 12 {
+        return Err(match short_headers(pkt, 12) {
+            OffloadError::BadHeaders => OffloadError::NoVlanRoom,
+            e => e,
+        });
+    }
     let head = pkt.head_mut();
     let (off, len) = (head.offset(), head.len());
-    if off < 4 || len < 12 {
+    if off < 4 {
         return Err(OffloadError::NoVlanRoom);
-    }
-    if head.data().is_none() {
-        return Err(OffloadError::HeadersNotReadable);
     }
     if !head.set_window(off - 4, len + 4) {
         return Err(OffloadError::NoVlanRoom);
@@ -147,7 +188,6 @@ pub fn prepare(pkt: &mut Packet) -> Result<usize, OffloadError> {
         return Ok(0);
     }
     let total = pkt.len();
-    let data = pkt.data_mut().ok_or(OffloadError::HeadersNotReadable)?;
     let l2 = usize::from(off.l2_len);
     let l3 = usize::from(off.l3_len);
     let l4 = usize::from(off.l4_len);
@@ -162,9 +202,15 @@ pub fn prepare(pkt: &mut Packet) -> Result<usize, OffloadError> {
         } else {
             0
         };
-    if data.len() < hdr_end {
-        return Err(OffloadError::BadHeaders);
+    if pkt.head().data().is_none() {
+        return Err(OffloadError::HeadersNotReadable);
     }
+    // Checked before any byte is touched: the headers are the first
+    // segment's, and nothing past it is read.
+    if usize::from(pkt.head().len()) < hdr_end {
+        return Err(short_headers(pkt, hdr_end));
+    }
+    let data = pkt.data_mut().ok_or(OffloadError::HeadersNotReadable)?;
     let ipv4 = off.flags.contains(TxFlags::IPV4);
     if ipv4 && (l3 < 20 || data[l2] >> 4 != 4) {
         return Err(OffloadError::BadHeaders);

@@ -237,6 +237,8 @@ pub trait RxBurst: Send {
 /// The transmit side of one queue, as a ring implements it.
 pub trait TxBurst: Send {
     fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize;
+    /// As [`crate::tx::TxRing::tx_prepare`].
+    fn tx_prepare(&self, pkt: &mut Packet) -> std::result::Result<(), crate::tx::TxError>;
     fn cleanup(&mut self) -> u16;
     /// As [`RxBurst::release`].
     fn release(&mut self, proof: Option<QueueStopped>) -> usize;
@@ -254,6 +256,9 @@ impl<F: crate::rx::RxFormat, H: crate::ring::QueueHw> RxBurst for crate::rx::RxR
 impl<F: crate::tx::TxFormat, H: crate::ring::QueueHw> TxBurst for crate::tx::TxRing<F, H> {
     fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
         crate::tx::TxRing::tx_burst(self, pkts)
+    }
+    fn tx_prepare(&self, pkt: &mut Packet) -> std::result::Result<(), crate::tx::TxError> {
+        crate::tx::TxRing::tx_prepare(self, pkt)
     }
     fn cleanup(&mut self) -> u16 {
         crate::tx::TxRing::cleanup(self)
@@ -1245,6 +1250,12 @@ impl TxQueue {
     #[inline]
     pub fn tx_burst(&mut self, pkts: &mut Vec<Packet>) -> usize {
         self.ring.tx_burst(pkts)
+    }
+    /// Checks a packet and does the CPU's part of its offloads without
+    /// sending it: the typed reason [`Self::tx_burst`] would drop it (see
+    /// [`crate::tx::TxRing::tx_prepare`]; DPDK's `rte_eth_tx_prepare`).
+    pub fn tx_prepare(&self, pkt: &mut Packet) -> std::result::Result<(), crate::tx::TxError> {
+        self.ring.tx_prepare(pkt)
     }
     /// Frees completed descriptors now (tx_burst does this when needed).
     pub fn cleanup(&mut self) -> u16 {

@@ -33,6 +33,7 @@ macro_rules! port_ops_basics {
 }
 pub(crate) use port_ops_basics;
 
+mod devmem_tx_tests;
 mod fence_tests;
 mod lifecycle_tests;
 mod psplit_tests;

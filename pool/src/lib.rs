@@ -41,5 +41,8 @@ pub use config::{MAX_BUFFERS, MAX_CACHE_SIZE, PoolConfig};
 pub use error::PoolError;
 pub use netmem::{NetIovOwner, Netmem, PageRef};
 pub use pool::{BufferKind, HOST_PAGE_SIZE, LcoreCache, Outstanding, Pool, PoolId, free_bulk};
-pub use provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
+pub use provider::{
+    BindConfig, BindTarget, BindingId, DeviceRegion, DevmemBinding, DmaRegion, HostDeviceMemory,
+    HostMemory, HostPages, MemoryProvider, ProviderLayout,
+};
 pub use stats::PoolStats;

@@ -134,6 +134,44 @@ impl FreeList {
     }
 }
 
+/// A provider's free list with its length readable without the lock, so
+/// that a pool that finds its ring empty while the provider has nothing
+/// either (the steady state of an exhausted pool) pays one load, not a lock.
+#[derive(Debug, Default)]
+struct SharedFree {
+    list: Mutex<FreeList>,
+    len: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedFree {
+    fn fill(&self, count: usize) {
+        let mut l = lock(&self.list);
+        *l = FreeList::full(count);
+        self.len
+            .store(l.free.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+    fn take(&self, out: &mut Vec<u32>, n: usize) -> usize {
+        // Relaxed: a stale 0 only defers the take to the pool's next try.
+        if self.len.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let mut l = lock(&self.list);
+        let k = l.take(out, n);
+        self.len
+            .store(l.free.len(), std::sync::atomic::Ordering::Relaxed);
+        k
+    }
+    fn put(&self, index: u32) {
+        let mut l = lock(&self.list);
+        l.free.push(index);
+        self.len
+            .store(l.free.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+    fn count(&self) -> usize {
+        lock(&self.list).free.len()
+    }
+}
+
 /// The layout [`HostPages`] settled on at `init`.
 #[derive(Debug, Clone, Copy)]
 struct PagesLayout {
@@ -149,7 +187,7 @@ struct PagesLayout {
 pub struct HostPages {
     region: Box<dyn DmaRegion>,
     layout: Mutex<Option<PagesLayout>>,
-    free: Mutex<FreeList>,
+    free: SharedFree,
 }
 
 impl HostPages {
@@ -157,13 +195,13 @@ impl HostPages {
         HostPages {
             region: Box::new(region),
             layout: Mutex::new(None),
-            free: Mutex::new(FreeList::default()),
+            free: SharedFree::default(),
         }
     }
 
     /// Buffers free in the provider (not held by the pool).
     pub fn free_count(&self) -> usize {
-        lock(&self.free).free.len()
+        self.free.count()
     }
 }
 
@@ -213,7 +251,7 @@ unsafe impl MemoryProvider for HostPages {
             buf_size: cfg.buf_size,
             count: cfg.count,
         });
-        *lock(&self.free) = FreeList::full(cfg.count);
+        self.free.fill(cfg.count);
         Ok(ProviderLayout {
             kind: BufferKind::Page,
             count: cfg.count,
@@ -232,11 +270,11 @@ unsafe impl MemoryProvider for HostPages {
     }
 
     fn alloc_bulk(&self, out: &mut Vec<u32>, n: usize) -> usize {
-        lock(&self.free).take(out, n)
+        self.free.take(out, n)
     }
 
     fn release(&self, index: u32) {
-        lock(&self.free).free.push(index);
+        self.free.put(index);
     }
 
     fn destroy(&self) {}
@@ -247,7 +285,7 @@ unsafe impl MemoryProvider for HostPages {
 pub(crate) struct NetIovRegion {
     region: Box<dyn DeviceRegion>,
     chunk: Mutex<Option<usize>>,
-    free: Mutex<FreeList>,
+    free: SharedFree,
 }
 
 impl NetIovRegion {
@@ -255,7 +293,7 @@ impl NetIovRegion {
         NetIovRegion {
             region: Box::new(region),
             chunk: Mutex::new(None),
-            free: Mutex::new(FreeList::default()),
+            free: SharedFree::default(),
         }
     }
 }
@@ -281,7 +319,7 @@ unsafe impl MemoryProvider for NetIovRegion {
             return Err(PoolError::ProviderInUse);
         }
         *chunk = Some(cfg.buf_size);
-        *lock(&self.free) = FreeList::full(cfg.count);
+        self.free.fill(cfg.count);
         Ok(ProviderLayout {
             kind: BufferKind::NetIov,
             count: cfg.count,
@@ -296,11 +334,11 @@ unsafe impl MemoryProvider for NetIovRegion {
     }
 
     fn alloc_bulk(&self, out: &mut Vec<u32>, n: usize) -> usize {
-        lock(&self.free).take(out, n)
+        self.free.take(out, n)
     }
 
     fn release(&self, index: u32) {
-        lock(&self.free).free.push(index);
+        self.free.put(index);
     }
 
     fn destroy(&self) {}
@@ -520,6 +558,8 @@ struct BindingInner {
     /// unbind.
     region: RwLock<Option<Box<dyn AnyRegion>>>,
     state: Mutex<BindState>,
+    /// `state.free`'s length, readable without the lock (as `SharedFree`).
+    free_len: std::sync::atomic::AtomicUsize,
     returned: Condvar,
 }
 
@@ -567,16 +607,25 @@ unsafe impl MemoryProvider for BindingInner {
     }
 
     fn alloc_bulk(&self, out: &mut Vec<u32>, n: usize) -> usize {
+        // Relaxed: a stale 0 only defers the take to the pool's next try.
+        if self.free_len.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return 0;
+        }
         let mut st = lock(&self.state);
         if st.unbound {
             return 0;
         }
-        st.free.take(out, n)
+        let k = st.free.take(out, n);
+        self.free_len
+            .store(st.free.free.len(), std::sync::atomic::Ordering::Relaxed);
+        k
     }
 
     fn release(&self, index: u32) {
         let mut st = lock(&self.state);
         st.free.free.push(index);
+        self.free_len
+            .store(st.free.free.len(), std::sync::atomic::Ordering::Relaxed);
         if st.free.free.len() == self.count {
             self.returned.notify_all();
         }
@@ -718,6 +767,7 @@ impl DevmemBinding {
                     pools: 0,
                     unbound: false,
                 }),
+                free_len: std::sync::atomic::AtomicUsize::new(count),
                 returned: Condvar::new(),
             }),
         })

@@ -118,7 +118,7 @@ pub enum PoolError {
     NotOfBinding { binding: u32, pool: String },
     #[error(
         "unbind of device-memory binding {binding}: {outstanding} net_iovs still out after {waited_ms} ms \
-         ({pools} pools over it alive: close the port and drop them, and return every token); still bound"
+         ({pools} pools over it not freed: close the port, drop them and return every token); still bound"
     )]
     UnbindTimeout {
         binding: u32,

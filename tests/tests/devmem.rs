@@ -210,6 +210,9 @@ const LONG_REGION: u64 = 256 * 1024;
 const LONG_CHUNK: u64 = 2048;
 const LONG_PORT: u16 = 5000;
 const LONG_SEED: u8 = 0x3c;
+/// Tokens per return; LONG_FRAMES % LONG_BATCH are held at the end, through
+/// a first unbind that must refuse.
+const LONG_BATCH: usize = 7;
 /// Frames sent ahead of the tokens devmem-rx returned.
 const LONG_IN_FLIGHT: usize = 32;
 
@@ -236,7 +239,7 @@ fn igb_devmem_flow_of_ten_regions_runs_on_returned_tokens_and_validates() {
             );
             let cmd = format!(
                 "devmem-rx --pci {} --region {IVSHMEM_PCI} --region-len {LONG_REGION} --chunk {LONG_CHUNK} \
-                 --rx-desc 64 --flow udp:{LONG_PORT} --validate {LONG_SEED} --quiet --batch 16 \
+                 --rx-desc 64 --flow udp:{LONG_PORT} --validate {LONG_SEED} --quiet --batch {LONG_BATCH} --unbind-with-tokens \
                  --count {LONG_FRAMES} --idle-ms 20000 --max-ms 240000",
                 nic_pci(IGB)
             );
@@ -302,25 +305,50 @@ fn igb_devmem_flow_of_ten_regions_runs_on_returned_tokens_and_validates() {
             assert_eq!(num(sum, "region_bytes"), LONG_REGION, "{sum}");
             // Returned in batches, each refilling the queue.
             let returns = lines_with(out, "tokens ");
-            assert!(
-                returns.len() >= LONG_FRAMES / 16,
-                "{} token returns",
-                returns.len()
-            );
-            let unbind = line_with(out, "unbind ");
             assert_eq!(
-                unbind,
-                format!(
-                    "unbind binding={} outstanding=0 result=ok",
-                    num(bind, "binding")
-                )
+                returns.len(),
+                LONG_FRAMES.div_ceil(LONG_BATCH),
+                "token returns"
+            );
+            assert!(
+                returns[..returns.len() - 1]
+                    .iter()
+                    .all(|l| num(l, "returned") == LONG_BATCH as u64)
+            );
+            // The first unbind, with the last tokens held, is refused with the
+            // typed timeout (the destroyed queue pool keeps its chunks until
+            // its last token is back); after they return, unbind succeeds.
+            let unbinds = lines_with(out, "unbind ");
+            assert_eq!(unbinds.len(), 2, "{unbinds:?}");
+            let binding = num(bind, "binding");
+            assert_eq!(
+                num(unbinds[0], "tokens_held"),
+                (LONG_FRAMES % LONG_BATCH) as u64
+            );
+            assert_eq!(num(unbinds[0], "outstanding"), LONG_REGION / LONG_CHUNK);
+            assert!(
+                unbinds[0].contains(&format!(
+                    "result=error: unbind of device-memory binding {binding}: {} net_iovs still out after",
+                    LONG_REGION / LONG_CHUNK
+                )) && unbinds[0].ends_with("still bound"),
+                "{}",
+                unbinds[0]
+            );
+            assert_eq!(
+                unbinds[1],
+                format!("unbind binding={binding} outstanding=0 result=ok")
             );
             let stats = line_with(out, "stats ");
             assert_eq!(num(stats, "ipackets"), LONG_FRAMES as u64, "{stats}");
             assert_eq!(num(stats, "ierrors") + num(stats, "imissed"), 0, "{stats}");
             assert_eq!(line_with(out, "pool header "), "pool header in_use=0");
+            // After close only the tokens held for the first unbind are out.
             let pool = line_with(out, "pool payload ");
-            assert_eq!(num(pool, "in_use"), 0, "{pool}");
+            assert_eq!(
+                num(pool, "in_use"),
+                (LONG_FRAMES % LONG_BATCH) as u64,
+                "{pool}"
+            );
             assert_eq!(num(pool, "count"), LONG_REGION / LONG_CHUNK, "{pool}");
         },
     )

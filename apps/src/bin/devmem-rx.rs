@@ -28,7 +28,7 @@
 //!           [--rx-queues N] [--rx-desc N] [--flow udp:PORT|tcp:PORT]
 //!           [--validate SEED] [--quiet] [--count N] [--idle-ms T] [--max-ms T]
 //!           [--mtu M] [--chunk BYTES] [--header-buf BYTES] [--batch N]
-//!           [--unbind-ms T]
+//!           [--unbind-ms T] [--unbind-with-tokens]
 //! ```
 //! Output lines (`key=value` words):
 //! - `bind binding=B port=PCI queue=Q chunks=N chunk=C region_len=L`
@@ -43,11 +43,14 @@
 //! - `pool header in_use=N` and `pool payload in_use=N count=.. held=..
 //!   alloc_fast=.. alloc_slow=.. alloc_empty=.. recycle_cached=..
 //!   recycle_ring=..` after close
+//! - with `--unbind-with-tokens` and tokens held at the end: `unbind
+//!   binding=B outstanding=N tokens_held=K result=error: MESSAGE` (the
+//!   typed timeout), then those tokens' `tokens returned=K held=0`
 //! - `unbind binding=B outstanding=0 result=ok` (or `result=error: ...`)
 //! - `summary packets=P bytes=B fragments=F payload_bytes=PB
 //!   validated=V validate_errors=E tokens_returned=T tokens_outstanding=0
-//!   region_bytes=R` (bytes: whole frames; tokens outstanding: held by
-//!   this program when it unbound)
+//!   region_bytes=R` (bytes: whole frames; tokens outstanding: net_iovs
+//!   of the binding not back when the last unbind began)
 //!
 //! Exit status 0 on success, 1 when the port, the binding or a pool cannot
 //! be set up, a payload fails validation or the unbind times out (the error
@@ -129,6 +132,11 @@ struct Cli {
     /// How long unbind waits for the chunks to come back.
     #[arg(long, default_value_t = 2000)]
     unbind_ms: u64,
+    /// Keep the last tokens (fewer than --batch) held through a first
+    /// unbind, which must refuse with its typed timeout error (printed as
+    /// an `unbind ... result=error` line); then return them and unbind.
+    #[arg(long)]
+    unbind_with_tokens: bool,
 }
 
 /// `udp:PORT` / `tcp:PORT`.
@@ -197,6 +205,8 @@ enum DevmemError {
     Tokens(#[source] pool::PoolError),
     #[error(transparent)]
     Unbind(pool::PoolError),
+    #[error("unbind succeeded with {held} tokens still held (it must wait for them)")]
+    UnbindDespiteTokens { held: usize },
     #[error(transparent)]
     Port(#[from] pmd::Error),
     #[error(
@@ -578,7 +588,14 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
         }
     }
     pkts.clear();
-    let returned = rx.return_tokens();
+    // With --unbind-with-tokens the last tokens stay held through a first
+    // unbind, which must refuse; otherwise they go back now.
+    let early = cli.unbind_with_tokens && rx.tokens.held() > 0;
+    let (returned, kept) = if early {
+        (Ok(()), rx.tokens.take_all())
+    } else {
+        (rx.return_tokens(), Vec::new())
+    };
     let s = port.stats();
     println!(
         "stats ipackets={} ibytes={} ierrors={} imissed={} rx_nombuf={}",
@@ -599,14 +616,41 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
         p.recycle_cached,
         p.recycle_ring
     );
-    // The queue's pool goes (its chunks back to the binding), then unbind.
+    // The queue's pool goes (its chunks back to the binding once its last
+    // buffer is back), then unbind.
     drop(payload);
-    let tokens_outstanding = rx.tokens.held();
-    let sum = std::mem::take(&mut rx.sum);
+    let mut sum = std::mem::take(&mut rx.sum);
     // Tokens still held (only after a failed return) go back with it.
     drop(rx);
     let id = binding.id();
     let region_bytes = binding.len();
+    let binding = if early {
+        match binding.unbind(Duration::from_millis(200)) {
+            Ok(()) => return Err(DevmemError::UnbindDespiteTokens { held: kept.len() }),
+            Err((b, e)) => {
+                println!(
+                    "unbind binding={id} outstanding={} tokens_held={} result=error: {e}",
+                    b.outstanding(),
+                    kept.len()
+                );
+                b
+            }
+        }
+    } else {
+        binding
+    };
+    let returned = returned.and_then(|()| {
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let n = binding.return_tokens(kept).map_err(DevmemError::Tokens)?;
+        sum.tokens_returned += n as u64;
+        println!("tokens returned={n} held=0");
+        Ok(())
+    });
+    // What is still out of the binding as the unbind starts: tokens held
+    // or chunks in a pool not yet gone (0 when everything came back).
+    let tokens_outstanding = binding.outstanding();
     let unbound = match binding.unbind(Duration::from_millis(cli.unbind_ms)) {
         Ok(()) => {
             println!("unbind binding={id} outstanding=0 result=ok");

@@ -258,6 +258,17 @@ impl Container {
         Ok(iova)
     }
 
+    /// Whether `[iova, iova + len)` lies inside one mapping of this container
+    /// (DMA memory or device memory entered with [`Container::map`]): what a
+    /// device of the container can reach there.
+    pub fn is_mapped(&self, iova: u64, len: u64) -> bool {
+        let st = self.state();
+        st.maps
+            .range(..=iova)
+            .next_back()
+            .is_some_and(|(&base, m)| iova.checked_add(len).is_some_and(|end| end <= base + m.len))
+    }
+
     /// Removes a mapping made by [`Container::map`] and frees its IOVA.
     pub(crate) fn unmap(&self, iova: u64) {
         let mut st = self.state();

@@ -505,6 +505,32 @@ pub struct Port {
     link_events_taken: Arc<AtomicBool>,
 }
 
+/// A port as a device-memory binding sees it ([`pool::DevmemBinding::bind`]):
+/// its RX queues as configured now (header split is on for a queue opened
+/// with [`RxQueueConfig::header_split`], as `tcp-data-split` on), their
+/// descriptor counts, and the process's VFIO container (the one every
+/// device DMAs through).
+impl pool::BindTarget for Port {
+    fn bind_key(&self) -> String {
+        self.addr.to_string()
+    }
+    fn rx_queue_count(&self) -> u16 {
+        lock(&self.life).config.rx_queues
+    }
+    fn rx_header_split(&self, queue: u16) -> bool {
+        lock(&self.life)
+            .rxq
+            .get(usize::from(queue))
+            .is_some_and(|q| q.header_pool().is_some())
+    }
+    fn rx_ring_size(&self, _queue: u16) -> usize {
+        usize::from(lock(&self.life).config.rx_desc)
+    }
+    fn dma_reachable(&self, iova: u64, len: u64) -> bool {
+        hw::vfio::Container::global().is_ok_and(|c| c.is_mapped(iova, len))
+    }
+}
+
 /// One configuration per RX queue of `rx_queues` from one for all or one
 /// per queue (the last one repeated for queues beyond those given).
 fn per_queue(rxq: &[RxQueueConfig], rx_queues: u16) -> Vec<RxQueueConfig> {

@@ -62,4 +62,68 @@ pub enum PoolError {
         pp_ref: u32,
         full_ref: u32,
     },
+    #[error("this memory provider already serves a pool (it serves one)")]
+    ProviderInUse,
+    #[error("device-memory binding {binding} is unbound: it supplies no more buffers")]
+    Unbound { binding: u32 },
+    #[error(
+        "pool buffer size {buf_size} differs from device-memory binding {binding}'s chunk size {chunk}"
+    )]
+    ChunkMismatch {
+        binding: u32,
+        chunk: usize,
+        buf_size: usize,
+    },
+    #[error("bind to {port}: no RX queue given")]
+    NoQueues { port: String },
+    #[error("bind to {port}: RX queue {queue} does not exist (the port has {queues})")]
+    NoSuchQueue {
+        port: String,
+        queue: u16,
+        queues: u16,
+    },
+    #[error(
+        "bind to {port}: RX queue {queue} is already bound{}",
+        if *binding == 0 { " (named twice)".to_string() } else { format!(" to device-memory binding {binding}") }
+    )]
+    QueueAlreadyBound {
+        port: String,
+        queue: u16,
+        /// The binding holding it (0: named twice in one bind).
+        binding: u32,
+    },
+    #[error(
+        "bind to {port}: RX queue {queue} does not split headers; device memory takes payload only \
+         (open the queue with RxQueueConfig::header_split, as tcp-data-split on)"
+    )]
+    NoHeaderSplit { port: String, queue: u16 },
+    #[error(
+        "device memory at IOVA {iova:#x} ({len} bytes) is not mapped in the IOMMU container the port's device uses"
+    )]
+    RegionNotInContainer { iova: u64, len: usize },
+    #[error(
+        "device memory of {chunks} chunks of {chunk} bytes is too small: the {queues} bound RX queues keep {need} buffers posted"
+    )]
+    RegionTooSmallForRing {
+        chunks: usize,
+        chunk: usize,
+        need: usize,
+        queues: usize,
+    },
+    #[error("RX queue {queue} is not bound to device-memory binding {binding}")]
+    QueueNotBound { binding: u32, queue: u16 },
+    #[error(
+        "a token of pool '{pool}' returned to device-memory binding {binding}, which it is not of"
+    )]
+    NotOfBinding { binding: u32, pool: String },
+    #[error(
+        "unbind of device-memory binding {binding}: {outstanding} net_iovs still out after {waited_ms} ms \
+         ({pools} pools over it not freed: close the port, drop them and return every token); still bound"
+    )]
+    UnbindTimeout {
+        binding: u32,
+        outstanding: usize,
+        pools: usize,
+        waited_ms: u64,
+    },
 }

@@ -6,7 +6,10 @@
 //! - [`Pool`] (shared as `Arc<Pool>`) is built over one provider:
 //!   [`Pool::with_pages`] ([`DmaRegion`], e.g. `hw::dma::DmaMemory`),
 //!   [`Pool::with_net_iovs`] ([`DeviceRegion`], e.g.
-//!   `hw::devmem::DeviceMemory`), or [`Pool::with_host_memory`] for tests.
+//!   `hw::devmem::DeviceMemory`), or [`Pool::with_host_memory`] for tests;
+//!   in general [`Pool::with_provider`] over a [`MemoryProvider`] (the
+//!   kernel's `memory_provider_ops`), such as [`HostPages`] or the device
+//!   memory of a [`DevmemBinding`] (bound to RX queues of a port).
 //! - [`Netmem`] is one machine word: the address of the buffer's metadata
 //!   with bit 0 set for a net_iov. The metadata holds the owning pool, so a
 //!   drop finds its pool with one load.
@@ -41,5 +44,8 @@ pub use config::{MAX_BUFFERS, MAX_CACHE_SIZE, PoolConfig};
 pub use error::PoolError;
 pub use netmem::{NetIovOwner, Netmem, PageRef};
 pub use pool::{BufferKind, HOST_PAGE_SIZE, LcoreCache, Outstanding, Pool, PoolId, free_bulk};
-pub use provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
+pub use provider::{
+    BindConfig, BindTarget, BindingId, DeviceRegion, DevmemBinding, DmaRegion, HostDeviceMemory,
+    HostMemory, HostPages, MemoryProvider, ProviderLayout,
+};
 pub use stats::PoolStats;

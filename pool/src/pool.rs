@@ -18,10 +18,13 @@ use crate::meta::{
     STATE_KEPT, STATE_KIND, STATE_OUT, STATE_RAW, TAG_MASK,
 };
 use crate::netmem::{self, Netmem};
-use crate::provider::{DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory};
+use crate::provider::{
+    DeviceRegion, DmaRegion, HostDeviceMemory, HostMemory, HostPages, MemoryProvider, NetIovRegion,
+    ProviderLayout,
+};
 use crate::ring::Ring;
 use crate::stats::{Counters, PoolStats, Stat};
-use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard, sync_static};
 use crate::words::{copy_words, copy_words_from_cache, copy_words_offsets};
 
@@ -31,6 +34,10 @@ pub const HOST_PAGE_SIZE: usize = 2 << 20;
 
 /// Buffers handed to the pool per batch when freeing in bulk.
 const FREE_BATCH: usize = 64;
+
+/// Buffers taken from the provider at least, when the ring runs dry (as
+/// page_pool's slow-path refill).
+const ACQUIRE_BATCH: usize = 64;
 
 sync_static!(
 /// Every pool core not yet freed: live pools, and destroyed pools waiting
@@ -127,11 +134,6 @@ pub struct Outstanding {
     pub ref_count: u32,
 }
 
-enum Memory {
-    Pages(#[allow(dead_code)] Box<dyn DmaRegion>),
-    NetIov(#[allow(dead_code)] Box<dyn DeviceRegion>),
-}
-
 /// One lcore's cache: a LIFO stack of raw handles, stored inline (as
 /// DPDK's `rte_mempool_cache`) so that reaching an entry takes no pointer
 /// load; `cache_size` of the pool bounds `len`.
@@ -202,13 +204,16 @@ pub(crate) struct Core {
     warned_bad_ref: AtomicBool,
     warned_double: AtomicBool,
     warned_wrong: AtomicBool,
-    _memory: Memory,
+    /// Buffers taken from the provider at build.
+    initial: usize,
+    /// Where the buffers come from and go back to (slow paths only).
+    provider: Arc<dyn MemoryProvider>,
 }
 
 // SAFETY: lcore caches are only touched by the thread holding that lcore id
 // (ids are exclusive process-wide, see `lcore`); everything else is atomic
 // or immutable after construction; `cpu_base` points into memory the core
-// owns through `_memory`.
+// owns through `provider`.
 unsafe impl Sync for Core {}
 // SAFETY: as above; nothing in the core is tied to a thread.
 unsafe impl Send for Core {}
@@ -227,81 +232,41 @@ impl Pool {
     /// A page pool over CPU-readable DMA memory (e.g. `hw::dma::DmaMemory`).
     /// Buffers of `cfg.buf_size` bytes are packed into each page of the
     /// region and never straddle two pages; the region is mapped once, by
-    /// its provider, for as long as the pool lives.
+    /// its provider ([`HostPages`]), for as long as the pool lives.
     pub fn with_pages(region: impl DmaRegion, cfg: &PoolConfig) -> Result<Arc<Pool>, PoolError> {
-        cfg.validate()?;
-        let page_size = region.page_size();
-        if !page_size.is_power_of_two() || page_size < 4096 {
-            return Err(PoolError::PageSize(page_size));
-        }
-        if cfg.buf_size == 0 || !cfg.buf_size.is_multiple_of(64) || cfg.buf_size > page_size {
-            return Err(PoolError::BufSize {
-                size: cfg.buf_size,
-                page_size,
-            });
-        }
-        let cpu = region.as_ptr().as_ptr() as usize;
-        let iova = region.iova();
-        if !cpu.is_multiple_of(page_size) || !iova.is_multiple_of(page_size as u64) {
-            return Err(PoolError::RegionMisaligned {
-                cpu,
-                iova,
-                page_size,
-            });
-        }
-        let per_page = page_size / cfg.buf_size;
-        let pages = cfg.count.div_ceil(per_page);
-        let need = (pages - 1) * page_size + (cfg.count - (pages - 1) * per_page) * cfg.buf_size;
-        if region.len() < need {
-            return Err(PoolError::RegionTooSmall {
-                count: cfg.count,
-                need,
-                have: region.len(),
-            });
-        }
-        let buf_size = cfg.buf_size;
-        let dma_of =
-            move |i: usize| iova + ((i / per_page) * page_size + (i % per_page) * buf_size) as u64;
-        let cpu_base = region.as_ptr().as_ptr();
-        Ok(Self::build(
-            cfg,
-            0,
-            cpu_base,
-            iova,
-            dma_of,
-            Memory::Pages(Box::new(region)),
-        ))
+        Self::with_provider(Arc::new(HostPages::new(region)), cfg)
     }
 
     /// A net_iov pool over device memory (e.g. `hw::devmem::DeviceMemory`):
     /// the region is cut into `cfg.buf_size` chunks, chunk `i` at DMA
-    /// address `iova + i * buf_size`. The CPU never touches them.
+    /// address `iova + i * buf_size`. The CPU never touches them. (For
+    /// device memory bound to RX queues, see [`crate::DevmemBinding`].)
     pub fn with_net_iovs(
         region: impl DeviceRegion,
         cfg: &PoolConfig,
     ) -> Result<Arc<Pool>, PoolError> {
+        Self::with_provider(Arc::new(NetIovRegion::new(region)), cfg)
+    }
+
+    /// A pool over a memory provider: `provider.init` fixes the buffers'
+    /// layout, `cfg.count` of them are taken from the provider now, and
+    /// more (up to all the provider has) whenever the pool runs dry; a
+    /// buffer given to [`Pool::release_to_provider`] goes back to it, and
+    /// so does every buffer the pool holds when it is freed.
+    pub fn with_provider(
+        provider: Arc<dyn MemoryProvider>,
+        cfg: &PoolConfig,
+    ) -> Result<Arc<Pool>, PoolError> {
         cfg.validate()?;
-        if cfg.buf_size == 0 || !cfg.buf_size.is_multiple_of(64) {
-            return Err(PoolError::ChunkSize { size: cfg.buf_size });
-        }
-        let need = cfg.count.saturating_mul(cfg.buf_size);
-        if region.len() < need {
-            return Err(PoolError::RegionTooSmall {
-                count: cfg.count,
-                need,
-                have: region.len(),
+        let layout = provider.init(cfg)?;
+        if layout.count > crate::MAX_BUFFERS {
+            provider.destroy();
+            return Err(PoolError::TooManyBuffers {
+                count: layout.count,
+                max: crate::MAX_BUFFERS,
             });
         }
-        let iova = region.iova();
-        let buf_size = cfg.buf_size;
-        Ok(Self::build(
-            cfg,
-            NET_IOV,
-            std::ptr::null_mut(),
-            iova,
-            move |i| iova + (i * buf_size) as u64,
-            Memory::NetIov(Box::new(region)),
-        ))
+        Ok(Self::build(cfg, layout, provider))
     }
 
     /// A page pool over plain host memory with fake IOVAs (host tests and
@@ -327,23 +292,40 @@ impl Pool {
 
     fn build(
         cfg: &PoolConfig,
-        tag: usize,
-        cpu_base: *mut u8,
-        iova_base: u64,
-        dma_of: impl Fn(usize) -> u64,
-        memory: Memory,
+        layout: ProviderLayout,
+        provider: Arc<dyn MemoryProvider>,
     ) -> Arc<Pool> {
+        let tag = match layout.kind {
+            BufferKind::Page => 0,
+            BufferKind::NetIov => NET_IOV,
+        };
+        let (count, cpu_base, iova_base) = (layout.count, layout.cpu_base, layout.iova_base);
+        let mut initial = Vec::new();
+        provider.alloc_bulk(&mut initial, cfg.count.min(count));
+        initial.retain(|&i| (i as usize) < count);
+        let mut held = vec![false; count];
+        for &i in &initial {
+            held[i as usize] = true;
+        }
         // A power of two of entries, so that ownership is one mask test
         // (`handle_mask`). The padding entries past `count` belong to no
         // buffer: retired, never in the ring or a cache.
-        let slots = cfg.count.next_power_of_two();
+        let slots = count.next_power_of_two();
         let metas: Box<[Meta]> = (0..slots)
             .map(|i| {
-                let real = i < cfg.count;
+                let real = i < count;
                 Meta {
                     pool: std::ptr::null(),
-                    refs: AtomicU64::new(if real { REFS_ONE } else { REFS_RETIRED }),
-                    dma: if real { dma_of(i) } else { iova_base },
+                    refs: AtomicU64::new(if held.get(i) == Some(&true) {
+                        REFS_ONE
+                    } else {
+                        REFS_RETIRED
+                    }),
+                    dma: if real {
+                        provider.dma_addr(i)
+                    } else {
+                        iova_base
+                    },
                     index: i as u32,
                     state: AtomicU32::new(STATE_FREE),
                 }
@@ -365,8 +347,9 @@ impl Pool {
         let core = Box::new(Core {
             name: cfg.name.clone(),
             tag,
-            buf_size: cfg.buf_size,
-            count: cfg.count,
+            buf_size: layout.buf_size,
+            count,
+            initial: initial.len(),
             cpu_base,
             iova_base,
             handle_base: 0,
@@ -377,12 +360,12 @@ impl Pool {
             metas,
             cache_size: cfg.cache_size,
             lcores,
-            ring: Ring::new(cfg.effective_ring_size()),
+            ring: Ring::new(cfg.effective_ring_size().max(count.next_power_of_two())),
             shared: CachePadded::new(Counters::default()),
             warned_bad_ref: AtomicBool::new(false),
             warned_double: AtomicBool::new(false),
             warned_wrong: AtomicBool::new(false),
-            _memory: memory,
+            provider,
         });
         let core = Box::into_raw(core);
         // SAFETY: `core` was just allocated and is not shared yet; set each
@@ -394,9 +377,9 @@ impl Pool {
                 m.pool = core;
             }
             c.handle_base = c.metas.as_ptr() as usize | tag;
-            let raws: Vec<usize> = c.metas[..c.count]
+            let raws: Vec<usize> = initial
                 .iter()
-                .map(|m| m as *const Meta as usize | tag)
+                .map(|&i| &c.metas[i as usize] as *const Meta as usize | tag)
                 .collect();
             let filled = c.ring.enqueue_bulk(&raws);
             debug_assert!(filled);
@@ -407,14 +390,15 @@ impl Pool {
             cores.push(core as usize);
         }
         log::debug!(
-            "pool '{}': {} {} buffers of {} bytes, cache {} x {} lcores, ring {}",
+            "pool '{}': {} of {} {} buffers of {} bytes, cache {} x {} lcores, ring {}",
             cfg.name,
-            cfg.count,
+            initial.len(),
+            count,
             if tag == NET_IOV { "net_iov" } else { "page" },
-            cfg.buf_size,
+            layout.buf_size,
             cfg.cache_size,
             cfg.lcores,
-            cfg.effective_ring_size()
+            cfg.effective_ring_size().max(count.next_power_of_two())
         );
         Arc::new(Pool {
             // SAFETY: from Box::into_raw, never null.
@@ -650,8 +634,11 @@ impl Pool {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Gives a buffer back to the provider for good (as page_pool returns
-    /// pages when it shrinks or is destroyed). The handle must hold the
+    /// Gives a buffer back to its provider (`release_netmem`, as page_pool
+    /// returns pages when it shrinks or is destroyed): it leaves this pool
+    /// and joins the provider's free list, from which this pool, or another
+    /// over the same provider, takes it again when its ring runs dry. The
+    /// handle must hold the
     /// buffer's only reference: a buffer still referenced elsewhere (e.g. a
     /// net_iov whose pp_ref is not 1) is reported (a warning once per pool,
     /// the `release_bad_ref` counter) and NOT freed: it stays out of
@@ -679,6 +666,9 @@ impl Pool {
                     m.state.store(STATE_FREE, Relaxed);
                 }
                 core.count(Stat::ReleasedToProvider, 1);
+                // Back in the provider's free list: this pool (or another
+                // over the same provider) takes it again when it runs dry.
+                core.provider.release(m.index);
                 Ok(())
             }
             Err(cur) => {
@@ -902,6 +892,22 @@ impl Drop for Pool {
         // the core, and waits for this.
         core.warn_still_out();
         drop(cores);
+    }
+}
+
+impl Drop for Core {
+    /// Every buffer the pool still holds (in its ring and caches: the core
+    /// is freed only with none out) goes back to the provider, then the
+    /// provider learns the pool is gone.
+    fn drop(&mut self) {
+        for m in &self.metas[..self.count] {
+            if m.refs.load(Acquire) != REFS_RETIRED
+                && m.state.load(Relaxed) & STATE_KIND != STATE_KEPT
+            {
+                self.provider.release(m.index);
+            }
+        }
+        self.provider.destroy();
     }
 }
 
@@ -1170,7 +1176,7 @@ impl Core {
     /// cache, without its second lcore lookup and dispatch).
     #[inline(always)]
     fn get_ring_in(&self, slot: &LcoreSlot, dst: &mut [MaybeUninit<usize>]) -> bool {
-        if !self.ring.dequeue_bulk(dst) {
+        if !self.dequeue_or_acquire(dst) {
             slot.stats.add_local(Stat::AllocEmpty, 1);
             return false;
         }
@@ -1222,7 +1228,7 @@ impl Core {
                 // slot, and nothing below re-enters the cache.
                 let cache = unsafe { &mut *slot.cache.get() };
                 let k = cache.len.min(n);
-                if !self.ring.dequeue_bulk(&mut dst[k..]) {
+                if !self.dequeue_or_acquire(&mut dst[k..]) {
                     slot.stats.add_local(Stat::AllocEmpty, 1);
                     return false;
                 }
@@ -1245,7 +1251,7 @@ impl Core {
                 true
             }
             None => {
-                let ok = self.ring.dequeue_bulk(dst);
+                let ok = self.dequeue_or_acquire(dst);
                 let (s, v) = if ok {
                     (Stat::AllocSlow, n as u64)
                 } else {
@@ -1261,6 +1267,53 @@ impl Core {
         ok
     }
 
+    /// Fills `dst` from the ring; when the ring cannot, takes buffers from
+    /// the provider first (the slow path's `alloc_netmems`).
+    #[inline(always)]
+    fn dequeue_or_acquire(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
+        self.ring.dequeue_bulk(dst) || self.acquire_and_dequeue(dst)
+    }
+
+    /// Takes at least `dst.len()` (and at least `ACQUIRE_BATCH`) buffers
+    /// from the provider into the ring, then fills `dst` from it.
+    #[cold]
+    #[inline(never)]
+    fn acquire_and_dequeue(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
+        let mut idx = Vec::new();
+        if self
+            .provider
+            .alloc_bulk(&mut idx, dst.len().max(ACQUIRE_BATCH))
+            == 0
+        {
+            return false;
+        }
+        let raws: Vec<usize> = idx
+            .iter()
+            .filter_map(|&i| {
+                let Some(m) = self.metas[..self.count].get(i as usize) else {
+                    log::error!(
+                        "pool '{}': its provider handed out buffer #{i}, past its {} buffers; ignored",
+                        self.name,
+                        self.count
+                    );
+                    return None;
+                };
+                // The buffer was retired (with the provider): this pool
+                // is its only holder now.
+                m.state.store(STATE_FREE, Relaxed);
+                m.refs.store(REFS_ONE, Release);
+                Some(m as *const Meta as usize | self.tag)
+            })
+            .collect();
+        self.count(Stat::AcquiredFromProvider, raws.len() as u64);
+        if !self.ring.enqueue_bulk(&raws) {
+            // The ring holds every buffer of the provider: cannot happen.
+            self.lost_ring_full(raws.len());
+            return false;
+        }
+        self.ring.dequeue_bulk(dst)
+    }
+
     /// Brings the cache to at least `n` entries from the ring, aiming at
     /// half the cache size above `n`.
     #[cold]
@@ -1272,7 +1325,7 @@ impl Core {
             want
         } else {
             let need = n - cache.len;
-            if !self.ring.dequeue_bulk(&mut cache.objs[cache.len..n]) {
+            if !self.dequeue_or_acquire(&mut cache.objs[cache.len..n]) {
                 return false;
             }
             need
@@ -1609,9 +1662,9 @@ impl Core {
         s.add_counters(&self.shared);
         s.in_use = s.compute_in_use();
         s.in_ring = self.ring.len() as u64;
-        s.in_caches = self.count.saturating_sub(
-            s.in_use as usize + s.in_ring as usize + s.released_to_provider as usize,
-        ) as u64;
+        s.held =
+            (self.initial as u64 + s.acquired_from_provider).saturating_sub(s.released_to_provider);
+        s.in_caches = s.held.saturating_sub(s.in_use + s.in_ring);
         s.count = self.count as u64;
         s
     }

@@ -20,9 +20,10 @@ pub(crate) enum Stat {
     WrongPool,
     ReleaseBadRef,
     NotAHandle,
+    AcquiredFromProvider,
 }
 
-pub(crate) const N_STATS: usize = 14;
+pub(crate) const N_STATS: usize = 15;
 
 /// A set of counters. Per-lcore sets have a single writer (the lcore's
 /// thread), which adds with a load and a store (no read-modify-write);
@@ -75,8 +76,12 @@ pub struct PoolStats {
     /// Pages whose last pool reference dropped while full references were
     /// held: they return when the last full reference drops.
     pub recycle_released_refcnt: u64,
-    /// Buffers given back to the provider (out of circulation for good).
+    /// Buffers given back to the provider (its free list, from which the
+    /// pool may take them again).
     pub released_to_provider: u64,
+    /// Buffers taken from the provider after the build, when the ring ran
+    /// dry.
+    pub acquired_from_provider: u64,
     /// Releases of a buffer the pool already held (reported, ignored).
     pub double_release: u64,
     /// Buffers handed to this pool that belong to another (reported,
@@ -94,8 +99,11 @@ pub struct PoolStats {
     pub in_ring: u64,
     /// Buffers in the lcore caches (snapshot; exact when no lcore is busy).
     pub in_caches: u64,
-    /// Buffers the pool was built with.
+    /// Buffers the pool's provider can supply (the metadata entries).
     pub count: u64,
+    /// Buffers the pool holds from its provider (taken at build and after,
+    /// less those released to it): in use, in the ring or in caches.
+    pub held: u64,
 }
 
 impl PoolStats {
@@ -114,6 +122,7 @@ impl PoolStats {
         self.wrong_pool += c.get(Stat::WrongPool);
         self.release_bad_ref += c.get(Stat::ReleaseBadRef);
         self.not_a_handle += c.get(Stat::NotAHandle);
+        self.acquired_from_provider += c.get(Stat::AcquiredFromProvider);
     }
 
     /// Buffers allocated and not yet returned (or returned to the provider).

@@ -480,3 +480,53 @@ fn an_rx_interrupt_is_armed_with_its_eventfd_drained_and_disarmed_on_drop() {
         "a queue given back is disarmed"
     );
 }
+
+#[test]
+fn a_port_tells_a_devmem_binding_which_queues_split_headers() {
+    use pool::{BindConfig, BindTarget, DevmemBinding, HostDeviceMemory, PoolError};
+    let c = PortConfig {
+        rx_queues: 2,
+        ..cfg(128)
+    };
+    let (pool, _ops, port) = open(true, &c);
+    assert_eq!(port.bind_key(), "0000:00:03.0");
+    assert_eq!((port.rx_queue_count(), port.rx_ring_size(1)), (2, 128));
+    // Opened without header split: device memory cannot take whole frames.
+    assert!(!port.rx_header_split(1));
+    let err = DevmemBinding::bind(
+        HostDeviceMemory::new(1 << 20),
+        &port,
+        &[1],
+        &BindConfig::new(4096),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, PoolError::NoHeaderSplit { queue: 1, .. }),
+        "{err}"
+    );
+    // Header split on queue 1 (tcp-data-split on): what is refused now is
+    // the fake region, which no container maps.
+    let headers = Pool::with_host_memory(&PoolConfig::new("hdr", 512).with_buf_size(256))
+        .expect("header pool");
+    port.stop();
+    port.reconfigure_with_queues(
+        &c,
+        &[
+            RxQueueConfig::new(pool.clone()),
+            RxQueueConfig::header_split(headers, pool.clone()),
+        ],
+    )
+    .expect("reconfigure");
+    assert!(port.rx_header_split(1) && !port.rx_header_split(0));
+    let err = DevmemBinding::bind(
+        HostDeviceMemory::new(1 << 20),
+        &port,
+        &[1],
+        &BindConfig::new(4096),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, PoolError::RegionNotInContainer { .. }),
+        "{err}"
+    );
+}

@@ -454,8 +454,10 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
     // flight, plus the ring's refill spare.
     let headers = page_pool("headers", ring * 2, cli.header_buf)?;
     // Header split on with page payload until the bind (the bind requires
-    // it); other queues take whole frames into pages.
-    let staging = page_pool("staging", ring * 2, 2048)?;
+    // it), in buffers of the chunk size so the open already refuses an MTU
+    // the bound queue could not take; other queues take whole frames into
+    // pages.
+    let staging = page_pool("staging", ring * 2, cli.chunk)?;
     let others = page_pool("pages", ring * 2 * usize::from(cli.rx_queues).max(1), 2048)?;
     let queues = |bound: RxQueueConfig| -> Vec<RxQueueConfig> {
         (0..cli.rx_queues)

@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod cpio;
+pub mod devmem;
 pub mod frames;
 pub mod image;
 pub mod peer;

@@ -167,19 +167,8 @@ enum DevmemError {
     PageMemory(&'static str, #[source] hw::Error),
     #[error("cannot build the {0} pool: {1}")]
     PagePool(&'static str, #[source] pool::PoolError),
-    #[error("cannot open the device-memory provider {addr}: {source}")]
-    RegionOpen {
-        addr: PciAddress,
-        #[source]
-        source: hw::Error,
-    },
-    #[error("cannot map BAR{bar} of {addr} as device memory: {source}")]
-    RegionMap {
-        addr: PciAddress,
-        bar: u32,
-        #[source]
-        source: hw::Error,
-    },
+    #[error(transparent)]
+    Region(#[from] apps::devmem::RegionError),
     #[error("cannot bind {addr} BAR{bar} to RX queue {queue}: {source}")]
     Bind {
         addr: PciAddress,
@@ -480,13 +469,7 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
     )?;
 
     let addr = cli.region;
-    let dev =
-        hw::vfio::Device::open(&addr).map_err(|source| DevmemError::RegionOpen { addr, source })?;
-    let mem = DeviceMemory::from_bar(&dev, cli.bar).map_err(|source| DevmemError::RegionMap {
-        addr,
-        bar: cli.bar,
-        source,
-    })?;
+    let mem = apps::devmem::open_region(addr, cli.bar)?;
     let mut bind_cfg = BindConfig::new(cli.chunk);
     bind_cfg.len = cli.region_len;
     let binding = DevmemBinding::bind(mem, &port, &[cli.queue], &bind_cfg).map_err(|source| {
@@ -693,21 +676,7 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
 }
 
 fn main() -> ExitCode {
-    env_logger::init();
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
-    };
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("devmem-rx: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    apps::devmem::main("devmem-rx", run)
 }
 
 #[cfg(test)]

@@ -44,7 +44,6 @@ use std::time::{Duration, Instant};
 use apps::pattern::region_byte;
 use clap::Parser;
 use hw::PciAddress;
-use hw::devmem::DeviceMemory;
 use pmd::{Packet, Port, PortConfig, Segment, TxFlags, TxOffload, TxQueue};
 use pool::{Pool, PoolConfig};
 
@@ -105,19 +104,8 @@ enum DevmemError {
     PageMemory(#[source] hw::Error),
     #[error("cannot build the page pool: {0}")]
     PagePool(#[source] pool::PoolError),
-    #[error("cannot open the device-memory provider {addr}: {source}")]
-    RegionOpen {
-        addr: PciAddress,
-        #[source]
-        source: hw::Error,
-    },
-    #[error("cannot map BAR{bar} of {addr} as device memory: {source}")]
-    RegionMap {
-        addr: PciAddress,
-        bar: u32,
-        #[source]
-        source: hw::Error,
-    },
+    #[error(transparent)]
+    Region(#[from] apps::devmem::RegionError),
     #[error("cannot build the net_iov pool: {0}")]
     PayloadPool(#[source] pool::PoolError),
     #[error(transparent)]
@@ -269,14 +257,7 @@ fn page_pool(count: usize) -> Result<Arc<Pool>, DevmemError> {
 /// Maps the region, fills it with the pattern through its host view and
 /// builds the net_iov pool over it.
 fn payload_pool(cli: &Cli) -> Result<(Arc<Pool>, u64, usize), DevmemError> {
-    let addr = cli.region;
-    let dev =
-        hw::vfio::Device::open(&addr).map_err(|source| DevmemError::RegionOpen { addr, source })?;
-    let mem = DeviceMemory::from_bar(&dev, cli.bar).map_err(|source| DevmemError::RegionMap {
-        addr,
-        bar: cli.bar,
-        source,
-    })?;
+    let mem = apps::devmem::open_region(cli.region, cli.bar)?;
     let (iova, len) = (mem.iova(), mem.len());
     {
         // SAFETY: no device has been given any of the region yet (the pool
@@ -482,21 +463,7 @@ fn run(cli: &Cli) -> Result<(), DevmemError> {
 }
 
 fn main() -> ExitCode {
-    env_logger::init();
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
-    };
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("devmem-tx: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    apps::devmem::main("devmem-tx", run)
 }
 
 #[cfg(test)]

@@ -45,8 +45,13 @@ mod tx_tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use pool::{Pool, PoolConfig};
+
+use crate::Packet;
 use crate::fence::DmaFence;
 use crate::ring::{Desc, QueueHw};
+use crate::rx::{RxBufLayout, RxFormat, RxRing};
+use crate::stats::QueueCounters;
 
 /// What the device side of one queue holds.
 #[derive(Debug)]
@@ -194,6 +199,67 @@ impl SimQueue {
             n += 1;
         }
         n
+    }
+}
+
+/// A started header-split RX ring over a simulated queue, as the tests of
+/// the 82576's header split and the 82574L's packet split drive it: 64
+/// header buffers in host pages, 64 payload chunks of host net_iovs, queue
+/// 0, free threshold 4. The tests add what their device writes back.
+pub struct SplitRig<F: RxFormat> {
+    pub dev: SimQueue,
+    pub ring: RxRing<F, SimQueue>,
+    pub headers: Arc<Pool>,
+    pub payload: Arc<Pool>,
+    pub counters: Arc<QueueCounters>,
+}
+
+impl<F: RxFormat> SplitRig<F> {
+    /// Pools `NAME-headers` of `hdr`-byte buffers and `NAME-payload` of
+    /// `chunk`-byte ones; `layouts` gives the payload and header buffer
+    /// layouts (it may look at the header pool).
+    pub fn start(
+        dev: SimQueue,
+        name: &str,
+        hdr: usize,
+        chunk: usize,
+        layouts: impl FnOnce(&Arc<Pool>) -> (RxBufLayout, RxBufLayout),
+    ) -> Self {
+        let headers = Pool::with_host_memory(
+            &PoolConfig::new(format!("{name}-headers"), 64).with_buf_size(hdr),
+        )
+        .expect("header pool");
+        let payload = Pool::with_host_net_iovs(
+            &PoolConfig::new(format!("{name}-payload"), 64).with_buf_size(chunk),
+        )
+        .expect("payload pool");
+        let counters = Arc::new(QueueCounters::default());
+        let (pl, hl) = layouts(&headers);
+        let mut ring = RxRing::<F, SimQueue>::new(
+            dev.clone(),
+            payload.clone(),
+            pl,
+            Some((headers.clone(), hl)),
+            0,
+            4,
+            counters.clone(),
+        )
+        .expect("header-split ring");
+        ring.start();
+        SplitRig {
+            dev,
+            ring,
+            headers,
+            payload,
+            counters,
+        }
+    }
+
+    /// What one burst (up to 32 packets) takes.
+    pub fn burst(&mut self) -> Vec<Packet> {
+        let mut out = Vec::new();
+        self.ring.rx_burst(&mut out, 32);
+        out
     }
 }
 

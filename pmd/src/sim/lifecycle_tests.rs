@@ -56,6 +56,17 @@ impl SimPort {
     fn fence(&self) -> Arc<DmaFence> {
         self.fence.lock().expect("fence").clone()
     }
+    /// The device fires the link vector with the link now `up` and
+    /// ICR.LSC set if `lsc`.
+    fn fire_link(&self, up: bool, lsc: bool) {
+        self.up.store(up, Ordering::Release);
+        self.lsc.store(lsc, Ordering::Release);
+        self.link_fd.write(1).expect("signal");
+    }
+    /// Every RX interrupt arm (true) and disarm (false) asked for so far.
+    fn armed(&self) -> Vec<(u16, bool)> {
+        self.armed.lock().expect("armed").clone()
+    }
 }
 
 impl PortOps for SimPort {
@@ -405,14 +416,20 @@ fn readable(fd: RawFd) -> bool {
     wait_readable(&[fd], Some(Duration::ZERO)).expect("poll")[0]
 }
 
+/// A port opened with `cfg` and its RX queue 0, taken.
+fn open_with_queue_0(cfg: &PortConfig) -> (Arc<SimPort>, Port, crate::port::RxQueue) {
+    let (_pool, ops, port) = open(true, cfg);
+    let q = port.take_rx_queue(0).expect("queue 0");
+    (ops, port, q)
+}
+
 #[test]
 fn with_interrupts_off_link_events_and_rx_arming_are_refused() {
-    let (_pool, ops, port) = open(true, &cfg(64));
+    let (ops, port, mut q) = open_with_queue_0(&cfg(64));
     assert!(matches!(
         port.link_events(),
         Err(Error::InterruptsOff { field: "lsc", .. })
     ));
-    let mut q = port.take_rx_queue(0).expect("queue 0");
     assert_eq!(q.interrupt_fd(), None);
     assert!(matches!(
         q.enable_interrupt(),
@@ -420,7 +437,7 @@ fn with_interrupts_off_link_events_and_rx_arming_are_refused() {
     ));
     drop(q);
     assert!(
-        ops.armed.lock().expect("armed").is_empty(),
+        ops.armed().is_empty(),
         "nothing armed or disarmed: no per-queue interrupt work when off"
     );
 }
@@ -436,19 +453,16 @@ fn link_events_report_each_change_and_only_one_queue_is_out() {
     let tick = Duration::from_millis(10);
     assert_eq!(ev.wait(tick).expect("wait"), None, "nothing fired");
     // The link goes down: ICR.LSC and the vector.
-    ops.up.store(false, Ordering::Release);
-    ops.lsc.store(true, Ordering::Release);
-    ops.link_fd.write(1).expect("signal");
+    ops.fire_link(false, true);
     let down = ev.wait(tick).expect("wait").expect("the down event");
     assert!(!down.status.up);
     assert!(!readable(ev.fd()), "the wait drained the eventfd");
     // The vector for another cause (RXO): no event.
-    ops.link_fd.write(1).expect("signal");
+    ops.fire_link(false, false);
     assert_eq!(ev.wait(tick).expect("wait"), None);
     // Up again, with ICR.LSC already cleared by another ICR reader (the
     // statistics): the changed state still makes it an event.
-    ops.up.store(true, Ordering::Release);
-    ops.link_fd.write(1).expect("signal");
+    ops.fire_link(true, false);
     let up = ev.wait(tick).expect("wait").expect("the up event");
     assert!(up.status.up);
     drop(ev);
@@ -461,29 +475,40 @@ fn link_events_report_each_change_and_only_one_queue_is_out() {
 
 #[test]
 fn an_rx_interrupt_is_armed_with_its_eventfd_drained_and_disarmed_on_drop() {
-    let (_pool, ops, port) = open(true, &intr_cfg(false, true));
-    let mut q = port.take_rx_queue(0).expect("queue 0");
+    let (ops, _port, mut q) = open_with_queue_0(&intr_cfg(false, true));
     let fd = q.interrupt_fd().expect("RX interrupts on");
     // A stale signal from an earlier sleep must not wake the next one.
     ops.rx_fd.write(3).expect("signal");
     q.enable_interrupt().expect("arm");
     assert!(!readable(fd), "arming drains the eventfd");
-    assert_eq!(*ops.armed.lock().expect("armed"), [(0, true)]);
+    assert_eq!(ops.armed(), [(0, true)]);
     ops.rx_fd.write(1).expect("the device fires");
     assert!(wait_readable(&[fd], Some(Duration::from_millis(100))).expect("poll")[0]);
     q.disable_interrupt().expect("disarm");
     assert!(!readable(fd));
     drop(q);
     assert_eq!(
-        *ops.armed.lock().expect("armed"),
+        ops.armed(),
         [(0, true), (0, false), (0, false)],
         "a queue given back is disarmed"
     );
 }
 
+/// Binds a 1 MiB host region to RX queue 1 of `port`, which must refuse.
+fn bind_queue_1(port: &Port) -> pool::PoolError {
+    use pool::{BindConfig, DevmemBinding, HostDeviceMemory};
+    DevmemBinding::bind(
+        HostDeviceMemory::new(1 << 20),
+        port,
+        &[1],
+        &BindConfig::new(4096),
+    )
+    .expect_err("the bind must be refused")
+}
+
 #[test]
 fn a_port_tells_a_devmem_binding_which_queues_split_headers() {
-    use pool::{BindConfig, BindTarget, DevmemBinding, HostDeviceMemory, PoolError};
+    use pool::{BindTarget, PoolError};
     let c = PortConfig {
         rx_queues: 2,
         ..cfg(128)
@@ -493,13 +518,7 @@ fn a_port_tells_a_devmem_binding_which_queues_split_headers() {
     assert_eq!((port.rx_queue_count(), port.rx_ring_size(1)), (2, 128));
     // Opened without header split: device memory cannot take whole frames.
     assert!(!port.rx_header_split(1));
-    let err = DevmemBinding::bind(
-        HostDeviceMemory::new(1 << 20),
-        &port,
-        &[1],
-        &BindConfig::new(4096),
-    )
-    .unwrap_err();
+    let err = bind_queue_1(&port);
     assert!(
         matches!(err, PoolError::NoHeaderSplit { queue: 1, .. }),
         "{err}"
@@ -518,13 +537,7 @@ fn a_port_tells_a_devmem_binding_which_queues_split_headers() {
     )
     .expect("reconfigure");
     assert!(port.rx_header_split(1) && !port.rx_header_split(0));
-    let err = DevmemBinding::bind(
-        HostDeviceMemory::new(1 << 20),
-        &port,
-        &[1],
-        &BindConfig::new(4096),
-    )
-    .unwrap_err();
+    let err = bind_queue_1(&port);
     assert!(
         matches!(err, PoolError::RegionNotInContainer { .. }),
         "{err}"

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use pool::{Pool, PoolConfig};
 
-use super::SimQueue;
+use super::{SimQueue, SplitRig};
+use crate::RxFlags;
 use crate::e1000e::desc::{PS_NULL_BUFFER, PsRx};
 use crate::e1000e::regs::{PSRCTL_BSIZE0_MAX, PSRCTL_BSIZE0_UNIT};
 use crate::fence::DmaFence;
@@ -19,7 +20,6 @@ use crate::queue;
 use crate::ring::{Desc, QueueHw};
 use crate::rx::{RxBufLayout, RxRing, RxSetupError};
 use crate::stats::QueueCounters;
-use crate::{Packet, RxFlags};
 
 const SIZE: u16 = 16;
 const CHUNK: usize = 4096;
@@ -36,13 +36,7 @@ struct Posted {
     upper: Desc,
 }
 
-struct Rig {
-    dev: SimQueue,
-    ring: RxRing<PsRx, SimQueue>,
-    headers: Arc<Pool>,
-    payload: Arc<Pool>,
-    counters: Arc<QueueCounters>,
-}
+type Rig = SplitRig<PsRx>;
 
 fn layouts() -> (RxBufLayout, RxBufLayout) {
     let pl = RxBufLayout::for_pool(CHUNK, 1024, 64512).unwrap();
@@ -50,33 +44,9 @@ fn layouts() -> (RxBufLayout, RxBufLayout) {
     (pl, hl)
 }
 
-impl Rig {
+impl SplitRig<PsRx> {
     fn with(dev: SimQueue) -> Rig {
-        let headers =
-            Pool::with_host_memory(&PoolConfig::new("ps-headers", 64).with_buf_size(HDR)).unwrap();
-        let payload =
-            Pool::with_host_net_iovs(&PoolConfig::new("ps-payload", 64).with_buf_size(CHUNK))
-                .unwrap();
-        let counters = Arc::new(QueueCounters::default());
-        let (pl, hl) = layouts();
-        let mut ring = RxRing::<PsRx, SimQueue>::new(
-            dev.clone(),
-            payload.clone(),
-            pl,
-            Some((headers.clone(), hl)),
-            0,
-            4,
-            counters.clone(),
-        )
-        .unwrap();
-        ring.start();
-        Rig {
-            dev,
-            ring,
-            headers,
-            payload,
-            counters,
-        }
+        SplitRig::start(dev, "ps", HDR, CHUNK, |_| layouts())
     }
 
     fn new() -> Rig {
@@ -114,12 +84,6 @@ impl Rig {
     /// A frame split after `hdr` header bytes with `payload` bytes.
     fn split(&self, hdr: u16, payload: u16) -> Posted {
         self.write_back(hdr, [payload, 0, 0], HDRSP | u64::from(hdr), true)
-    }
-
-    fn burst(&mut self) -> Vec<Packet> {
-        let mut out = Vec::new();
-        self.ring.rx_burst(&mut out, 32);
-        out
     }
 
     fn done(mut self) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pool::{Pool, PoolConfig};
 
-use super::SimQueue;
+use super::{SimQueue, SplitRig};
 use crate::igb::desc::AdvRx;
 use crate::igb::regs::{
     SRRCTL_BSIZEHDR_MAX, SRRCTL_BSIZEHDR_UNIT, SRRCTL_DESCTYPE_HDR_SPLIT, srrctl,
@@ -19,7 +19,7 @@ use crate::queue::{self, MIN_HEADER_BUF};
 use crate::ring::{Desc, QueueHw};
 use crate::rx::{RxBufLayout, RxFormat, RxRing, RxSetupError};
 use crate::stats::QueueCounters;
-use crate::{Error, Packet, RxFlags};
+use crate::{Error, RxFlags};
 
 const SIZE: u16 = 16;
 const CHUNK: usize = 4096;
@@ -37,44 +37,16 @@ const EOP: u64 = 2;
 const SPH: u64 = 1 << 31;
 const HBO: u64 = 1 << 23;
 
-struct Rig {
-    dev: SimQueue,
-    ring: RxRing<AdvRx, SimQueue>,
-    headers: Arc<Pool>,
-    payload: Arc<Pool>,
-    counters: Arc<QueueCounters>,
-}
+type Rig = SplitRig<AdvRx>;
 
-impl Rig {
+impl SplitRig<AdvRx> {
     fn new() -> Rig {
-        let headers =
-            Pool::with_host_memory(&PoolConfig::new("hs-headers", 64).with_buf_size(HDR)).unwrap();
-        let payload =
-            Pool::with_host_net_iovs(&PoolConfig::new("hs-payload", 64).with_buf_size(CHUNK))
+        SplitRig::start(SimQueue::new(SIZE), "hs", HDR, CHUNK, |headers| {
+            let layout = RxBufLayout::for_pool(CHUNK, 1024, 16384).unwrap();
+            let hl = queue::rx_header_layout(0, headers, SRRCTL_BSIZEHDR_UNIT, SRRCTL_BSIZEHDR_MAX)
                 .unwrap();
-        let dev = SimQueue::new(SIZE);
-        let counters = Arc::new(QueueCounters::default());
-        let layout = RxBufLayout::for_pool(CHUNK, 1024, 16384).unwrap();
-        let hl = queue::rx_header_layout(0, &headers, SRRCTL_BSIZEHDR_UNIT, SRRCTL_BSIZEHDR_MAX)
-            .unwrap();
-        let mut ring = RxRing::<AdvRx, SimQueue>::new(
-            dev.clone(),
-            payload.clone(),
-            layout,
-            Some((headers.clone(), hl)),
-            0,
-            4,
-            counters.clone(),
-        )
-        .unwrap();
-        ring.start();
-        Rig {
-            dev,
-            ring,
-            headers,
-            payload,
-            counters,
-        }
+            (layout, hl)
+        })
     }
 
     /// Writes a frame back the way the 82576 does in header split mode:
@@ -102,12 +74,6 @@ impl Rig {
                 return used;
             }
         }
-    }
-
-    fn burst(&mut self) -> Vec<Packet> {
-        let mut out = Vec::new();
-        self.ring.rx_burst(&mut out, 32);
-        out
     }
 }
 

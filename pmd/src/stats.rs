@@ -20,12 +20,19 @@ pub enum Role {
     TxBytes,
     /// Packets the device dropped for lack of room (counted in `imissed`):
     /// MPC on both chips (82576 and 82574 datasheets, statistics
-    /// registers), as DPDK's e1000 PMDs report it. RNBC (a frame arrived
-    /// with no free descriptor; on real silicon it may still be held in
-    /// the packet buffer and received later) is only an xstat, so nothing
-    /// is counted twice. QEMU's igb and e1000e increment neither MPC nor
-    /// RNBC: under QEMU a full ring's drops show only as the
-    /// `rx_q*_ring_full` polls and the `rx_overrun_events` (ICR.RXO).
+    /// registers), as DPDK's e1000 PMDs report it, and on the 82576 each
+    /// RX queue's RQDPC (frames the queue dropped for want of a descriptor
+    /// with SRRCTL.DROP_EN set, which never reach the packet buffer and so
+    /// are not in MPC; Linux's igb_update_stats counts them too). The
+    /// 82574L has no per-queue drop counter. RNBC (a frame arrived with no
+    /// free descriptor; on real silicon it may still be held in the packet
+    /// buffer and received later) is only an xstat, so nothing is counted
+    /// twice. QEMU's igb and e1000e increment none of MPC, RNBC and RQDPC
+    /// (igb_receive_internal in QEMU's hw/net/igb_core.c only sets ICR.RXO
+    /// when igb_has_rxbufs finds no room, whatever DROP_EN says; its RQDPC
+    /// registers are clear-on-read storage nothing adds to): under QEMU a
+    /// full ring's drops show only as the `rx_q*_ring_full` polls and the
+    /// `rx_overrun_events` (ICR.RXO).
     RxMissed,
     /// Receive errors (summed into `ierrors`).
     RxErrors,
@@ -242,8 +249,8 @@ pub struct PortStats {
     pub opackets: u64,
     pub ibytes: u64,
     pub obytes: u64,
-    /// Frames the device dropped for lack of room (its MPC counter, see
-    /// [`Role::RxMissed`]). The driver's own drops for lack of a
+    /// Frames the device dropped for lack of room (MPC, and on the 82576
+    /// its queues' RQDPC: see [`Role::RxMissed`]). The driver's own drops for lack of a
     /// replacement buffer are in `rx_nombuf`, not here: RX-dropped is
     /// `imissed + rx_nombuf`, as DPDK's testpmd adds them.
     pub imissed: u64,
@@ -356,9 +363,11 @@ mod tests {
     }
 
     /// Issue 11 item 11: the driver's drops for lack of a buffer are
-    /// `rx_nombuf` only; `imissed` is the device's MPC only, so testpmd's
-    /// RX-dropped (`imissed + rx_nombuf`) counts each frame once. (The old
-    /// `Port::stats` added nombuf into imissed too: 3 + 5 here.)
+    /// `rx_nombuf` only; `imissed` is the device's drops only (the 82576's
+    /// MPC and its queues' RQDPC, through igb's own counter table), so
+    /// testpmd's RX-dropped (`imissed + rx_nombuf`) counts each frame once.
+    /// (The old `Port::stats` added nombuf into imissed too: 3 + 4 + 5
+    /// here; without RQDPC imissed was 3.)
     #[test]
     fn port_stats_count_a_nombuf_drop_once_and_imissed_is_the_devices() {
         use crate::fence::QueueStopped;
@@ -368,9 +377,9 @@ mod tests {
         use std::sync::Arc;
         use std::sync::atomic::AtomicU32;
 
-        const MPC: usize = 0x4010;
-        static MISSED: &[HwCounter] = &[HwCounter::r32("rx_missed_packets", MPC, Role::RxMissed)];
-        /// A device whose MPC reads 3 once (clear on read).
+        use crate::igb::regs::{MPC, rqdpc};
+        /// An 82576 whose MPC reads 3 and queue 0's RQDPC 4, once (clear
+        /// on read).
         struct Ops(AtomicU32);
         impl PortOps for Ops {
             crate::sim::port_ops_basics!();
@@ -383,8 +392,15 @@ mod tests {
                 }
             }
             fn read_hw_stats(&self, hw: &mut HwStats) {
-                let mpc = self.0.swap(0, Ordering::Relaxed);
-                hw.accumulate(|r| if r == MPC { mpc } else { 0 }, || false);
+                let first = self.0.swap(0, Ordering::Relaxed);
+                hw.accumulate(
+                    |r| match r {
+                        r if r == MPC => 3 * first,
+                        r if r == rqdpc(0) => 4 * first,
+                        _ => 0,
+                    },
+                    || false,
+                );
             }
             fn disable_rx_queue(&self, _q: u16) -> Option<QueueStopped> {
                 Some(QueueStopped::confirmed())
@@ -441,12 +457,12 @@ mod tests {
             "sim",
             "sim",
             Opened {
-                ops: Arc::new(Ops(AtomicU32::new(3))),
+                ops: Arc::new(Ops(AtomicU32::new(1))),
                 rx: vec![Box::new(ring)],
                 tx: Vec::new(),
                 rx_counters: vec![counters],
                 tx_counters: Vec::new(),
-                hw_counters: MISSED,
+                hw_counters: crate::igb::stats::COUNTERS,
             },
             crate::port::PortConfig::default(),
             vec![crate::port::RxQueueConfig::new(pool.clone())],
@@ -458,10 +474,12 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(q.rx_burst(&mut out, 32), 0, "no buffer to replace: dropped");
         let s = port.stats();
-        assert_eq!((s.imissed, s.rx_nombuf), (3, 5), "{s:?}");
+        assert_eq!((s.imissed, s.rx_nombuf), (3 + 4, 5), "{s:?}");
         let x = port.xstats();
         let get = |n: &str| x.iter().find(|v| v.name == n).map(|v| v.value);
-        assert_eq!(get("rx_missed_errors"), Some(3));
+        assert_eq!(get("rx_missed_errors"), Some(3 + 4));
+        assert_eq!(get("rx_missed_packets"), Some(3));
+        assert_eq!(get("rx_q0_drop_packets"), Some(4));
         assert_eq!(get("rx_mbuf_allocation_errors"), Some(5));
         assert_eq!(get("rx_q0_nombuf"), Some(5));
         drop(q);

@@ -607,9 +607,13 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
         let ring_full = kv(xs, "rx_q0_ring_full");
         let overruns = kv(xs, "rx_overrun_events");
         // The drops are visible: QEMU's igb drops a frame that finds the
-        // ring full and counts it nowhere (MPC, RNBC and RQDPC stay 0;
-        // only ICR.RXO is set), so the frames lost cannot be counted one
-        // by one on this device. What the driver counts is the polls that
+        // ring full and counts it nowhere (MPC, RNBC and RQDPC stay 0:
+        // igb_receive_internal in QEMU's hw/net/igb_core.c only sets
+        // ICR.RXO when igb_has_rxbufs finds no room, whatever
+        // SRRCTL.DROP_EN says, and its RQDPC registers are clear-on-read
+        // storage nothing increments; so imissed, MPC + each queue's
+        // RQDPC, stays 0 here and only a host test shows RQDPC in it), so
+        // the frames lost cannot be counted one by one on this device. What the driver counts is the polls that
         // found the ring full (the last descriptor it gave the device
         // already written back: the device had no room), at any burst
         // size (pmdcheck polls bursts of 32 from a 512 ring, so the old

@@ -1,5 +1,15 @@
 //! The 82576 statistics registers as xstats (names as DPDK's igb reports
 //! them) and their part in the basic port statistics.
+//!
+//! Besides the port-wide counters the 82576 has one per RX queue: RQDPC
+//! (Receive Queue Drop Packet Count, clear on read), the frames the queue
+//! dropped for want of a descriptor while SRRCTL.DROP_EN is set (without
+//! DROP_EN such a frame waits in the packet buffer, and MPC counts it if
+//! that overflows). They are frames the device dropped for lack of room,
+//! so they are part of `imissed` ([`Role::RxMissed`]) beside MPC, as
+//! Linux's igb_update_stats counts them (into `rx_fifo_errors` and the
+//! ring's drops); DPDK's igb reads only MPC. The 82574L has no such
+//! register (and no DROP_EN): its table has MPC alone.
 
 use super::regs::*;
 use crate::stats::{HwCounter, Role};
@@ -60,4 +70,62 @@ pub static COUNTERS: &[HwCounter] = &[
     HwCounter::r32("tx_tso_packets", TSCTC, Role::Extra),
     HwCounter::r32("tx_tso_errors", TSCTFC, Role::Extra),
     HwCounter::r32("interrupt_assert_count", IAC, Role::Extra),
+    // RQDPC of each queue the driver may open (`Igb`'s limit: eight; the
+    // register map has sixteen).
+    HwCounter::r32("rx_q0_drop_packets", rqdpc(0), Role::RxMissed),
+    HwCounter::r32("rx_q1_drop_packets", rqdpc(1), Role::RxMissed),
+    HwCounter::r32("rx_q2_drop_packets", rqdpc(2), Role::RxMissed),
+    HwCounter::r32("rx_q3_drop_packets", rqdpc(3), Role::RxMissed),
+    HwCounter::r32("rx_q4_drop_packets", rqdpc(4), Role::RxMissed),
+    HwCounter::r32("rx_q5_drop_packets", rqdpc(5), Role::RxMissed),
+    HwCounter::r32("rx_q6_drop_packets", rqdpc(6), Role::RxMissed),
+    HwCounter::r32("rx_q7_drop_packets", rqdpc(7), Role::RxMissed),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mac_port::Chip;
+    use crate::stats::{HwStats, PortStats};
+
+    /// A frame a queue dropped for want of a descriptor (SRRCTL.DROP_EN)
+    /// is in `imissed`, beside MPC's, and in its queue's xstat.
+    #[test]
+    fn queue_drops_are_missed_packets_with_an_xstat_per_queue() {
+        let mut hw = HwStats::new(COUNTERS);
+        let read = |reg| match reg {
+            r if r == MPC => 3,
+            r if r == rqdpc(1) => 7,
+            r if r == rqdpc(7) => 2,
+            _ => 0,
+        };
+        assert!(hw.accumulate(read, || false));
+        let mut s = PortStats::default();
+        hw.fill(&mut s);
+        assert_eq!(s.imissed, 3 + 7 + 2, "MPC and every queue's RQDPC");
+        let x: Vec<(&str, u64)> = hw.iter().collect();
+        assert!(x.contains(&("rx_missed_packets", 3)), "{x:?}");
+        assert!(x.contains(&("rx_q1_drop_packets", 7)), "{x:?}");
+        assert!(x.contains(&("rx_q7_drop_packets", 2)), "{x:?}");
+        // Clear on read: the next read adds nothing.
+        assert!(hw.accumulate(|_| 0, || false));
+        hw.fill(&mut s);
+        assert_eq!(s.imissed, 12);
+    }
+
+    #[test]
+    fn every_queue_the_driver_opens_has_its_rqdpc_and_no_other() {
+        let drops: Vec<&HwCounter> = COUNTERS
+            .iter()
+            .filter(|c| c.name.ends_with("_drop_packets"))
+            .collect();
+        assert_eq!(
+            drops.len(),
+            usize::from(super::super::Igb::LIMITS.max_queues)
+        );
+        for (n, c) in drops.iter().enumerate() {
+            assert_eq!(c.name, format!("rx_q{n}_drop_packets"));
+            assert_eq!((c.lo, c.hi, c.role), (rqdpc(n), None, Role::RxMissed));
+        }
+    }
+}

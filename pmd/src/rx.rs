@@ -14,6 +14,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use pool::{Netmem, Pool};
 
@@ -716,6 +717,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
             // Bad, or a frame of zero bytes.
             (Some(Discard::Bad), _) | (None, None) => {
                 t.bad += 1;
+                self.report_bad(i, lo, hi, t.bad);
                 return None;
             }
             (Some(Discard::Counted), _) => return None,
@@ -728,6 +730,24 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         pkt.rx_flags.insert(split);
         pkt.queue = self.queue;
         Some(pkt)
+    }
+
+    /// Logs a dropped impossible write-back (its EOP descriptor `i`,
+    /// quadwords `lo`, `hi`) for the 1st, 2nd, 4th, 8th... of the queue,
+    /// so a faulty device is visible without a log line per frame. QEMU's
+    /// igb was seen (issue 11) leaving DD and the status on a descriptor
+    /// the ring had already re-armed, with length 0 and the read-format
+    /// buffer address still in `lo`: a write-back whose first part never
+    /// landed.
+    #[cold]
+    fn report_bad(&self, i: u16, lo: u64, hi: u64, in_burst: u64) {
+        let n = self.counters.bad_desc.load(Ordering::Relaxed) + in_burst;
+        if n.is_power_of_two() {
+            log::warn!(
+                "RX queue {}: impossible write-back at descriptor {i} (lo {lo:#018x}, hi {hi:#018x}) dropped; {n} so far",
+                self.queue
+            );
+        }
     }
 
     /// Gives back every buffer the ring holds. Those the device was given

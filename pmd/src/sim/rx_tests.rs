@@ -270,6 +270,9 @@ fn device_faults_are_dropped_and_counted_never_delivered() {
     r.dev.write_back_raw(1 | 2 | (0xFFFFu64 << 32));
     // A zero-length frame.
     r.dev.write_back_raw(1 | 2);
+    // What QEMU's igb left once (issue 11): DD, EOP and IPIDV on a
+    // descriptor still holding its read-format buffer address, length 0.
+    r.dev.write_back_raw(0x203);
     // A bad length in the middle of a scattered frame drops all of it.
     r.dev.write_back_raw(1 | (1024u64 << 32));
     r.dev.write_back_raw(1 | (4000u64 << 32));
@@ -283,7 +286,7 @@ fn device_faults_are_dropped_and_counted_never_delivered() {
     assert_eq!(got[0].len(), 1514);
     assert_eq!(seg_addrs(&got[0]), good);
     let c = r.counters();
-    assert_eq!(c.bad_desc, 4);
+    assert_eq!(c.bad_desc, 5);
     assert_eq!(c.errors, 1);
     assert_eq!(c.packets, 1);
     drop(got);

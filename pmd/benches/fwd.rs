@@ -52,42 +52,49 @@ const RX_DD_EOP: u64 = 0b11;
 const TX_RS: u64 = 1 << 27;
 const TX_DD: u64 = 1 << 32;
 
-/// Descriptor memory and head/tail of one simulated queue. Relaxed atomics
-/// compile to plain loads and stores on x86-64; they only make the memory
-/// shareable between the ring and the device step.
-struct Mem {
-    lo: Box<[AtomicU64]>,
-    hi: Box<[AtomicU64]>,
+/// Head and tail of one simulated queue.
+struct Regs {
     head: AtomicU16,
     tail: AtomicU16,
 }
 
+/// One simulated queue: its descriptors as in DMA memory (16 bytes each,
+/// the low quadword first) and its registers. Relaxed atomics compile to
+/// plain loads and stores on x86-64; they only make the memory shareable
+/// between the ring and the device step. The descriptor slice is held by
+/// its own (fat) pointer, so an access is one bounds check against the
+/// length beside it, as the ring's own shadow slices are.
 #[derive(Clone)]
-struct BenchQueue(Arc<Mem>);
+struct BenchQueue {
+    descs: Arc<[[AtomicU64; 2]]>,
+    regs: Arc<Regs>,
+}
 
 impl BenchQueue {
     fn new(size: u16) -> BenchQueue {
-        let v = || (0..size).map(|_| AtomicU64::new(0)).collect();
-        BenchQueue(Arc::new(Mem {
-            lo: v(),
-            hi: v(),
-            head: AtomicU16::new(0),
-            tail: AtomicU16::new(0),
-        }))
+        BenchQueue {
+            descs: (0..size)
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
+            regs: Arc::new(Regs {
+                head: AtomicU16::new(0),
+                tail: AtomicU16::new(0),
+            }),
+        }
     }
     fn next(i: u16) -> u16 {
         if i + 1 == RING { 0 } else { i + 1 }
     }
     /// The device receives up to `n` frames into the descriptors it owns.
     fn receive(&self, n: usize) {
-        let m = &self.0;
+        let m = &self.regs;
         let tail = m.tail.load(Ordering::Relaxed);
         let mut h = m.head.load(Ordering::Relaxed);
         let mut k = 0;
         while k < n && h != tail {
-            let i = usize::from(h);
-            m.lo[i].store(0, Ordering::Relaxed);
-            m.hi[i].store(RX_DD_EOP | (FRAME << 32), Ordering::Relaxed);
+            let d = &self.descs[usize::from(h)];
+            d[0].store(0, Ordering::Relaxed);
+            d[1].store(RX_DD_EOP | (FRAME << 32), Ordering::Relaxed);
             h = Self::next(h);
             k += 1;
         }
@@ -95,14 +102,14 @@ impl BenchQueue {
     }
     /// The device sends every descriptor up to the tail.
     fn transmit(&self) {
-        let m = &self.0;
+        let m = &self.regs;
         let tail = m.tail.load(Ordering::Relaxed);
         let mut h = m.head.load(Ordering::Relaxed);
         while h != tail {
-            let i = usize::from(h);
-            let hi = m.hi[i].load(Ordering::Relaxed);
+            let d = &self.descs[usize::from(h)][1];
+            let hi = d.load(Ordering::Relaxed);
             if hi & TX_RS != 0 {
-                m.hi[i].store(hi | TX_DD, Ordering::Relaxed);
+                d.store(hi | TX_DD, Ordering::Relaxed);
             }
             h = Self::next(h);
         }
@@ -115,18 +122,19 @@ impl QueueHw for BenchQueue {
         RING
     }
     fn write(&mut self, i: u16, d: Desc) {
-        let i = usize::from(i);
-        self.0.lo[i].store(d.lo, Ordering::Relaxed);
-        self.0.hi[i].store(d.hi, Ordering::Relaxed);
+        // The two quadwords in the order `DmaQueue::write` stores them.
+        let q = &self.descs[usize::from(i)];
+        q[0].store(d.lo, Ordering::Relaxed);
+        q[1].store(d.hi, Ordering::Relaxed);
     }
     fn read_hi(&self, i: u16) -> u64 {
-        self.0.hi[usize::from(i)].load(Ordering::Relaxed)
+        self.descs[usize::from(i)][1].load(Ordering::Relaxed)
     }
     fn read_lo(&self, i: u16) -> u64 {
-        self.0.lo[usize::from(i)].load(Ordering::Relaxed)
+        self.descs[usize::from(i)][0].load(Ordering::Relaxed)
     }
     fn write_tail(&mut self, value: u16) {
-        self.0.tail.store(value, Ordering::Relaxed);
+        self.regs.tail.store(value, Ordering::Relaxed);
     }
 }
 
@@ -224,12 +232,12 @@ impl Device {
 
     #[inline(always)]
     fn step(&mut self) -> usize {
-        let m = &self.rx_dev.0;
+        let m = &self.rx_dev.regs;
         let h = m.head.load(Ordering::Relaxed);
         m.tail
             .store(if h == 0 { RING - 1 } else { h - 1 }, Ordering::Relaxed);
         self.rx_dev.receive(self.burst);
-        let m = &self.tx_dev.0;
+        let m = &self.tx_dev.regs;
         let t = u32::from(m.tail.load(Ordering::Relaxed)) + self.burst as u32;
         m.tail
             .store((t % u32::from(RING)) as u16, Ordering::Relaxed);

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use pool::Netmem;
+use pool::{Netmem, free_slots};
 
 use crate::offload::{self, OffloadError};
 use crate::packet::{Packet, Segment, TxFlags};
@@ -175,7 +175,8 @@ impl<F: TxFormat, H: QueueHw> TxRing<F, H> {
     /// Reads only descriptor memory. Returns descriptors freed. The
     /// buffers of a batch go back to their pools in bulk, straight from
     /// the batch's slots (one or two runs of the shadow, two when the batch
-    /// wraps).
+    /// wraps): [`pool::free_slots`], one checked copy of words into the
+    /// lcore cache when the run is all unshared buffers of one pool.
     pub fn cleanup(&mut self) -> u16 {
         let mut freed = 0;
         while let Some(&pos) = self.rs_marks.front() {
@@ -452,13 +453,6 @@ fn shape_error(p: &Packet, need: usize, max: usize) -> Option<TxError> {
 #[inline(always)]
 fn p_is_plain(p: &Packet) -> bool {
     p.tx.flags.is_empty() && p.segment_count() == 1
-}
-
-/// Gives the buffers of completed descriptors' slots back to their pools
-/// in bulk, emptying the slots.
-#[inline]
-fn free_slots(slots: &mut [Option<Netmem>]) {
-    pool::free_bulk(slots.iter_mut().filter_map(Option::take));
 }
 
 impl<F: TxFormat, H: QueueHw> Drop for TxRing<F, H> {

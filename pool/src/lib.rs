@@ -43,7 +43,9 @@ mod loom_models;
 pub use config::{MAX_BUFFERS, MAX_CACHE_SIZE, PoolConfig};
 pub use error::PoolError;
 pub use netmem::{NetIovOwner, Netmem, PageRef};
-pub use pool::{BufferKind, HOST_PAGE_SIZE, LcoreCache, Outstanding, Pool, PoolId, free_bulk};
+pub use pool::{
+    BufferKind, HOST_PAGE_SIZE, LcoreCache, Outstanding, Pool, PoolId, free_bulk, free_slots,
+};
 pub use provider::{
     BindConfig, BindTarget, BindingId, DeviceRegion, DevmemBinding, DmaRegion, HostDeviceMemory,
     HostMemory, HostPages, MemoryProvider, ProviderLayout,

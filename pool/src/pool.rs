@@ -932,6 +932,30 @@ pub fn free_bulk(items: impl IntoIterator<Item = Netmem>) {
     }
 }
 
+/// Releases the buffers held in `slots` (of any pools) and empties every
+/// slot: a TX ring's completed batch, straight from its shadow.
+///
+/// When every slot holds an unshared handle of one pool (the first slot's)
+/// and the calling lcore's cache in that pool has room, the words are
+/// copied into the cache and checked in the same pass (a subtraction and
+/// an OR per word, no branch, no metadata read: the check of
+/// [`Pool::free_bulk_from`]), then the slots are zeroed (a full cache moves
+/// its top half to the pool's ring first). Anything else (an empty slot, a
+/// buffer of another pool, a shared handle, no lcore id, more slots than
+/// the cache holds, state tracking, a destroyed pool) takes [`free_bulk`]'s
+/// path, buffer by buffer where needed.
+#[inline]
+pub fn free_slots(slots: &mut [Option<Netmem>]) {
+    if let Some(Some(first)) = slots.first() {
+        // SAFETY: `first` is a live handle, so its core is alive.
+        let core = unsafe { meta::core(first.raw_word()) };
+        if core.take_slots(slots) {
+            return;
+        }
+    }
+    free_bulk(slots.iter_mut().filter_map(Option::take));
+}
+
 impl Netmem {
     /// Gives the word to the pool's own release paths: ownership moves with
     /// it, and it is not counted as a raw word given out (the debug checks
@@ -1008,6 +1032,59 @@ impl Core {
                 Err(now) => cur = now,
             }
         }
+    }
+
+    /// `free_slots`' fast path: moves the handles of `slots` into the
+    /// calling lcore's cache and zeroes the slots, when all of them are
+    /// unshared handles of this pool and the cache can hold them (a full
+    /// cache moves its top half to the ring first, as `put_slow` does);
+    /// false otherwise (no slot changed: the words copied past the cache's
+    /// top are not counted in). Words known to be handles (the slots hold `Netmem`s), so
+    /// the unshared-ownership test of `owns_unshared` is exact for them; an
+    /// empty slot (0) fails it (no user-space address minus 0 lies within
+    /// the metadata array).
+    #[inline(always)]
+    fn take_slots(&self, slots: &mut [Option<Netmem>]) -> bool {
+        let n = slots.len();
+        if self.track || self.dead.load(Relaxed) {
+            return false;
+        }
+        let Some(slot) = self.my_slot() else {
+            return false;
+        };
+        // SAFETY: only the thread holding this lcore id reaches its slot,
+        // and nothing below re-enters the cache.
+        let cache = unsafe { &mut *slot.cache.get() };
+        if n > self.cache_size - cache.len {
+            if n > self.cache_size {
+                return false;
+            }
+            // As `put_slow` does: the top of the cache to the ring first.
+            self.flush(cache, n, &slot.stats);
+        }
+        let top = cache.len;
+        // SAFETY: `Option<Netmem>` is one word with `None` as 0 (Netmem is
+        // a repr(transparent) NonZeroUsize; sizes asserted in `netmem`), so
+        // the slots are `n` readable words; `top + n <= cache_size`, within
+        // the cache; the slots are not part of the cache.
+        let bad = unsafe {
+            copy_words_offsets(
+                (cache.objs.as_mut_ptr() as *mut usize).add(top),
+                slots.as_ptr() as *const usize,
+                n,
+                self.handle_base,
+            )
+        };
+        if bad & self.handle_mask != 0 {
+            return false;
+        }
+        cache.len = top + n;
+        slot.stats.add_local(Stat::RecycleCached, n as u64);
+        // SAFETY: every handle's ownership moved to the cache above; the
+        // slots are overwritten with all-zero words, which are `None`,
+        // without dropping the values moved out.
+        unsafe { std::ptr::write_bytes(slots.as_mut_ptr(), 0, n) };
+        true
     }
 
     /// Whether every word is an unshared handle of this pool: no memory
@@ -1696,5 +1773,174 @@ impl Core {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod slot_tests {
+    //! `free_slots`: the one-pass fast path and every case it must leave
+    //! to the general path.
+    use super::*;
+
+    /// A host pool of 256 buffers without state tracking (the fast path's
+    /// case in release builds), caches for lcores 0..16.
+    fn pool(name: &str, cache: usize) -> Arc<Pool> {
+        Pool::with_host_memory(
+            &PoolConfig::new(name, 256)
+                .with_buf_size(2048)
+                .with_cache_size(cache)
+                .with_track_state(false)
+                .with_lcores(16),
+        )
+        .expect("host pool")
+    }
+
+    /// Runs `f` on a thread holding lcore `id`.
+    fn on_lcore(id: usize, f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(move || {
+            lcore::set_current(id).expect("lcore id for the test");
+            f();
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    fn slots_of(p: &Pool, n: usize) -> Vec<Option<Netmem>> {
+        let mut v = Vec::new();
+        assert_eq!(p.alloc_bulk(&mut v, n), n);
+        v.into_iter().map(Some).collect()
+    }
+
+    fn indexes(slots: &[Option<Netmem>]) -> Vec<u32> {
+        slots.iter().flatten().map(Netmem::index).collect()
+    }
+
+    #[test]
+    fn a_batch_of_one_pool_goes_into_the_lcore_cache_in_one_piece() {
+        on_lcore(10, || {
+            let p = pool("slots-fast", 128);
+            let mut slots = slots_of(&p, 32);
+            let want = indexes(&slots);
+            let before = p.stats().recycle_cached;
+            free_slots(&mut slots);
+            assert!(slots.iter().all(Option::is_none), "every slot emptied");
+            assert_eq!(p.in_use(), 0);
+            assert_eq!(p.stats().recycle_cached - before, 32);
+            // They sit on top of the lcore cache, in slot order.
+            let mut again = Vec::new();
+            assert_eq!(p.alloc_bulk(&mut again, 32), 32);
+            assert_eq!(again.iter().map(Netmem::index).collect::<Vec<_>>(), want);
+        });
+    }
+
+    #[test]
+    fn an_empty_slot_anywhere_is_skipped_and_the_rest_freed() {
+        on_lcore(11, || {
+            let p = pool("slots-gap", 128);
+            for gap in [0, 5, 31] {
+                let mut slots = slots_of(&p, 32);
+                drop(slots[gap].take());
+                free_slots(&mut slots);
+                assert!(slots.iter().all(Option::is_none), "gap {gap}");
+                assert_eq!(p.in_use(), 0, "gap {gap}");
+            }
+            // Nothing but the buffers went into the cache: the whole pool
+            // comes out again, every buffer once.
+            let mut all = Vec::new();
+            assert_eq!(p.alloc_bulk(&mut all, 256), 256);
+            let mut idx: Vec<u32> = all.iter().map(Netmem::index).collect();
+            idx.sort_unstable();
+            idx.dedup();
+            assert_eq!(idx.len(), 256);
+        });
+    }
+
+    #[test]
+    fn buffers_of_another_pool_go_back_to_their_own_pool() {
+        on_lcore(12, || {
+            let (a, b) = (pool("slots-a", 128), pool("slots-b", 128));
+            let mut slots = slots_of(&a, 16);
+            slots.splice(8..8, slots_of(&b, 8));
+            let (ca, cb) = (a.stats().recycle_cached, b.stats().recycle_cached);
+            free_slots(&mut slots);
+            assert!(slots.iter().all(Option::is_none));
+            assert_eq!((a.in_use(), b.in_use()), (0, 0));
+            assert_eq!(a.stats().recycle_cached - ca, 16);
+            assert_eq!(b.stats().recycle_cached - cb, 8);
+        });
+    }
+
+    #[test]
+    fn a_shared_handle_drops_its_reference_only() {
+        on_lcore(13, || {
+            let p = pool("slots-shared", 128);
+            let mut slots = slots_of(&p, 32);
+            let mut keep = slots[7].take().expect("a buffer");
+            slots[7] = Some(keep.frag_ref());
+            let kept = keep.index();
+            free_slots(&mut slots);
+            assert!(slots.iter().all(Option::is_none));
+            // The buffer is still held by `keep`: not back in the pool.
+            assert_eq!(p.in_use(), 1);
+            assert_eq!(keep.pp_ref_count(), 1);
+            let mut all = Vec::new();
+            assert_eq!(p.alloc_bulk(&mut all, 255), 255);
+            assert!(
+                all.iter().all(|b| b.index() != kept),
+                "handed out while held"
+            );
+            drop(all);
+            drop(keep);
+            assert_eq!(p.in_use(), 0);
+        });
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_room_in_the_cache_still_frees_everything() {
+        on_lcore(14, || {
+            let p = pool("slots-full", 8);
+            let mut slots = slots_of(&p, 32);
+            free_slots(&mut slots);
+            assert!(slots.iter().all(Option::is_none));
+            assert_eq!(p.in_use(), 0);
+        });
+    }
+
+    #[test]
+    fn a_full_cache_moves_its_top_half_to_the_ring_first() {
+        on_lcore(15, || {
+            let p = pool("slots-flush", 64);
+            let mut fill = Vec::new();
+            assert_eq!(p.alloc_bulk(&mut fill, 96), 96);
+            let mut slots: Vec<Option<Netmem>> = fill.split_off(64).into_iter().map(Some).collect();
+            // 64 buffers one at a time: the cache is full.
+            drop(fill);
+            let s0 = p.stats();
+            free_slots(&mut slots);
+            assert!(slots.iter().all(Option::is_none));
+            assert_eq!(p.in_use(), 0);
+            let s1 = p.stats();
+            assert_eq!(s1.recycle_cached - s0.recycle_cached, 32);
+            assert_eq!(
+                s1.recycle_cache_full - s0.recycle_cache_full,
+                32,
+                "half the cache to the ring"
+            );
+        });
+    }
+
+    #[test]
+    fn without_an_lcore_id_the_ring_takes_them() {
+        std::thread::spawn(|| {
+            let p = pool("slots-nolcore", 128);
+            let mut slots = slots_of(&p, 32);
+            let cached = p.stats().recycle_cached;
+            free_slots(&mut slots);
+            assert!(slots.iter().all(Option::is_none));
+            assert_eq!(p.in_use(), 0);
+            assert_eq!(p.stats().recycle_cached, cached, "no lcore cache used");
+        })
+        .join()
+        .expect("test thread");
     }
 }

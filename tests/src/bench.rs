@@ -805,6 +805,37 @@ pub mod insns {
         t
     }
 
+    /// The per-case summary back from a `count.json` written by `bench
+    /// --insns` (its `insns_per_packet`), for the cases in `cases` (in that
+    /// order; a case it has no figure for is left out).
+    pub fn summary_from_json(
+        j: &serde_json::Value,
+        cases: &[String],
+    ) -> Vec<(String, Option<Spread>, Option<Spread>)> {
+        let side = |v: &serde_json::Value| {
+            Some(Spread {
+                median: v["median"].as_f64()?,
+                min: v["min"].as_f64()?,
+                max: v["max"].as_f64()?,
+                runs: v["runs"].as_u64()? as usize,
+            })
+        };
+        let all = j["insns_per_packet"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        cases
+            .iter()
+            .filter_map(|c| {
+                let e = all
+                    .iter()
+                    .find(|e| e["case"].as_str() == Some(c.as_str()))?;
+                let (o, d) = (side(&e["ours"]), side(&e["dpdk"]));
+                (o.is_some() || d.is_some()).then(|| (c.clone(), o, d))
+            })
+            .collect()
+    }
+
     /// How the figure is made, for the JSON and markdown outputs.
     pub const METHOD: &str = "guest user-space instructions per forwarded packet on the forwarding vCPU, from the insn TCG plugin: the idle poll loop's TBs (the execution count most user code shares over 2 s without traffic) and a 2000-frame calibration window give the TB every loop iteration runs (the loop start); the plugin then cuts the vCPU's user instructions into iterations at that TB and counts their lengths, leaving out (and scaling for) iterations that entered the kernel; E, the empty iteration's length, is the most common length in a 2 s idle window (exact); per packet = sum over the loaded window's iterations of (length - E - X) / frames, X the idle window's mean excess over E (0 for a loop whose empty iteration never varies). An empty poll costs 0, a busy one what it ran beyond an empty poll";
 

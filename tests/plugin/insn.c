@@ -8,9 +8,22 @@
  * request line and gets the answer, then the plugin closes it:
  *   dump V            every TB vCPU V executed:  "tb VADDR NINSNS COUNT"
  *   snap V A1 A2 ...  only the TBs at the given (hex) guest addresses
- * Both answers start with "vcpu V insns TOTAL" (instructions vCPU V has
- * executed since boot) and end with "end". A snap reads the counters back
+ *   loop V ADDR       from now on, vCPU V's loop iterations start at the
+ *                     TB at guest address ADDR (hex); clears the
+ *                     iteration counts
+ *   iters V           vCPU V's iteration counts since its `loop`:
+ *                     "loop ADDR", "iter LEN COUNT" per iteration length,
+ *                     "tainted COUNT INSNS", "overflow COUNT INSNS"
+ * Every answer starts with "vcpu V insns TOTAL" (instructions vCPU V has
+ * executed since boot) and ends with "end". A snap reads the counters back
  * to back, so its instruction total and TB counts are from one moment.
+ *
+ * Iterations: user-space instructions from one execution of the loop's
+ * start TB to the next are one iteration; its length is counted in a
+ * histogram. An iteration during which vCPU V ran any kernel TB (timer
+ * tick, interrupt, a switch to another process) is "tainted": its user
+ * instructions may be another process's, so it is only counted apart.
+ * Kernel instructions are never part of a length.
  *
  * Debian ships no qemu-plugin.h, so the few declarations used are written
  * here from the plugin API (version 4, QEMU 9.1 to 10.0).
@@ -59,9 +72,21 @@ struct tb_info {
     struct tb_info *next; /* same vaddr, another length */
 };
 
+#define HIST 4096 /* distinct iteration lengths kept per vCPU */
+#define KERNEL_START 0xffff800000000000ull
+
 struct per_vcpu {
     uint64_t insns;
-    char pad[56];
+    /* Iteration accounting, written by the vCPU's thread only. */
+    uint64_t marker;  /* start TB address; 0: off */
+    uint64_t acc;     /* user instructions of the current iteration */
+    int started;      /* the current iteration began at the marker */
+    int tainted;      /* a kernel TB ran in the current iteration */
+    uint64_t hist_len[HIST]; /* 0: free slot */
+    uint64_t hist_count[HIST];
+    uint64_t tainted_count, tainted_insns;
+    uint64_t overflow_count, overflow_insns;
+    char pad[64];
 };
 
 static struct per_vcpu insns[MAX_VCPUS];
@@ -88,16 +113,62 @@ static struct tb_info **chain_of(uint64_t vaddr)
     return NULL;
 }
 
+#define BUMP(x, d) __atomic_store_n(&(x), (x) + (d), __ATOMIC_RELAXED)
+
+/* The vCPU's thread: one iteration of length len ended. */
+static void end_iteration(struct per_vcpu *p, uint64_t len)
+{
+    if (p->tainted) {
+        BUMP(p->tainted_count, 1);
+        BUMP(p->tainted_insns, len);
+        return;
+    }
+    uint32_t h = (uint32_t)((len * 0x9e3779b97f4a7c15ull) >> 52) & (HIST - 1);
+    for (uint32_t i = 0; i < HIST; i++) {
+        uint32_t s = (h + i) & (HIST - 1);
+        uint64_t l = p->hist_len[s];
+        if (l == len) {
+            BUMP(p->hist_count[s], 1);
+            return;
+        }
+        if (l == 0) {
+            /* The count first, so a reader that sees the length sees it. */
+            __atomic_store_n(&p->hist_count[s], 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&p->hist_len[s], len, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+    BUMP(p->overflow_count, 1);
+    BUMP(p->overflow_insns, len);
+}
+
 static void on_exec(unsigned int vcpu, void *udata)
 {
     struct tb_info *t = udata;
     if (vcpu >= MAX_VCPUS) {
         return;
     }
+    struct per_vcpu *p = &insns[vcpu];
     /* Only this vCPU's thread writes these words. */
-    __atomic_store_n(&t->count[vcpu], t->count[vcpu] + 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&insns[vcpu].insns, insns[vcpu].insns + t->n,
-                     __ATOMIC_RELAXED);
+    BUMP(t->count[vcpu], 1);
+    BUMP(p->insns, t->n);
+    uint64_t m = __atomic_load_n(&p->marker, __ATOMIC_ACQUIRE);
+    if (m == 0) {
+        return;
+    }
+    if (t->vaddr >= KERNEL_START) {
+        p->tainted = 1;
+        return;
+    }
+    if (t->vaddr == m) {
+        if (p->started && p->acc > 0) {
+            end_iteration(p, p->acc);
+        }
+        p->started = 1;
+        p->tainted = 0;
+        p->acc = 0;
+    }
+    p->acc += t->n;
 }
 
 static void on_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -134,13 +205,38 @@ static void put_tb(FILE *f, const struct tb_info *t, unsigned v)
             (unsigned long long)__atomic_load_n(&t->count[v], __ATOMIC_RELAXED));
 }
 
+/*
+ * The server thread: a new marker for vCPU v. The vCPU's thread owns the
+ * iteration state; with the marker 0 it stops touching it (on_exec returns
+ * early), so after a pause longer than any one callback the state can be
+ * cleared here, and the new marker published. The first iteration counted
+ * is the first that starts at the new marker.
+ */
+static void set_marker(unsigned v, uint64_t m)
+{
+    struct per_vcpu *p = &insns[v];
+    __atomic_store_n(&p->marker, 0, __ATOMIC_RELEASE);
+    /* Let the vCPU finish a callback that read the old marker. */
+    usleep(100000);
+    p->started = 0;
+    p->tainted = 0;
+    p->acc = 0;
+    for (uint32_t i = 0; i < HIST; i++) {
+        __atomic_store_n(&p->hist_len[i], 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->hist_count[i], 0, __ATOMIC_RELAXED);
+    }
+    p->tainted_count = p->tainted_insns = 0;
+    p->overflow_count = p->overflow_insns = 0;
+    __atomic_store_n(&p->marker, m, __ATOMIC_RELEASE);
+}
+
 static void answer(FILE *f, char *req)
 {
     char *save = NULL;
     char *verb = strtok_r(req, " \t\r\n", &save);
     char *vs = strtok_r(NULL, " \t\r\n", &save);
     if (verb == NULL || vs == NULL || atoi(vs) < 0 || atoi(vs) >= MAX_VCPUS) {
-        fprintf(f, "error: expected 'dump V' or 'snap V ADDR...'\nend\n");
+        fprintf(f, "error: expected 'dump V', 'snap V ADDR...', 'loop V ADDR' or 'iters V'\nend\n");
         return;
     }
     unsigned v = (unsigned)atoi(vs);
@@ -179,6 +275,34 @@ static void answer(FILE *f, char *req)
             }
         }
         pthread_mutex_unlock(&lock);
+    } else if (strcmp(verb, "loop") == 0) {
+        char *a = strtok_r(NULL, " \t\r\n", &save);
+        uint64_t m = a ? strtoull(a, NULL, 16) : 0;
+        if (m == 0 || m >= KERNEL_START) {
+            fprintf(f, "error: expected 'loop V ADDR' with a user-space ADDR\n");
+        } else {
+            set_marker(v, m);
+            fprintf(f, "vcpu %u insns %llu\nloop %llx\n", v,
+                    (unsigned long long)__atomic_load_n(&insns[v].insns, __ATOMIC_RELAXED),
+                    (unsigned long long)m);
+        }
+    } else if (strcmp(verb, "iters") == 0) {
+        struct per_vcpu *p = &insns[v];
+        fprintf(f, "vcpu %u insns %llu\nloop %llx\n", v,
+                (unsigned long long)__atomic_load_n(&p->insns, __ATOMIC_RELAXED),
+                (unsigned long long)__atomic_load_n(&p->marker, __ATOMIC_RELAXED));
+        for (uint32_t i = 0; i < HIST; i++) {
+            uint64_t l = __atomic_load_n(&p->hist_len[i], __ATOMIC_ACQUIRE);
+            if (l != 0) {
+                fprintf(f, "iter %llu %llu\n", (unsigned long long)l,
+                        (unsigned long long)__atomic_load_n(&p->hist_count[i], __ATOMIC_RELAXED));
+            }
+        }
+        fprintf(f, "tainted %llu %llu\noverflow %llu %llu\n",
+                (unsigned long long)__atomic_load_n(&p->tainted_count, __ATOMIC_RELAXED),
+                (unsigned long long)__atomic_load_n(&p->tainted_insns, __ATOMIC_RELAXED),
+                (unsigned long long)__atomic_load_n(&p->overflow_count, __ATOMIC_RELAXED),
+                (unsigned long long)__atomic_load_n(&p->overflow_insns, __ATOMIC_RELAXED));
     } else {
         fprintf(f, "error: unknown request %s\n", verb);
     }

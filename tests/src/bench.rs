@@ -386,7 +386,7 @@ mod tests {
 /// Guest instructions per forwarded packet, from the `insn` TCG plugin
 /// (tests/plugin/insn.c) on the forwarding vCPU.
 pub mod insns {
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
 
     /// The first kernel address on x86-64: TBs at or above it are the guest
     /// kernel's (timer ticks, interrupts) and are left out.
@@ -486,52 +486,358 @@ pub mod insns {
         Some((count, group.iter().map(|(k, _)| *k).collect()))
     }
 
+    /// The TB that starts each poll-loop iteration, for the plugin's
+    /// `loop` request. `group` are the TBs that ran once per idle poll
+    /// (from [`polls`]); `loaded` their executions over a window with
+    /// traffic, read in one `snap`. With traffic they split: the code every
+    /// iteration runs (the loop itself, the receive call and its empty
+    /// check) keeps one count, the iterations N; code only an empty
+    /// iteration runs (the early return) has N less the busy iterations;
+    /// a per-descriptor loop's head has N plus the packets. Counts within
+    /// `SNAP_JITTER` of each other are one cluster; the cluster with the
+    /// most instructions is the loop's, and its lowest address the start.
+    pub fn loop_start(group: &[(u64, u64)], loaded: &HashMap<(u64, u64), u64>) -> Option<u64> {
+        let mut v: Vec<((u64, u64), u64)> = group
+            .iter()
+            .filter_map(|k| loaded.get(k).map(|c| (*k, *c)))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        v.sort_by_key(|((a, _), c)| (*c, *a));
+        let mut best: Option<(u64, u64)> = None; // (weight, start)
+        let mut i = 0;
+        while i < v.len() {
+            let mut j = i + 1;
+            while j < v.len() && v[j].1 - v[j - 1].1 <= SNAP_JITTER {
+                j += 1;
+            }
+            let weight: u64 = v[i..j].iter().map(|((_, n), _)| n).sum();
+            let start = v[i..j].iter().map(|((a, _), _)| *a).min()?;
+            if best.is_none_or(|(w, _)| weight > w) {
+                best = Some((weight, start));
+            }
+            i = j;
+        }
+        best.map(|(_, a)| a)
+    }
+
+    /// Largest difference between two counts of one iteration that a
+    /// `snap` (counters read back to back while the vCPU runs) can show.
+    pub const SNAP_JITTER: u64 = 8;
+
+    /// One `iters V` answer (or the difference of two): the plugin's
+    /// iteration histogram since its `loop` request.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct Iters {
+        /// The vCPU's instructions since boot (all, kernel too).
+        pub total: u64,
+        /// The loop start address the counts are for.
+        pub marker: u64,
+        /// Untainted iterations: user instructions in one → how many.
+        pub hist: BTreeMap<u64, u64>,
+        /// Iterations that ran kernel code: (count, user instructions).
+        pub tainted: (u64, u64),
+        /// Untainted iterations the histogram had no slot for: (count,
+        /// instructions).
+        pub overflow: (u64, u64),
+    }
+
+    impl Iters {
+        /// Untainted iterations.
+        pub fn clean(&self) -> u64 {
+            self.hist.values().sum::<u64>() + self.overflow.0
+        }
+
+        /// What happened between `self` (earlier) and `later`; an error if
+        /// the marker changed in between.
+        pub fn until(&self, later: &Iters) -> Result<Iters, String> {
+            if self.marker != later.marker {
+                return Err(format!(
+                    "plugin: the loop start moved from {:x} to {:x} inside a window",
+                    self.marker, later.marker
+                ));
+            }
+            let sub = |a: u64, b: u64| a.saturating_sub(b);
+            Ok(Iters {
+                total: sub(later.total, self.total),
+                marker: later.marker,
+                hist: later
+                    .hist
+                    .iter()
+                    .filter_map(|(l, c)| {
+                        let d = sub(*c, self.hist.get(l).copied().unwrap_or(0));
+                        (d > 0).then_some((*l, d))
+                    })
+                    .collect(),
+                tainted: (
+                    sub(later.tainted.0, self.tainted.0),
+                    sub(later.tainted.1, self.tainted.1),
+                ),
+                overflow: (
+                    sub(later.overflow.0, self.overflow.0),
+                    sub(later.overflow.1, self.overflow.1),
+                ),
+            })
+        }
+
+        /// The most frequent iteration length (the smaller on a tie).
+        pub fn mode(&self) -> Option<u64> {
+            self.hist
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(l, _)| *l)
+        }
+
+        /// Instructions the untainted iterations ran beyond `e` each.
+        pub fn excess(&self, e: u64) -> f64 {
+            self.hist
+                .iter()
+                .map(|(l, c)| (*l as f64 - e as f64) * *c as f64)
+                .sum::<f64>()
+                + self.overflow.1 as f64
+                - e as f64 * self.overflow.0 as f64
+        }
+    }
+
+    /// Parses an `iters` answer (`vcpu V insns N`, `loop ADDR`, `iter LEN
+    /// COUNT` lines, `tainted COUNT INSNS`, `overflow COUNT INSNS`, `end`).
+    pub fn parse_iters(text: &str) -> Result<Iters, String> {
+        let mut it = Iters::default();
+        let mut ended = false;
+        for line in text.lines() {
+            let bad = || format!("plugin: bad line {line:?}");
+            let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
+            let w: Vec<&str> = line.split_whitespace().collect();
+            match w.as_slice() {
+                ["vcpu", _, "insns", n] => it.total = num(n)?,
+                ["loop", a] => it.marker = u64::from_str_radix(a, 16).map_err(|_| bad())?,
+                ["iter", l, c] => {
+                    *it.hist.entry(num(l)?).or_default() += num(c)?;
+                }
+                ["tainted", c, n] => it.tainted = (num(c)?, num(n)?),
+                ["overflow", c, n] => it.overflow = (num(c)?, num(n)?),
+                ["end"] => ended = true,
+                [] => {}
+                _ => return Err(format!("plugin: {line}")),
+            }
+        }
+        if !ended {
+            return Err("plugin: the answer has no end line".into());
+        }
+        if it.marker == 0 {
+            return Err("plugin: no loop start is set".into());
+        }
+        Ok(it)
+    }
+
     /// The figure and how it was made.
     #[derive(Debug, Clone, PartialEq)]
     pub struct Figure {
-        /// Instructions per forwarded packet beyond the idle poll loop.
+        /// User instructions per forwarded packet beyond one empty
+        /// iteration per busy iteration.
         pub per_packet: f64,
-        /// User instructions per idle poll (the loop with nothing received).
-        pub per_idle_poll: f64,
-        /// Polls in the loaded window.
-        pub polls: u64,
-        /// User instructions in the loaded window.
+        /// User instructions of an empty iteration (exact).
+        pub empty: u64,
+        /// Loop iterations in the loaded window, tainted ones included.
+        pub iterations: u64,
+        /// Untainted iterations longer or shorter than `empty`.
+        pub busy: u64,
+        /// Iterations that ran kernel code (left out, scaled for).
+        pub tainted: u64,
+        /// Instructions beyond `empty` per idle iteration (the idle loop's
+        /// own variation, charged to every loaded iteration).
+        pub idle_excess: f64,
+        /// User instructions of the loaded window's untainted iterations.
         pub insns: u64,
         pub frames: u64,
+        /// The loop start the plugin cut iterations at.
+        pub marker: u64,
     }
 
-    /// From an idle window (no traffic) and a loaded window (`frames`
-    /// forwarded): the idle window gives the polls P_i and the user
-    /// instructions U_i, so one poll costs E = U_i / P_i; the TBs that ran
-    /// once per idle poll, counted again over the loaded window, give its
-    /// polls P_l; then per packet = (U_l - E * P_l) / frames. Every poll,
-    /// empty or not, is charged its loop cost E, so what is left is the
-    /// work the packets added (RX descriptors, TX, refill, doorbells).
-    pub fn figure(
-        idle: &HashMap<(u64, u64), u64>,
-        loaded: &HashMap<(u64, u64), u64>,
-        frames: u64,
-    ) -> Result<Figure, String> {
-        let (p_idle, loop_tbs) = polls(idle).ok_or("no user code ran in the idle window")?;
-        let e = user_insns(idle) as f64 / p_idle as f64;
-        let marks: HashMap<(u64, u64), u64> = loop_tbs
-            .iter()
-            .filter_map(|k| loaded.get(k).map(|c| (*k, *c)))
-            .collect();
-        let (p_loaded, _) =
-            polls(&marks).ok_or("the poll loop did not run in the loaded window")?;
+    impl Figure {
+        /// Frames per busy iteration: how many packets a receive that
+        /// found some got, on average.
+        pub fn per_busy(&self) -> f64 {
+            self.frames as f64 / self.busy.max(1) as f64
+        }
+    }
+
+    /// From an idle window's and a loaded window's iteration histograms
+    /// (same loop start) and the frames forwarded in the loaded window:
+    /// E, the empty iteration's length, is the idle window's most common
+    /// length (the loaded window's must agree); each untainted loaded
+    /// iteration is charged its length less E, less the idle window's mean
+    /// excess X over E (zero for a loop whose empty iteration never
+    /// varies); the tainted iterations (a kernel entry: tick, interrupt,
+    /// another process) are left out and the sum scaled by all / untainted
+    /// iterations; per packet = that / frames. So an empty poll costs 0 and
+    /// a busy one what it ran beyond an empty poll.
+    pub fn figure(idle: &Iters, loaded: &Iters, frames: u64) -> Result<Figure, String> {
+        let e = idle
+            .mode()
+            .ok_or("plugin: no loop iteration ran in the idle window")?;
+        let el = loaded
+            .mode()
+            .ok_or("plugin: no loop iteration ran in the loaded window")?;
+        if el != e {
+            return Err(format!(
+                "the empty iteration is {e} instructions idle but {el} loaded (loop start {:x})",
+                idle.marker
+            ));
+        }
         if frames == 0 {
             return Err("no frame was forwarded in the loaded window".into());
         }
-        let u = user_insns(loaded);
+        let n_idle = idle.clean();
+        let x = idle.excess(e) / n_idle as f64;
+        let clean = loaded.clean();
+        let all = clean + loaded.tainted.0;
+        let busy = clean - loaded.hist.get(&e).copied().unwrap_or(0);
+        // A start inside a per-packet loop cuts busy iterations into
+        // pieces shorter than an empty one.
+        let short: u64 = loaded.hist.range(..e).map(|(_, c)| c).sum();
+        if short * 10 > busy.max(1) {
+            return Err(format!(
+                "{short} of {busy} busy iterations are shorter than an empty one ({e}): the loop start {:x} is not once per iteration",
+                loaded.marker
+            ));
+        }
+        let w = loaded.excess(e) - x * clean as f64;
+        let insns = loaded.hist.iter().map(|(l, c)| l * c).sum::<u64>() + loaded.overflow.1;
         Ok(Figure {
-            per_packet: (u as f64 - e * p_loaded as f64) / frames as f64,
-            per_idle_poll: e,
-            polls: p_loaded,
-            insns: u,
+            per_packet: w * all as f64 / clean.max(1) as f64 / frames as f64,
+            empty: e,
+            iterations: all,
+            busy,
+            tainted: loaded.tainted.0,
+            idle_excess: x,
+            insns,
             frames,
+            marker: loaded.marker,
         })
     }
+
+    /// One testpmd's per-packet figures in one case.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Spread {
+        pub median: f64,
+        pub min: f64,
+        pub max: f64,
+        pub runs: usize,
+    }
+
+    impl Spread {
+        pub fn of(v: &[f64]) -> Option<Spread> {
+            Some(Spread {
+                median: super::median(v)?,
+                min: v.iter().copied().fold(f64::INFINITY, f64::min),
+                max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                runs: v.len(),
+            })
+        }
+
+        /// Half the range over the median, in percent (the ± of the runs).
+        pub fn pm_pct(&self) -> f64 {
+            if self.median == 0.0 {
+                return f64::INFINITY;
+            }
+            50.0 * (self.max - self.min) / self.median.abs()
+        }
+
+        fn cell(s: Option<&Spread>) -> String {
+            s.map_or("-".into(), |s| {
+                format!(
+                    "{:.1} ({:.1}-{:.1}, ±{:.1}%, {})",
+                    s.median,
+                    s.min,
+                    s.max,
+                    s.pm_pct(),
+                    s.runs
+                )
+            })
+        }
+    }
+
+    /// Per case (in first-seen order): ours and DPDK's figures over the
+    /// runs that have one.
+    pub fn summary(
+        runs: &[(String, super::Impl, f64)],
+    ) -> Vec<(String, Option<Spread>, Option<Spread>)> {
+        let mut cases: Vec<String> = Vec::new();
+        for (c, _, _) in runs {
+            if !cases.contains(c) {
+                cases.push(c.clone());
+            }
+        }
+        cases
+            .into_iter()
+            .map(|c| {
+                let of = |imp| {
+                    let v: Vec<f64> = runs
+                        .iter()
+                        .filter(|(k, i, _)| *k == c && *i == imp)
+                        .map(|(_, _, x)| *x)
+                        .collect();
+                    Spread::of(&v)
+                };
+                let (o, d) = (of(super::Impl::Ours), of(super::Impl::Dpdk));
+                (c, o, d)
+            })
+            .collect()
+    }
+
+    /// The summary as a markdown table: median (min-max, ±half range, runs)
+    /// per side and the ratio of the medians.
+    pub fn summary_table(rows: &[(String, Option<Spread>, Option<Spread>)]) -> String {
+        let mut t = String::from(
+            "| case | ours instr/pkt | DPDK instr/pkt | ours/DPDK |\n|---|---:|---:|---:|\n",
+        );
+        for (c, o, d) in rows {
+            let ratio = match (o, d) {
+                (Some(o), Some(d)) if d.median != 0.0 => format!("{:.2}", o.median / d.median),
+                _ => "-".into(),
+            };
+            t.push_str(&format!(
+                "| {c} | {} | {} | {ratio} |\n",
+                Spread::cell(o.as_ref()),
+                Spread::cell(d.as_ref())
+            ));
+        }
+        t
+    }
+
+    /// The per-case summary back from a `count.json` written by `bench
+    /// --insns` (its `insns_per_packet`), for the cases in `cases` (in that
+    /// order; a case it has no figure for is left out).
+    pub fn summary_from_json(
+        j: &serde_json::Value,
+        cases: &[String],
+    ) -> Vec<(String, Option<Spread>, Option<Spread>)> {
+        let side = |v: &serde_json::Value| {
+            Some(Spread {
+                median: v["median"].as_f64()?,
+                min: v["min"].as_f64()?,
+                max: v["max"].as_f64()?,
+                runs: v["runs"].as_u64()? as usize,
+            })
+        };
+        let all = j["insns_per_packet"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        cases
+            .iter()
+            .filter_map(|c| {
+                let e = all
+                    .iter()
+                    .find(|e| e["case"].as_str() == Some(c.as_str()))?;
+                let (o, d) = (side(&e["ours"]), side(&e["dpdk"]));
+                (o.is_some() || d.is_some()).then(|| (c.clone(), o, d))
+            })
+            .collect()
+    }
+
+    /// How the figure is made, for the JSON and markdown outputs.
+    pub const METHOD: &str = "guest user-space instructions per forwarded packet on the forwarding vCPU, from the insn TCG plugin: the idle poll loop's TBs (the execution count most user code shares over 2 s without traffic) and a 2000-frame calibration window give the TB every loop iteration runs (the loop start); the plugin then cuts the vCPU's user instructions into iterations at that TB and counts their lengths, leaving out (and scaling for) iterations that entered the kernel; E, the empty iteration's length, is the most common length in a 2 s idle window (exact); per packet = sum over the loaded window's iterations of (length - E - X) / frames, X the idle window's mean excess over E (0 for a loop whose empty iteration never varies). An empty poll costs 0, a busy one what it ran beyond an empty poll";
 
     #[cfg(test)]
     mod tests {
@@ -549,38 +855,35 @@ pub mod insns {
             assert!(parse_dump("tb zz 1 1\nend\n").is_err());
         }
 
-        /// A synthetic poll loop: TBs A (10 insns) and B (6) run once per
-        /// poll, C (4) only when the poll is empty, D (100) once per packet,
-        /// K a kernel TB; `polls` polls of which `busy` forwarded `per` each.
+        /// A synthetic poll loop's TB counts: A (10 insns) and B (6) run
+        /// once per poll, C (4) only when the poll is empty, D (3) heads
+        /// the per-descriptor loop (once per poll, once more per packet);
+        /// `polls` polls of which `busy` forwarded `per` each.
         fn window(polls: u64, busy: u64, per: u64) -> HashMap<(u64, u64), u64> {
             let mut m = HashMap::new();
-            m.insert((0x1000, 10), polls);
             m.insert((0x2000, 6), polls);
+            m.insert((0x1000, 10), polls);
             m.insert((0x3000, 4), polls - busy);
-            if busy > 0 {
-                m.insert((0x4000, 100), busy * per);
-            }
+            m.insert((0x4000, 3), polls + busy * per);
             m
         }
 
         #[test]
-        fn the_figure_charges_each_poll_its_loop_cost() {
+        fn the_loop_start_is_the_code_every_iteration_runs() {
             let idle = window(1_000_000, 0, 0);
-            let (p, tbs) = polls(&idle).unwrap();
-            assert_eq!(p, 1_000_000);
-            assert_eq!(tbs.len(), 3);
-            // 300 000 polls, 10 000 of them forwarding 32 packets each.
-            let loaded = window(300_000, 10_000, 32);
-            let f = figure(&idle, &loaded, 320_000).unwrap();
-            assert_eq!(f.per_idle_poll, 20.0);
-            assert_eq!(f.polls, 300_000);
-            // 100 per packet, less the 4-instruction empty branch the busy
-            // polls skipped (4 / 32 per packet).
-            assert!((f.per_packet - (100.0 - 4.0 / 32.0)).abs() < 1e-9, "{f:?}");
+            let (p, group) = polls(&idle).unwrap();
+            assert_eq!((p, group.len()), (1_000_000, 4));
+            let mut loaded = window(300_000, 2_000, 1);
+            // Read a few counts later than the others: still one cluster.
+            *loaded.get_mut(&(0x2000, 6)).unwrap() += 3;
+            // Not C (empty polls only) nor D (more than once per busy poll).
+            assert_eq!(loop_start(&group, &loaded), Some(0x1000));
+            // The busy iterations are what split the clusters.
+            assert_eq!(loop_start(&group, &HashMap::new()), None);
         }
 
         #[test]
-        fn kernel_tbs_and_jitter_do_not_move_it() {
+        fn kernel_tbs_and_jitter_do_not_move_the_poll_count() {
             let before = Dump::default();
             let mut after = Dump::default();
             after.tbs.insert((0x1000, 10), 1_000_000);
@@ -591,7 +894,136 @@ pub mod insns {
             assert_eq!(user_insns(&d), 10_000_000 + 6_001_800);
             let (p, _) = polls(&d).unwrap();
             assert_eq!(p, 1_000_000);
-            assert!(figure(&d, &HashMap::new(), 1).is_err());
+        }
+
+        fn iters(hist: &[(u64, u64)], tainted: (u64, u64)) -> Iters {
+            Iters {
+                total: 0,
+                marker: 0x1000,
+                hist: hist.iter().copied().collect(),
+                tainted,
+                overflow: (0, 0),
+            }
+        }
+
+        #[test]
+        fn an_iters_answer_parses_and_a_bad_one_does_not() {
+            let t = "vcpu 1 insns 99\nloop 55555555a000\niter 150 1000\niter 400 7\ntainted 3 900\noverflow 1 5000\nend\n";
+            let it = parse_iters(t).unwrap();
+            assert_eq!(it.total, 99);
+            assert_eq!(it.marker, 0x5555_5555_a000);
+            assert_eq!(it.hist, [(150, 1000), (400, 7)].into_iter().collect());
+            assert_eq!((it.tainted, it.overflow), ((3, 900), (1, 5000)));
+            assert_eq!(it.clean(), 1008);
+            assert_eq!(it.mode(), Some(150));
+            assert!(
+                parse_iters("vcpu 1 insns 9\nloop 1000\n").is_err(),
+                "no end"
+            );
+            assert!(
+                parse_iters("vcpu 1 insns 9\nloop 0\nend\n").is_err(),
+                "no loop"
+            );
+            assert!(parse_iters("loop 1000\niter x 1\nend\n").is_err());
+            assert!(parse_iters("error: expected 'loop V ADDR'\nend\n").is_err());
+        }
+
+        #[test]
+        fn a_window_is_the_difference_of_two_answers() {
+            let a = iters(&[(150, 1000), (400, 7)], (3, 900));
+            let b = iters(&[(150, 3000), (400, 7), (520, 2)], (5, 1500));
+            let d = a.until(&b).unwrap();
+            assert_eq!(d.hist, [(150, 2000), (520, 2)].into_iter().collect());
+            assert_eq!(d.tainted, (2, 600));
+            let mut moved = b.clone();
+            moved.marker = 0x2000;
+            assert!(a.until(&moved).is_err());
+        }
+
+        #[test]
+        fn each_busy_iteration_is_charged_beyond_one_empty_iteration() {
+            let idle = iters(&[(150, 1_000_000)], (40, 6000));
+            // 10 000 busy iterations of 1 packet (250 beyond empty), 5 000
+            // of 2 (400 beyond), 20 000 frames; 2 900 000 empty ones.
+            let loaded = iters(&[(150, 2_900_000), (400, 10_000), (550, 5_000)], (0, 0));
+            let f = figure(&idle, &loaded, 20_000).unwrap();
+            assert_eq!(f.empty, 150);
+            assert_eq!((f.busy, f.iterations, f.tainted), (15_000, 2_915_000, 0));
+            assert_eq!(
+                f.per_packet,
+                (10_000.0 * 250.0 + 5_000.0 * 400.0) / 20_000.0
+            );
+            assert!((f.per_busy() - 20_000.0 / 15_000.0).abs() < 1e-12);
+            assert_eq!(f.insns, 150 * 2_900_000 + 400 * 10_000 + 550 * 5_000);
+            // Tainted iterations are left out and scaled for: 1 % of them
+            // raise the figure by all / untainted.
+            let t = iters(
+                &[(150, 2_900_000), (400, 10_000), (550, 5_000)],
+                (29_150, 9e9 as u64),
+            );
+            let g = figure(&idle, &t, 20_000).unwrap();
+            assert!((g.per_packet - f.per_packet * 1.01).abs() < 1e-9, "{g:?}");
+        }
+
+        #[test]
+        fn the_idle_loops_own_variation_is_charged_to_every_iteration() {
+            // One idle iteration in 1000 runs 1000 more (a periodic check).
+            let idle = iters(&[(150, 999_000), (1150, 1_000)], (0, 0));
+            let loaded = iters(&[(150, 1_990_000), (400, 10_000), (1150, 2_000)], (0, 0));
+            let f = figure(&idle, &loaded, 10_000).unwrap();
+            assert!((f.idle_excess - 1.0).abs() < 1e-12);
+            // 10 000 x 250 + 2 000 x 1000 - 1.0 x 2 002 000, per frame.
+            assert!(
+                (f.per_packet - (2_500_000.0 + 2_000_000.0 - 2_002_000.0) / 10_000.0).abs() < 1e-9
+            );
+        }
+
+        #[test]
+        fn the_summary_takes_medians_per_side_and_case() {
+            use crate::bench::Impl::{Dpdk, Ours};
+            let r = |c: &str, i, x| (c.to_string(), i, x);
+            let runs = [
+                r("igb:32", Dpdk, 240.0),
+                r("igb:32", Ours, 260.0),
+                r("igb:32", Ours, 250.0),
+                r("igb:32", Dpdk, 250.0),
+                r("igb:32", Ours, 270.0),
+                r("igb:32", Dpdk, 260.0),
+                r("e1000e:32", Ours, 300.0),
+            ];
+            let s = summary(&runs);
+            assert_eq!(s.len(), 2);
+            let (c, o, d) = &s[0];
+            assert_eq!(c, "igb:32");
+            let (o, d) = (o.as_ref().unwrap(), d.as_ref().unwrap());
+            assert_eq!((o.median, o.min, o.max, o.runs), (260.0, 250.0, 270.0, 3));
+            assert_eq!(d.median, 250.0);
+            assert!((o.pm_pct() - 50.0 * 20.0 / 260.0).abs() < 1e-12);
+            assert!(s[1].2.is_none());
+            let t = summary_table(&s);
+            let rows: Vec<&str> = t.lines().collect();
+            assert_eq!(
+                rows[2],
+                "| igb:32 | 260.0 (250.0-270.0, ±3.8%, 3) | 250.0 (240.0-260.0, ±4.0%, 3) | 1.04 |"
+            );
+            assert_eq!(
+                rows[3],
+                "| e1000e:32 | 300.0 (300.0-300.0, ±0.0%, 1) | - | - |"
+            );
+        }
+
+        #[test]
+        fn a_wrong_loop_start_or_no_traffic_is_an_error() {
+            let idle = iters(&[(150, 1_000_000)], (0, 0));
+            // A start inside the per-packet loop: pieces shorter than empty.
+            let cut = iters(&[(150, 1_000_000), (40, 20_000), (300, 1_000)], (0, 0));
+            assert!(figure(&idle, &cut, 20_000).is_err());
+            // The loaded window's empty iteration is another length.
+            let other = iters(&[(151, 1_000_000), (400, 100)], (0, 0));
+            assert!(figure(&idle, &other, 100).is_err());
+            let loaded = iters(&[(150, 1_000_000), (400, 100)], (0, 0));
+            assert!(figure(&idle, &loaded, 0).is_err());
+            assert!(figure(&Iters::default(), &loaded, 100).is_err());
         }
     }
 }

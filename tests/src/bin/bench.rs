@@ -299,7 +299,26 @@ fn run(a: &Args) -> Result<(), String> {
         .iter()
         .filter_map(|(c, v)| CaseResult::of(c, v))
         .collect();
-    let table = bench::table(&results);
+    let mut table = bench::table(&results);
+    // The deterministic figure next to kpps: the last `bench --insns` run's
+    // instructions per packet for these cases, when its count.json is here.
+    let count = a.out.join("count.json");
+    if let Ok(text) = std::fs::read_to_string(&count) {
+        let names: Vec<String> = results.iter().map(|r| r.case.clone()).collect();
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(j) => {
+                let s = bench::insns::summary_from_json(&j, &names);
+                if !s.is_empty() {
+                    table.push_str(&format!(
+                        "\nGuest instructions per forwarded packet (median, min-max, ± half range, runs; from `bench --insns`, {}):\n\n{}",
+                        count.display(),
+                        bench::insns::summary_table(&s)
+                    ));
+                }
+            }
+            Err(e) => println!("bench: {}: {e} (no instr/pkt shown)", count.display()),
+        }
+    }
     println!("\n{table}");
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let meta = serde_json::json!({

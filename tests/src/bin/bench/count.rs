@@ -3,7 +3,7 @@
 //! number of frames (`--frames`, 100 000) and reports register writes and
 //! reads per forwarded packet (by register) and guest instructions per
 //! forwarded packet on the forwarding vCPU (see `rig::bench::insns::figure`
-//! for the method). Both instruments slow TCG, so no kpps are taken here.
+//! and `METHOD` for the method). Both instruments slow TCG, so no kpps are taken here.
 
 use super::{Args, Case, wait_count};
 use rig::bench::{Impl, insns, mmio};
@@ -40,16 +40,33 @@ fn build_plugin() -> Result<PathBuf, String> {
     Ok(lib)
 }
 
-fn dump(sock: &Path) -> Result<insns::Dump, String> {
+/// One request to the insn plugin, its whole answer.
+fn ask(sock: &Path, line: &str) -> Result<String, String> {
     let e = |e: std::io::Error| format!("insn plugin {}: {e}", sock.display());
     let mut s = UnixStream::connect(sock).map_err(e)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(e)?;
-    s.write_all(format!("dump {FWD_VCPU}\n").as_bytes())
-        .map_err(e)?;
+    s.write_all(format!("{line}\n").as_bytes()).map_err(e)?;
     let mut text = String::new();
     s.read_to_string(&mut text).map_err(e)?;
-    insns::parse_dump(&text)
+    Ok(text)
+}
+
+fn dump(sock: &Path) -> Result<insns::Dump, String> {
+    insns::parse_dump(&ask(sock, &format!("dump {FWD_VCPU}"))?)
+}
+
+/// The TBs at `tbs`' addresses, read back to back.
+fn snap(sock: &Path, tbs: &[(u64, u64)]) -> Result<insns::Dump, String> {
+    let mut line = format!("snap {FWD_VCPU}");
+    for (a, _) in tbs.iter().take(256) {
+        line.push_str(&format!(" {a:x}"));
+    }
+    insns::parse_dump(&ask(sock, &line)?)
+}
+
+fn iters(sock: &Path) -> Result<insns::Iters, String> {
+    insns::parse_iters(&ask(sock, &format!("iters {FWD_VCPU}"))?)
 }
 
 /// One counting run's figures.
@@ -149,7 +166,23 @@ pub(crate) fn run(a: &Args) -> Result<(), String> {
     }
     send("quit")?;
     let _ = vm.wait();
-    let table = table(&rows);
+    let mut table = table(&rows);
+    let figures: Vec<_> = rows
+        .iter()
+        .filter_map(|r| {
+            r.insns
+                .as_ref()
+                .map(|f| (r.case.clone(), r.imp, f.per_packet))
+        })
+        .collect();
+    let summary = insns::summary(&figures);
+    if a.insns {
+        table.push_str(&format!(
+            "\nInstructions per forwarded packet, median (min-max, ±half range, runs):\n\n{}\nMethod: {}.\n",
+            insns::summary_table(&summary),
+            insns::METHOD
+        ));
+    }
     println!("\n{table}");
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let json: Vec<_> = rows
@@ -164,8 +197,11 @@ pub(crate) fn run(a: &Args) -> Result<(), String> {
                     "by_register": m.by_reg,
                 })),
                 "insns": r.insns.as_ref().map(|f| serde_json::json!({
-                    "per_packet": f.per_packet, "per_idle_poll": f.per_idle_poll,
-                    "polls": f.polls, "user_insns": f.insns, "frames": f.frames,
+                    "per_packet": f.per_packet, "empty_iteration": f.empty,
+                    "iterations": f.iterations, "busy_iterations": f.busy,
+                    "tainted_iterations": f.tainted, "idle_excess": f.idle_excess,
+                    "user_insns": f.insns, "frames": f.frames,
+                    "loop_start": format!("{:x}", f.marker),
                 })),
             })
         })
@@ -173,10 +209,26 @@ pub(crate) fn run(a: &Args) -> Result<(), String> {
     let meta = serde_json::json!({
         "frames": a.frames, "pairs": a.pairs, "settings": super::COMMON,
         "vcpu": FWD_VCPU, "idle_window_s": IDLE.as_secs(),
-        "method": "insns: (U_loaded - E * P_loaded) / frames, U user-space instructions on the forwarding vCPU, E = U_idle / P_idle over an idle window, P polls (the count the idle loop's TBs share); mmio: e1000e_core_write/read trace events in the loaded window / frames out of the guest",
+        "method": format!("insns: {}; mmio: e1000e_core_write/read trace events in the loaded window / frames out of the guest", insns::METHOD),
     });
-    let body = serde_json::to_string_pretty(&serde_json::json!({"meta": meta, "runs": json}))
-        .map_err(|e| e.to_string())?;
+    let per_case: Vec<_> = summary
+        .iter()
+        .map(|(c, o, d)| {
+            let side = |s: &Option<insns::Spread>| {
+                s.as_ref().map(|s| {
+                    serde_json::json!({
+                        "median": s.median, "min": s.min, "max": s.max, "runs": s.runs,
+                        "pm_pct": s.pm_pct(),
+                    })
+                })
+            };
+            serde_json::json!({"case": c, "ours": side(o), "dpdk": side(d)})
+        })
+        .collect();
+    let body = serde_json::to_string_pretty(
+        &serde_json::json!({"meta": meta, "insns_per_packet": per_case, "runs": json}),
+    )
+    .map_err(|e| e.to_string())?;
     for (name, text) in [("count.json", body + "\n"), ("count.md", table)] {
         let p = a.out.join(name);
         std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -209,21 +261,37 @@ fn measure(
     // Warm-up: links up, code translated, rings cycled once.
     traffic::run(vm.peer(tx), vm.peer(rx), &cfg).map_err(|e| format!("warm-up: {e}"))?;
     let idle = if a.insns {
+        // The TBs of the idle poll loop, then (a short loaded window) the
+        // one that starts each iteration; the plugin cuts iterations there.
         std::thread::sleep(Duration::from_millis(500));
         let d0 = dump(psock)?;
         std::thread::sleep(IDLE);
         let d1 = dump(psock)?;
-        Some(insns::delta(&d0, &d1))
+        let (_, group) = insns::polls(&insns::delta(&d0, &d1))
+            .ok_or("no user code ran on the forwarding vCPU in the idle window")?;
+        let s0 = snap(psock, &group)?;
+        traffic::run(vm.peer(tx), vm.peer(rx), &cfg).map_err(|e| format!("calibration: {e}"))?;
+        let s1 = snap(psock, &group)?;
+        let start = insns::loop_start(&group, &insns::delta(&s0, &s1))
+            .ok_or("no poll-loop TB ran in the calibration window")?;
+        let r = ask(psock, &format!("loop {FWD_VCPU} {start:x}"))?;
+        if !r.contains(&format!("loop {start:x}")) {
+            return Err(format!("insn plugin refused the loop start: {}", r.trim()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let i0 = iters(psock)?;
+        std::thread::sleep(IDLE);
+        Some(i0.until(&iters(psock)?)?)
     } else {
         None
     };
     cfg.max_frames = Some(a.frames);
     let rx0 = vm.peer(rx).received();
-    let l0 = if a.insns { Some(dump(psock)?) } else { None };
+    let l0 = if a.insns { Some(iters(psock)?) } else { None };
     let t0 = SystemTime::now();
     let r = traffic::run(vm.peer(tx), vm.peer(rx), &cfg).map_err(|e| e.to_string())?;
     let t1 = SystemTime::now();
-    let l1 = if a.insns { Some(dump(psock)?) } else { None };
+    let l1 = if a.insns { Some(iters(psock)?) } else { None };
     let frames = vm.peer(rx).received() - rx0;
     if r.lost > 0 {
         println!("bench:   (lost {} of {} frames)", r.lost, r.sent);
@@ -237,9 +305,7 @@ fn measure(
         None
     };
     let i = match (idle, l0, l1) {
-        (Some(idle), Some(l0), Some(l1)) => {
-            Some(insns::figure(&idle, &insns::delta(&l0, &l1), frames)?)
-        }
+        (Some(idle), Some(l0), Some(l1)) => Some(insns::figure(&idle, &l0.until(&l1)?, frames)?),
         _ => None,
     };
     Ok((m, i))
@@ -261,10 +327,14 @@ fn describe(r: &Row) -> String {
     }
     if let Some(f) = &r.insns {
         s.push(format!(
-            "{:.0} instr/pkt ({:.0} per idle poll, {:.2} polls/pkt)",
+            "{:.1} instr/pkt (empty iteration {}, {:.1} iterations/pkt, {:.2} pkts/busy iteration, {} tainted, idle excess {:.4}, loop start {:x})",
             f.per_packet,
-            f.per_idle_poll,
-            f.polls as f64 / f.frames.max(1) as f64
+            f.empty,
+            f.iterations as f64 / f.frames.max(1) as f64,
+            f.per_busy(),
+            f.tainted,
+            f.idle_excess,
+            f.marker
         ));
     }
     s.join("; ")
@@ -272,7 +342,7 @@ fn describe(r: &Row) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| case | testpmd | writes/pkt | reads/pkt | by register (per pkt) | instr/pkt | instr/idle poll | polls/pkt |\n|---|---|---:|---:|---|---:|---:|---:|\n",
+        "| case | testpmd | writes/pkt | reads/pkt | by register (per pkt) | instr/pkt | empty iteration | iterations/pkt | pkts/busy iteration |\n|---|---|---:|---:|---|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let (w, rd, b) = r
@@ -285,22 +355,23 @@ fn table(rows: &[Row]) -> String {
                     m.breakdown(),
                 )
             });
-        let (ip, ie, pp) = r
-            .insns
-            .as_ref()
-            .map_or(("-".into(), "-".into(), "-".into()), |f| {
-                (
-                    format!("{:.0}", f.per_packet),
-                    format!("{:.0}", f.per_idle_poll),
-                    format!("{:.2}", f.polls as f64 / f.frames.max(1) as f64),
-                )
-            });
+        let (ip, ie, pp, pb) =
+            r.insns
+                .as_ref()
+                .map_or(("-".into(), "-".into(), "-".into(), "-".into()), |f| {
+                    (
+                        format!("{:.1}", f.per_packet),
+                        format!("{}", f.empty),
+                        format!("{:.1}", f.iterations as f64 / f.frames.max(1) as f64),
+                        format!("{:.2}", f.per_busy()),
+                    )
+                });
         let b = match &r.error {
             Some(e) => format!("FAILED: {e}"),
             None => b,
         };
         t.push_str(&format!(
-            "| {} | {} | {w} | {rd} | {b} | {ip} | {ie} | {pp} |\n",
+            "| {} | {} | {w} | {rd} | {b} | {ip} | {ie} | {pp} | {pb} |\n",
             r.case,
             r.imp.name()
         ));

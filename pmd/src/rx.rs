@@ -219,6 +219,11 @@ struct Tally {
     bad: u64,
 }
 
+/// The words of the warning [`RxRing`] logs when it drops a write-back the
+/// device cannot have written (the guest rig looks for them: QEMU's igb and
+/// e1000e rarely leave one, docs/silicon.md).
+pub const IMPOSSIBLE_WRITE_BACK: &str = "impossible write-back";
+
 /// Buffers the ring refills from the pool at a time.
 const REFILL_BULK: usize = 32;
 
@@ -744,7 +749,7 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
         let n = self.counters.bad_desc.load(Ordering::Relaxed) + in_burst;
         if n.is_power_of_two() {
             log::warn!(
-                "RX queue {}: impossible write-back at descriptor {i} (lo {lo:#018x}, hi {hi:#018x}) dropped; {n} so far",
+                "RX queue {}: {IMPOSSIBLE_WRITE_BACK} at descriptor {i} (lo {lo:#018x}, hi {hi:#018x}) dropped; {n} so far",
                 self.queue
             );
         }

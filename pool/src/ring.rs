@@ -46,8 +46,19 @@ pub(crate) struct Ring {
     cons_head: CachePadded<AtomicUsize>,
     cons_tail: CachePadded<AtomicUsize>,
     mask: usize,
-    slots: Box<[Slot]>,
+    slots: Box<[SlotLine]>,
 }
+
+/// Words per slot line: 128 bytes, the pair of cache lines x86-64's
+/// adjacent-line prefetch moves together (crossbeam's `CachePadded`).
+const LINE_WORDS: usize = 16;
+
+/// The ring's slots in 128-byte-aligned lines, as rte_ring's slot array
+/// starts cache-line aligned. With the allocator's 16-byte alignment a span
+/// of whole lines straddled one line more, and two cores moving adjacent
+/// spans (bulks of 16 or 32) wrote the line between them both.
+#[repr(C, align(128))]
+struct SlotLine([Slot; LINE_WORDS]);
 
 // SAFETY: slots are only accessed inside spans reserved through the head
 // CAS and published through the tail stores (module docs), so no slot is
@@ -67,12 +78,31 @@ impl Ring {
             cons_head: CachePadded::new(AtomicUsize::new(0)),
             cons_tail: CachePadded::new(AtomicUsize::new(0)),
             mask: capacity - 1,
-            slots: (0..capacity).map(|_| Slot::new(0)).collect(),
+            slots: (0..capacity.div_ceil(LINE_WORDS))
+                .map(|_| SlotLine(std::array::from_fn(|_| Slot::new(0))))
+                .collect(),
         }
     }
 
     pub(crate) fn capacity(&self) -> usize {
         self.mask + 1
+    }
+
+    /// The first slot word. Outside loom the lines are contiguous words:
+    /// `Slot` is `UnsafeCell<usize>` (the layout of `usize`) and a line is
+    /// exactly `LINE_WORDS` of them (128 bytes, its alignment, so no
+    /// padding), so words `0..capacity` follow this pointer.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn base(&self) -> *mut usize {
+        self.slots.as_ptr() as *mut usize
+    }
+
+    /// Slot `i & mask` (loom's per-slot path).
+    #[cfg(loom)]
+    fn slot(&self, i: usize) -> &Slot {
+        let i = i & self.mask;
+        &self.slots[i / LINE_WORDS].0[i % LINE_WORDS]
     }
 
     /// Words currently in the ring (a snapshot).
@@ -241,7 +271,7 @@ impl Ring {
     #[cfg(not(loom))]
     #[inline(always)]
     fn write_span(&self, head: usize, items: &[usize]) {
-        let base = self.slots.as_ptr() as *mut usize;
+        let base = self.base();
         // SAFETY: as in `write_slots`; the span does not wrap (caller's
         // check: (head & mask) + len <= capacity), so it lies inside the
         // slot array from `head & mask`.
@@ -252,7 +282,7 @@ impl Ring {
     #[cfg(not(loom))]
     #[inline(always)]
     fn read_span(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
-        let base = self.slots.as_ptr() as *const usize;
+        let base = self.base() as *const usize;
         // SAFETY: as in `read_slots`; the span does not wrap (caller's
         // check), so it lies inside the slot array from `head & mask`.
         unsafe {
@@ -279,7 +309,7 @@ impl Ring {
     fn write_slots(&self, head: usize, items: &[usize]) {
         let start = head & self.mask;
         let first = items.len().min(self.capacity() - start);
-        let base = self.slots.as_ptr() as *mut usize;
+        let base = self.base();
         // SAFETY: the span [head, head + len) was reserved by our CAS and is
         // below cons_tail + capacity, so no other thread accesses these
         // slots until we publish prod_tail; `UnsafeCell<usize>` has the
@@ -297,7 +327,7 @@ impl Ring {
         let n = dst.len();
         let start = head & self.mask;
         let first = n.min(self.capacity() - start);
-        let base = self.slots.as_ptr() as *const usize;
+        let base = self.base() as *const usize;
         let out = dst.as_mut_ptr() as *mut usize;
         // SAFETY: the span [head, head + n) was reserved by our CAS and lies
         // below prod_tail (published with Release, read with Acquire), so
@@ -314,7 +344,7 @@ impl Ring {
     #[cfg(loom)]
     fn write_slots(&self, head: usize, items: &[usize]) {
         for (i, &item) in items.iter().enumerate() {
-            let slot = &self.slots[head.wrapping_add(i) & self.mask];
+            let slot = self.slot(head.wrapping_add(i));
             // SAFETY: reserved span, see the non-loom version.
             slot.with_mut(|p| unsafe { *p = item });
         }
@@ -323,7 +353,7 @@ impl Ring {
     #[cfg(loom)]
     fn read_slots(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
         for (i, d) in dst.iter_mut().enumerate() {
-            let slot = &self.slots[head.wrapping_add(i) & self.mask];
+            let slot = self.slot(head.wrapping_add(i));
             // SAFETY: reserved and published span, see the non-loom version.
             d.write(slot.with(|p| unsafe { *p }));
         }

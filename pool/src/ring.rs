@@ -40,11 +40,20 @@ fn wait_until(tail: &AtomicUsize, head: usize) {
     }
 }
 
+/// One side's head and tail in one line, as rte_ring's `headtail`: a
+/// producer's reservation (the head CAS) brings the line its publish (the
+/// tail store) then writes, and a consumer's read of that tail pulls one
+/// line per side. With head and tail on lines of their own every operation
+/// moved four contended lines between two cores instead of two; measured
+/// below 0.9x rte_mempool with no cache on two cores.
+struct HeadTail {
+    head: AtomicUsize,
+    tail: AtomicUsize,
+}
+
 pub(crate) struct Ring {
-    prod_head: CachePadded<AtomicUsize>,
-    prod_tail: CachePadded<AtomicUsize>,
-    cons_head: CachePadded<AtomicUsize>,
-    cons_tail: CachePadded<AtomicUsize>,
+    prod: CachePadded<HeadTail>,
+    cons: CachePadded<HeadTail>,
     mask: usize,
     slots: Box<[SlotLine]>,
 }
@@ -73,10 +82,14 @@ impl Ring {
     pub(crate) fn new(capacity: usize) -> Self {
         debug_assert!(capacity.is_power_of_two());
         Self {
-            prod_head: CachePadded::new(AtomicUsize::new(0)),
-            prod_tail: CachePadded::new(AtomicUsize::new(0)),
-            cons_head: CachePadded::new(AtomicUsize::new(0)),
-            cons_tail: CachePadded::new(AtomicUsize::new(0)),
+            prod: CachePadded::new(HeadTail {
+                head: AtomicUsize::new(0),
+                tail: AtomicUsize::new(0),
+            }),
+            cons: CachePadded::new(HeadTail {
+                head: AtomicUsize::new(0),
+                tail: AtomicUsize::new(0),
+            }),
             mask: capacity - 1,
             slots: (0..capacity.div_ceil(LINE_WORDS))
                 .map(|_| SlotLine(std::array::from_fn(|_| Slot::new(0))))
@@ -120,10 +133,10 @@ impl Ring {
     /// constant traffic a few retries give up on exactness, and the result
     /// stays within `0..=capacity`.
     pub(crate) fn len(&self) -> usize {
-        let mut head = self.cons_tail.load(Acquire);
+        let mut head = self.cons.tail.load(Acquire);
         for _ in 0..4 {
-            let tail = self.prod_tail.load(Acquire);
-            let again = self.cons_tail.load(Acquire);
+            let tail = self.prod.tail.load(Acquire);
+            let again = self.cons.tail.load(Acquire);
             if again == head {
                 return tail.wrapping_sub(head).min(self.capacity());
             }
@@ -134,7 +147,7 @@ impl Ring {
         // was read with Acquire from the `cons_tail` store of a consumer
         // that had read a `prod_tail` at least `head`, so coherence keeps
         // this later read at least that new; the upper bound is the clamp.
-        let tail = self.prod_tail.load(Relaxed);
+        let tail = self.prod.tail.load(Relaxed);
         tail.wrapping_sub(head).min(self.capacity())
     }
 
@@ -163,15 +176,15 @@ impl Ring {
         // - The wait for `prod_tail` acquires and the publish releases: a
         //   consumer that sees our tail sees the earlier producers' slots
         //   too (our plain store does not continue their release sequence).
-        let mut head = self.prod_head.load(Acquire);
+        let mut head = self.prod.head.load(Acquire);
         loop {
-            let cons_tail = self.cons_tail.load(Acquire);
+            let cons_tail = self.cons.tail.load(Acquire);
             // Free slots. With a stale head, `cons_tail` may be past it:
             // the difference wraps to more than `cap`, and the CAS below
             // fails (the head moved) and retries with the current one.
             let free = cap.wrapping_sub(head.wrapping_sub(cons_tail));
             if free < n {
-                let fresh = self.prod_head.load(Acquire);
+                let fresh = self.prod.head.load(Acquire);
                 if fresh != head {
                     head = fresh;
                     continue;
@@ -179,7 +192,8 @@ impl Ring {
                 return false;
             }
             match self
-                .prod_head
+                .prod
+                .head
                 .compare_exchange_weak(head, head.wrapping_add(n), Release, Acquire)
             {
                 Ok(_) => break,
@@ -188,7 +202,7 @@ impl Ring {
         }
         if n <= INLINE_WORDS && (head & self.mask) + n <= cap {
             self.write_span(head, items);
-            self.publish(&self.prod_tail, head, n);
+            self.publish(&self.prod.tail, head, n);
         } else {
             self.write_and_publish(head, items);
         }
@@ -201,7 +215,7 @@ impl Ring {
     #[inline(never)]
     fn write_and_publish(&self, head: usize, items: &[usize]) {
         self.write_slots(head, items);
-        self.publish(&self.prod_tail, head, items.len());
+        self.publish(&self.prod.tail, head, items.len());
     }
 
     /// Moves `tail` (prod_tail or cons_tail) from `head` past the `n`
@@ -228,14 +242,14 @@ impl Ring {
         // `loom_consumer_never_finds_a_ring_with_words_empty`; the slots we
         // read published by `prod_tail`; our `cons_tail` carrying the
         // earlier consumers' reads to the producers that reuse the slots).
-        let mut head = self.cons_head.load(Acquire);
+        let mut head = self.cons.head.load(Acquire);
         loop {
-            let prod_tail = self.prod_tail.load(Acquire);
+            let prod_tail = self.prod.tail.load(Acquire);
             // With a stale head this may exceed the capacity; the CAS
             // below then fails (the head moved) and retries.
             let avail = prod_tail.wrapping_sub(head);
             if avail < n {
-                let fresh = self.cons_head.load(Acquire);
+                let fresh = self.cons.head.load(Acquire);
                 if fresh != head {
                     head = fresh;
                     continue;
@@ -243,7 +257,8 @@ impl Ring {
                 return false;
             }
             match self
-                .cons_head
+                .cons
+                .head
                 .compare_exchange_weak(head, head.wrapping_add(n), Release, Acquire)
             {
                 Ok(_) => break,
@@ -252,7 +267,7 @@ impl Ring {
         }
         if n <= INLINE_WORDS && (head & self.mask) + n <= self.capacity() {
             self.read_span(head, dst);
-            self.publish(&self.cons_tail, head, n);
+            self.publish(&self.cons.tail, head, n);
         } else {
             self.read_and_publish(head, dst);
         }
@@ -264,7 +279,7 @@ impl Ring {
     #[inline(never)]
     fn read_and_publish(&self, head: usize, dst: &mut [MaybeUninit<usize>]) {
         self.read_slots(head, dst);
-        self.publish(&self.cons_tail, head, dst.len());
+        self.publish(&self.cons.tail, head, dst.len());
     }
 
     /// `write_slots` for a span that does not wrap.

@@ -501,6 +501,15 @@ impl<F: RxFormat, H: QueueHw> RxRing<F, H> {
     /// one is posted in its place, and nothing else is looked at. Every
     /// other descriptor goes through [`RxRing::slow_desc`].
     pub fn rx_burst(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
+        // An empty poll ends at its first read. The device writes back in
+        // ring order, so with the oldest descriptor not done none after it
+        // is (the ring-full check below has nothing to find), `held` is
+        // already within `free_thresh` (every burst ends so) and nothing
+        // was counted. DPDK's igb and em receive paths end the same way;
+        // this is most of what a poll loop does while idle.
+        if !F::done(self.hw.read_hi(self.next)) {
+            return 0;
+        }
         let device_owned = self.ring.distance(self.next, self.tail);
         // Ring occupancy at poll time: the last descriptor the device was
         // given already written back means it had no free descriptor left,

@@ -392,6 +392,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The layout rte_ring has and the two-core bench needs: slots start
+    /// on a 128-byte line (a span of whole lines shares none with the next
+    /// span) and each side's head and tail share one line.
+    #[cfg(not(loom))]
+    #[test]
+    fn slots_start_on_a_line_and_each_side_keeps_head_and_tail_together() {
+        for cap in [2usize, 16, 64, 4096] {
+            let r = Ring::new(cap);
+            assert_eq!(r.base() as usize % 128, 0, "capacity {cap}");
+            assert!(r.slots.len() * LINE_WORDS >= cap);
+            for side in [&*r.prod, &*r.cons] {
+                let (h, t) = (
+                    &side.head as *const _ as usize,
+                    &side.tail as *const _ as usize,
+                );
+                assert_eq!(h / 128, t / 128, "head and tail on different lines");
+            }
+            let (p, c) = (&*r.prod as *const _ as usize, &*r.cons as *const _ as usize);
+            assert!(p.abs_diff(c) >= 128, "the two sides share a line");
+        }
+    }
+
     #[test]
     fn all_or_nothing_at_the_edges() {
         let r = Ring::new(8);

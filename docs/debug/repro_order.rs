@@ -1,27 +1,10 @@
 //! TEMPORARY diagnostic: link flaps then counted traffic, repeated, with
 //! QEMU filter-dump captures at both NICs' netdevs.
-use rig::testpmd_out::{quick_traffic, udp};
+use rig::testpmd_out::quick_traffic;
 use rig::traffic;
-use rig::{FramePeer, Vm, VmConfig, nic_mac, nic_pci};
+use rig::{Vm, VmConfig, nic_mac, nic_pci};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-fn blast(peer: &FramePeer, dst: [u8; 6], pps: u64, stop: &AtomicBool) -> u64 {
-    let batch = 8u64;
-    let gap = Duration::from_secs_f64(batch as f64 / pps as f64);
-    let mut sent = 0u64;
-    let mut next = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let frames: Vec<Vec<u8>> = (0..batch).map(|i| udp(dst, (sent + i) as u8, 64)).collect();
-        peer.send_batch(&frames).expect("send");
-        sent += batch;
-        next += gap;
-        if let Some(d) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-    }
-    sent
-}
+use std::time::Duration;
 
 #[test]
 fn repro() {
@@ -70,8 +53,8 @@ fn repro() {
     for c in 0..cycles {
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
-            let t0 = s.spawn(|| blast(vm.peer(0), nic_mac(0), 1000, &stop));
-            let t1 = s.spawn(|| blast(vm.peer(1), nic_mac(1), 1000, &stop));
+            let t0 = s.spawn(|| traffic::blast(vm.peer(0), nic_mac(0), 1000, &stop));
+            let t1 = s.spawn(|| traffic::blast(vm.peer(1), nic_mac(1), 1000, &stop));
             std::thread::sleep(Duration::from_millis(500));
             vm.set_link(0, false).unwrap();
             vm.set_link(1, false).unwrap();

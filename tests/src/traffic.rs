@@ -250,6 +250,28 @@ struct Live {
     done: AtomicBool,
 }
 
+/// Sends well-formed 64-byte UDP frames to `peer`'s NIC at about `pps`,
+/// open loop (uncounted background load, e.g. across link flaps), until
+/// `stop`; returns how many.
+pub fn blast(peer: &FramePeer, dst: [u8; 6], pps: u64, stop: &AtomicBool) -> u64 {
+    let batch = 8u64;
+    let gap = Duration::from_secs_f64(batch as f64 / pps as f64);
+    let mut sent = 0u64;
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let frames: Vec<Vec<u8>> = (0..batch)
+            .map(|i| crate::testpmd_out::udp(dst, (sent + i) as u8, 64))
+            .collect();
+        peer.send_batch(&frames).expect("send to the NIC");
+        sent += batch;
+        next += gap;
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+    sent
+}
+
 /// Runs the generator: frames go to `tx`'s NIC, come back on `rx`'s.
 pub fn run(
     tx: &FramePeer,

@@ -19,7 +19,7 @@
 use rig::frames::FrameSpec;
 use rig::testpmd_out::{HOST, fwd_stats, quick_traffic, udp};
 use rig::traffic::{self, TrafficReport};
-use rig::{FramePeer, RunOutput, Vm, VmConfig, nic_mac, nic_pci};
+use rig::{RunOutput, Vm, VmConfig, nic_mac, nic_pci};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -105,25 +105,6 @@ fn kv(line: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
 }
 
-/// Sends well-formed frames to `peer`'s NIC at about `pps`, open loop,
-/// until `stop`; returns how many.
-fn blast(peer: &FramePeer, dst: [u8; 6], pps: u64, stop: &AtomicBool) -> u64 {
-    let batch = 8u64;
-    let gap = Duration::from_secs_f64(batch as f64 / pps as f64);
-    let mut sent = 0u64;
-    let mut next = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let frames: Vec<Vec<u8>> = (0..batch).map(|i| udp(dst, (sent + i) as u8, 64)).collect();
-        peer.send_batch(&frames).expect("send to the NIC");
-        sent += batch;
-        next += gap;
-        if let Some(d) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-    }
-    sent
-}
-
 /// Counted frames both ways through a forwarder on NICs 0 and 1.
 fn both_ways(vm: &Vm, secs: u64, rate: u64) -> (TrafficReport, TrafficReport) {
     let (a, b) = std::thread::scope(|s| {
@@ -168,8 +149,8 @@ fn killed_testpmd_restarts_clean_and_double_open_is_refused() {
             // with SIGKILL 3 s in, mid-traffic.
             let stop = AtomicBool::new(false);
             let (s0, s1, back) = std::thread::scope(|s| {
-                let t0 = s.spawn(|| blast(vm.peer(0), nic_mac(0), 1000, &stop));
-                let t1 = s.spawn(|| blast(vm.peer(1), nic_mac(1), 1000, &stop));
+                let t0 = s.spawn(|| traffic::blast(vm.peer(0), nic_mac(0), 1000, &stop));
+                let t1 = s.spawn(|| traffic::blast(vm.peer(1), nic_mac(1), 1000, &stop));
                 wait(&vm, "@@killed");
                 // Frames reach the dead process's still-enabled rings for a while.
                 std::thread::sleep(Duration::from_millis(300));
@@ -334,7 +315,7 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
         // before the sender is joined (it may block until testpmd drains
         // what the dead igb left in QEMU's queue).
         let base = std::thread::scope(|s| {
-            let t = s.spawn(|| blast(vm.peer(0), nic_mac(0), 300, &stop));
+            let t = s.spawn(|| traffic::blast(vm.peer(0), nic_mac(0), 300, &stop));
             wait(&vm, "@@openfail rc=");
             let base = (vm.peer(0).received(), vm.peer(1).received());
             stop.store(true, Ordering::Relaxed);
@@ -353,8 +334,8 @@ fn open_failure_link_flap_bad_lengths_and_overdrive() {
         );
         let stop = AtomicBool::new(false);
         let during = std::thread::scope(|s| {
-            let t0 = s.spawn(|| blast(vm.peer(0), nic_mac(0), 1000, &stop));
-            let t1 = s.spawn(|| blast(vm.peer(1), nic_mac(1), 1000, &stop));
+            let t0 = s.spawn(|| traffic::blast(vm.peer(0), nic_mac(0), 1000, &stop));
+            let t1 = s.spawn(|| traffic::blast(vm.peer(1), nic_mac(1), 1000, &stop));
             std::thread::sleep(Duration::from_millis(500));
             vm.set_link(0, false).expect("QMP set_link n0 off");
             vm.set_link(1, false).expect("QMP set_link n1 off");

@@ -9,6 +9,15 @@
 //! still read it; a consumer only reads slots below `prod_tail`, so it never
 //! reads a slot before its producer finished writing it.
 //!
+//! Unlike `rte_ring`, each side keeps in its own line the other side's
+//! tail as one of its threads last read it (`seen`, a lower bound, since
+//! tails only grow): an operation the bound already allows reads nothing
+//! of the other side's line, and only one that the bound refuses reads the
+//! tail itself. On two cores sharing one ring, a consumer with words to
+//! spare then moves one contended line fewer per bulk (no-cache bulks of
+//! 32: 0.85-0.91x of rte_mempool before, 0.93-0.94x after, alternated runs
+//! of one session; see the README).
+//!
 //! Not lock-free in the strict sense: a thread preempted between its head
 //! and tail updates delays others of its side (they spin, then yield).
 
@@ -49,6 +58,11 @@ fn wait_until(tail: &AtomicUsize, head: usize) {
 struct HeadTail {
     head: AtomicUsize,
     tail: AtomicUsize,
+    /// The other side's tail as a thread of this side last read it: a
+    /// lower bound of that tail (tails only grow), kept in this side's
+    /// line so that an operation the bound already allows does not read
+    /// the other side's line at all (see `enqueue_bulk`).
+    seen: AtomicUsize,
 }
 
 pub(crate) struct Ring {
@@ -85,10 +99,12 @@ impl Ring {
             prod: CachePadded::new(HeadTail {
                 head: AtomicUsize::new(0),
                 tail: AtomicUsize::new(0),
+                seen: AtomicUsize::new(0),
             }),
             cons: CachePadded::new(HeadTail {
                 head: AtomicUsize::new(0),
                 tail: AtomicUsize::new(0),
+                seen: AtomicUsize::new(0),
             }),
             mask: capacity - 1,
             slots: (0..capacity.div_ceil(LINE_WORDS))
@@ -176,20 +192,38 @@ impl Ring {
         // - The wait for `prod_tail` acquires and the publish releases: a
         //   consumer that sees our tail sees the earlier producers' slots
         //   too (our plain store does not continue their release sequence).
+        // - `seen` (the consumers' tail as some producer last read it)
+        //   is read with Acquire and written with Release: a producer that
+        //   trusts a bound another producer read inherits that producer's
+        //   acquire of `cons_tail`, so the consumers' reads of the slots
+        //   below the bound still happen before our writes.
         let mut head = self.prod.head.load(Acquire);
+        let mut cons_tail = self.prod.seen.load(Acquire);
         loop {
-            let cons_tail = self.cons.tail.load(Acquire);
-            // Free slots. With a stale head, `cons_tail` may be past it:
-            // the difference wraps to more than `cap`, and the CAS below
-            // fails (the head moved) and retries with the current one.
+            // Free slots by the bound. It is never more than the truth
+            // (the bound only lags `cons_tail`), so a span it allows is
+            // free. A bound older than `head - cap` or newer than `head`
+            // wraps the difference past `cap`: out of step, read the tail.
             let free = cap.wrapping_sub(head.wrapping_sub(cons_tail));
-            if free < n {
-                let fresh = self.prod.head.load(Acquire);
-                if fresh != head {
-                    head = fresh;
+            if free < n || free > cap {
+                let now = self.cons.tail.load(Acquire);
+                if now != cons_tail {
+                    cons_tail = now;
+                    self.prod.seen.store(now, Release);
                     continue;
                 }
-                return false;
+                // `cons_tail` was read after `head` and is current as far
+                // as this producer can tell.
+                if free < n {
+                    let fresh = self.prod.head.load(Acquire);
+                    if fresh != head {
+                        head = fresh;
+                        continue;
+                    }
+                    return false;
+                }
+                // `cons_tail` past a stale head: the CAS below fails (the
+                // head moved) and retries with the current one.
             }
             match self
                 .prod
@@ -242,19 +276,30 @@ impl Ring {
         // `loom_consumer_never_finds_a_ring_with_words_empty`; the slots we
         // read published by `prod_tail`; our `cons_tail` carrying the
         // earlier consumers' reads to the producers that reuse the slots).
+        let cap = self.capacity();
         let mut head = self.cons.head.load(Acquire);
+        let mut prod_tail = self.cons.seen.load(Acquire);
         loop {
-            let prod_tail = self.prod.tail.load(Acquire);
-            // With a stale head this may exceed the capacity; the CAS
-            // below then fails (the head moved) and retries.
+            // Words by the bound (`seen`: never more than the truth); out
+            // of step with `head` when it wraps past `cap`.
             let avail = prod_tail.wrapping_sub(head);
-            if avail < n {
-                let fresh = self.cons.head.load(Acquire);
-                if fresh != head {
-                    head = fresh;
+            if avail < n || avail > cap {
+                let now = self.prod.tail.load(Acquire);
+                if now != prod_tail {
+                    prod_tail = now;
+                    self.cons.seen.store(now, Release);
                     continue;
                 }
-                return false;
+                if avail < n {
+                    let fresh = self.cons.head.load(Acquire);
+                    if fresh != head {
+                        head = fresh;
+                        continue;
+                    }
+                    return false;
+                }
+                // With a stale head the tail may be behind it; the CAS
+                // below then fails (the head moved) and retries.
             }
             match self
                 .cons
@@ -265,7 +310,7 @@ impl Ring {
                 Err(now) => head = now,
             }
         }
-        if n <= INLINE_WORDS && (head & self.mask) + n <= self.capacity() {
+        if n <= INLINE_WORDS && (head & self.mask) + n <= cap {
             self.read_span(head, dst);
             self.publish(&self.cons.tail, head, n);
         } else {
@@ -798,6 +843,87 @@ mod loom_tests {
             );
             got.extend(theirs);
             got.sort_unstable();
+            assert_eq!(got, [1, 2, 3, 4]);
+        });
+    }
+
+    /// A consumer that trusts the producers' tail another consumer read
+    /// (`seen`) and so reads no `prod_tail` itself still sees the
+    /// producer's slot write: the other consumer's Acquire of `prod_tail`
+    /// and its Release of `seen`, then our Acquire of it, carry the write
+    /// to our read (loom checks it on the slot's cell). No joins before the
+    /// reads, which would hide the race.
+    #[test]
+    fn loom_consumer_trusting_another_consumers_bound_sees_the_slot() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            let p = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || assert!(r.enqueue_bulk(&[1, 2])))
+            };
+            let take = |r: &Ring| {
+                let mut out = Vec::new();
+                for _ in 0..3 {
+                    if r.dequeue_vec(&mut out, 1) {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+                out
+            };
+            let c = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || take(&r))
+            };
+            let mut got = take(&r);
+            got.extend(c.join().unwrap());
+            p.join().unwrap();
+            while r.dequeue_vec(&mut got, 1) {}
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
+    }
+
+    /// The producers' mirror: a producer that trusts the consumers' tail
+    /// another producer read writes a freed slot only after the consumer
+    /// that freed it has read it.
+    #[test]
+    fn loom_producer_trusting_another_producers_bound_writes_after_the_read() {
+        bounded(|| {
+            let r = Arc::new(Ring::new(2));
+            assert!(r.enqueue_bulk(&[1, 2]));
+            let c = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    let mut out = Vec::new();
+                    assert!(r.dequeue_vec(&mut out, 2));
+                    out
+                })
+            };
+            let put = |r: &Ring, v: usize| {
+                (0..3).any(|_| {
+                    r.enqueue_bulk(&[v]) || {
+                        thread::yield_now();
+                        false
+                    }
+                })
+            };
+            let p = {
+                let r = Arc::clone(&r);
+                thread::spawn(move || put(&r, 3))
+            };
+            let mine = put(&r, 4);
+            let mut got = c.join().unwrap();
+            let theirs = p.join().unwrap();
+            if !theirs {
+                assert!(r.enqueue_bulk(&[3]));
+            }
+            if !mine {
+                assert!(r.enqueue_bulk(&[4]));
+            }
+            assert_eq!(got, [1, 2]);
+            while r.dequeue_vec(&mut got, 1) {}
+            got[2..].sort_unstable();
             assert_eq!(got, [1, 2, 3, 4]);
         });
     }

@@ -168,7 +168,7 @@ impl Ring {
     }
 
     /// Enqueues all of `items` or none; returns whether it did.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enqueue_bulk(&self, items: &[usize]) -> bool {
         let n = items.len();
         if n == 0 {
@@ -265,7 +265,7 @@ impl Ring {
 
     /// Fills all of `dst` from the ring, or takes nothing; returns whether
     /// it did.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn dequeue_bulk(&self, dst: &mut [MaybeUninit<usize>]) -> bool {
         let n = dst.len();
         if n == 0 {

@@ -578,6 +578,27 @@ mod loom_tests {
         b.check(f);
     }
 
+    /// Up to three tries of `f`, yielding to the other threads in between
+    /// (an unbounded spin would not end under loom); whether one succeeded.
+    fn tries(mut f: impl FnMut() -> bool) -> bool {
+        (0..3).any(|_| {
+            f() || {
+                thread::yield_now();
+                false
+            }
+        })
+    }
+
+    /// A thread that dequeues `n` words (asserting it can) and returns them.
+    fn spawn_take(r: &Arc<Ring>, n: usize) -> thread::JoinHandle<Vec<usize>> {
+        let r = Arc::clone(r);
+        thread::spawn(move || {
+            let mut out = Vec::new();
+            assert!(r.dequeue_vec(&mut out, n));
+            out
+        })
+    }
+
     /// Two producers race for a ring with room for only some of their
     /// bulks; a consumer takes whatever is published. Every word enqueued
     /// is dequeued exactly once, in per-producer order.
@@ -664,14 +685,7 @@ mod loom_tests {
         bounded(|| {
             let r = Arc::new(Ring::new(2));
             assert!(r.enqueue_bulk(&[1, 2]));
-            let c = {
-                let r = Arc::clone(&r);
-                thread::spawn(move || {
-                    let mut out = Vec::new();
-                    assert!(r.dequeue_vec(&mut out, 1));
-                    out
-                })
-            };
+            let c = spawn_take(&r, 1);
             // Full until the consumer's dequeue is published.
             while !r.enqueue_bulk(&[3]) {
                 thread::yield_now();
@@ -702,12 +716,7 @@ mod loom_tests {
             let mut got = Vec::new();
             // A few tries, yielding to the producers in between (an
             // unbounded spin would not end under loom).
-            let early = (0..3).any(|_| {
-                r.dequeue_vec(&mut got, 2) || {
-                    thread::yield_now();
-                    false
-                }
-            });
+            let early = tries(|| r.dequeue_vec(&mut got, 2));
             for h in p {
                 h.join().unwrap();
             }
@@ -739,12 +748,7 @@ mod loom_tests {
                     })
                 })
                 .collect();
-            let early = (0..3).any(|_| {
-                r.enqueue_bulk(&[3, 4]) || {
-                    thread::yield_now();
-                    false
-                }
-            });
+            let early = tries(|| r.enqueue_bulk(&[3, 4]));
             let mut got: Vec<usize> = c.into_iter().flat_map(|h| h.join().unwrap()).collect();
             if !early {
                 assert!(r.enqueue_bulk(&[3, 4]));
@@ -864,12 +868,7 @@ mod loom_tests {
             };
             let take = |r: &Ring| {
                 let mut out = Vec::new();
-                for _ in 0..3 {
-                    if r.dequeue_vec(&mut out, 1) {
-                        break;
-                    }
-                    thread::yield_now();
-                }
+                tries(|| r.dequeue_vec(&mut out, 1));
                 out
             };
             let c = {
@@ -893,22 +892,8 @@ mod loom_tests {
         bounded(|| {
             let r = Arc::new(Ring::new(2));
             assert!(r.enqueue_bulk(&[1, 2]));
-            let c = {
-                let r = Arc::clone(&r);
-                thread::spawn(move || {
-                    let mut out = Vec::new();
-                    assert!(r.dequeue_vec(&mut out, 2));
-                    out
-                })
-            };
-            let put = |r: &Ring, v: usize| {
-                (0..3).any(|_| {
-                    r.enqueue_bulk(&[v]) || {
-                        thread::yield_now();
-                        false
-                    }
-                })
-            };
+            let c = spawn_take(&r, 2);
+            let put = |r: &Ring, v: usize| tries(|| r.enqueue_bulk(&[v]));
             let p = {
                 let r = Arc::clone(&r);
                 thread::spawn(move || put(&r, 3))
